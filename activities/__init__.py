@@ -1,0 +1,1 @@
+"""All I/O of the engine: the case register (asyncpg), notifications, reports."""

@@ -1,0 +1,42 @@
+"""The connection pool to the case register, owned by the worker and injected into activities."""
+
+import json
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection taken straight from asyncpg.connect() or borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+# A generous connect timeout: a register that takes longer than this to answer is treated as down.
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+async def _register_codecs(connection: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(
+            json_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def open_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
+    """Open a pool whose connections read and write JSON columns as Python values."""
+    return await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=max_size,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        init=_register_codecs,
+    )
+
+
+def redact_url(database_url: str) -> str:
+    """The URL with its password replaced, safe to print and log."""
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
