@@ -1,0 +1,146 @@
+"""One settings model, read from the environment, for every process of the engine."""
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.database import redact_url
+from workers.errors import StartupError
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Configuration of the worker and the command line; each field is one environment variable."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,
+    )
+
+    temporal_address: str = Field(
+        default="localhost:7233", description="Temporal frontend address, host:port."
+    )
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    task_queue: str = Field(
+        default="remediation", min_length=1, description="Task queue the worker polls."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the case register. `remediation up` runs an embedded "
+        "PostgreSQL when unset.",
+    )
+    temporal_tls: bool = Field(
+        default=False, description="Connect to Temporal over TLS (implied by any TLS file or key)."
+    )
+    temporal_tls_ca_cert: Path | None = Field(
+        default=None, description="CA certificate (PEM) to verify the Temporal server."
+    )
+    temporal_tls_client_cert: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mTLS."
+    )
+    temporal_tls_client_key: Path | None = Field(
+        default=None, description="Client private key (PEM) for mTLS."
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Server name to verify, when it differs from the address host."
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="API key for Temporal Cloud or a secured cluster."
+    )
+    log_format: LogFormat = Field(
+        default=LogFormat.AUTO,
+        description="auto (readable on a terminal, JSON otherwise), json or console.",
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM/SIGINT, how long in-flight activities may finish before they are "
+        "cancelled and handed back to Temporal.",
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply pending register migrations when the worker starts."
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        validation_alias="REMEDIATION_DATA_DIR",
+        description="Data directory of `remediation up` (Temporal SQLite file, PostgreSQL, logs).",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be one of debug, info, warning, error")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value or None
+
+    @model_validator(mode="after")
+    def _client_cert_and_key_together(self) -> "Settings":
+        if (self.temporal_tls_client_cert is None) != (self.temporal_tls_client_key is None):
+            raise ValueError(
+                "TEMPORAL_TLS_CLIENT_CERT and TEMPORAL_TLS_CLIENT_KEY must be set together"
+            )
+        for path in (
+            self.temporal_tls_ca_cert,
+            self.temporal_tls_client_cert,
+            self.temporal_tls_client_key,
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return (
+            self.temporal_tls
+            or self.temporal_api_key is not None
+            or self.temporal_tls_ca_cert is not None
+            or self.temporal_tls_client_cert is not None
+        )
+
+    @property
+    def logging_level(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+    def public_view(self) -> dict[str, Any]:
+        """The effective configuration, secrets masked, for logs and `remediation config`."""
+        view = self.model_dump(mode="json", exclude={"temporal_api_key"})
+        view["database_url"] = redact_url(self.database_url) if self.database_url else None
+        view["temporal_api_key"] = "***" if self.temporal_api_key else None
+        view["temporal_tls"] = self.uses_tls
+        view["remediation_data_dir"] = view.pop("data_dir")
+        return view
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; turn validation errors into one readable StartupError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"]).upper() or "configuration"
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{field}: {message}" if item["loc"] else message)
+        raise StartupError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,50 @@
+"""The one way every process of the engine connects to Temporal."""
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from workers.errors import StartupError
+from workers.settings import Settings
+
+
+def _tls_config(settings: Settings) -> TLSConfig | bool:
+    if not settings.uses_tls:
+        return False
+    return TLSConfig(
+        server_root_ca_cert=(
+            settings.temporal_tls_ca_cert.read_bytes() if settings.temporal_tls_ca_cert else None
+        ),
+        client_cert=(
+            settings.temporal_tls_client_cert.read_bytes()
+            if settings.temporal_tls_client_cert
+            else None
+        ),
+        client_private_key=(
+            settings.temporal_tls_client_key.read_bytes()
+            if settings.temporal_tls_client_key
+            else None
+        ),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """Connect with pydantic payloads; a server that cannot be reached is a StartupError."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            tls=_tls_config(settings),
+            api_key=(
+                settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+            ),
+        )
+    except RuntimeError as error:
+        raise StartupError(
+            f"cannot reach Temporal at {settings.temporal_address} "
+            f"(namespace {settings.temporal_namespace}): {error}. "
+            "Check TEMPORAL_ADDRESS and the TLS settings, or start the local stack with "
+            "`remediation up`."
+        ) from None

@@ -1,0 +1,114 @@
+"""The worker process: polls the task queue and runs the engine's workflows and activities."""
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities.audit_trail import AuditTrail
+from workers.errors import StartupError
+from workers.logs import ActivityLogContext
+from workers.register import migrate, open_register
+from workers.settings import Settings
+from workers.temporal_client import connect
+
+log = structlog.get_logger(__name__)
+
+# Workflow classes the engine runs; each capability adds its workflow here.
+WORKFLOWS: list[type] = []
+
+
+def activities_for(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
+    """Every activity, bound to its injected dependencies."""
+    audit_trail = AuditTrail(pool)
+    return [audit_trail.record_audit_entry]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    *,
+    extra_workflows: Sequence[type] = (),
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=activities_for(pool),
+        interceptors=[ActivityLogContext()],
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+    )
+
+
+async def _require_namespace(client: Client, settings: Settings) -> None:
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=settings.temporal_namespace)
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise StartupError(
+                f"Temporal namespace '{settings.temporal_namespace}' does not exist at "
+                f"{settings.temporal_address}; create it or set TEMPORAL_NAMESPACE"
+            ) from None
+        raise StartupError(f"Temporal refused the worker: {error.message}") from None
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    extra_workflows: Sequence[type] = (),
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Run a worker until `stop` is set, then shut it down gracefully.
+
+    Graceful means: stop polling, let in-flight activities finish for the configured grace period,
+    then cancel them so Temporal hands them to another worker.
+    """
+    if settings.database_url is None:
+        raise StartupError("DATABASE_URL is not set; the worker needs the case register")
+    log.info("worker configuration", **settings.public_view())
+    client = await connect(settings)
+    await _require_namespace(client, settings)
+    pool = await open_register(settings.database_url)
+    try:
+        if settings.migrate_on_start:
+            await migrate(pool)
+        worker = build_worker(client, settings, pool, extra_workflows=extra_workflows)
+        running = asyncio.create_task(worker.run())
+        log.info(
+            "worker polling", task_queue=settings.task_queue, namespace=settings.temporal_namespace
+        )
+        if on_started is not None:
+            on_started()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            stopping.cancel()
+            running.result()  # a worker that died on its own: surface why
+            return
+        log.info("worker shutting down", grace_seconds=settings.shutdown_grace_seconds)
+        await worker.shutdown()
+        await running
+        log.info("worker stopped")
+    finally:
+        await pool.close()
+
+
+async def serve_until_signalled(settings: Settings) -> None:
+    """`remediation worker`: serve until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, stop)

@@ -1,0 +1,1 @@
+"""Deterministic process logic: the incident workflow and the monitoring workflows."""
