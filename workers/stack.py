@@ -1,0 +1,355 @@
+"""`remediation up`: the whole system on one machine, in the foreground.
+
+Order of start: PostgreSQL (unless DATABASE_URL names a server), the Temporal dev server,
+migrations, the worker. Order of stop is the reverse, so the worker hands back its tasks while
+Temporal and the database are still there to take them.
+"""
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from activities.database import redact_url
+from workers.dev_server import DevServer, DevServerConfig, temporal_cli
+from workers.errors import StartupError
+from workers.local_postgres import LocalPostgres, postgres_bin_dir
+from workers.register import check_reachable, migrate_database
+from workers.settings import Settings
+from workers.temporal_client import connect
+from workers.worker import serve
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+DATABASE_NAME = "remediation"
+STACK_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    data_dir: Path
+    bind: str = "127.0.0.1"
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    http_port: int = 7243
+    postgres_port: int = 5432
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """Where a running stack can be reached; written to the data directory while it runs."""
+
+    pid: int
+    ui_url: str
+    temporal_address: str
+    namespace: str
+    task_queue: str
+    http_api_url: str
+    database_url: str
+    data_dir: str
+    logs_dir: str
+
+
+Report = Callable[[str, dict[str, Any]], None]
+
+
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM arrived before the stack was ready."""
+
+
+def _display_host(bind: str) -> str:
+    return "localhost" if bind in ("127.0.0.1", "0.0.0.0") else bind
+
+
+def prepare_data_dir(path: Path) -> Path:
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+        (path / "logs").mkdir(exist_ok=True)
+    except OSError as error:
+        raise StartupError(
+            f"the data directory {path} is not writable ({error.strerror or error}); "
+            "choose another with --data-dir or REMEDIATION_DATA_DIR"
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def exclusive_use(data_dir: Path) -> Iterator[None]:
+    """One `remediation up` per data directory: two servers on one SQLite file would corrupt it."""
+    with (data_dir / "up.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise StartupError(
+                f"another `remediation up` (pid {holder}) is already using {data_dir}; "
+                "stop it first, or choose another --data-dir"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_ports_free(bind: str, ports: dict[str, tuple[int, str]]) -> None:
+    """Fail before starting anything if a port we need is taken."""
+    seen: dict[int, str] = {}
+    for what, (port, option) in ports.items():
+        if port in seen:
+            raise StartupError(f"{what} and {seen[port]} cannot share port {port}; change {option}")
+        seen[port] = what
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((bind, port))
+            except OSError:
+                raise StartupError(
+                    f"port {port} for the {what} is already in use on {bind}: stop what is "
+                    f"using it, or choose another port with {option}"
+                ) from None
+
+
+async def wait_for_poller(client: Client, task_queue: str, timeout: float = 15.0) -> None:
+    """Until Temporal itself reports a worker polling the task queue."""
+    deadline = time.monotonic() + timeout
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    while time.monotonic() < deadline:
+        response = await client.workflow_service.describe_task_queue(request)
+        if response.pollers:
+            return
+        await asyncio.sleep(0.2)
+    raise StartupError(f"no worker was polling task queue {task_queue} after {timeout:.0f} s")
+
+
+def read_running_stack(data_dir: Path) -> RunningStack | None:
+    """The stack running on this data directory, if any (used by other commands)."""
+    try:
+        stack = RunningStack(**json.loads((data_dir / STACK_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        os.kill(stack.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return stack
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions, settings: Settings, report: Report) -> None:
+        self.options = options
+        self.settings = settings
+        self.report = report
+        self.stop = asyncio.Event()
+
+    async def _unless_stopped(self, work: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            stopping.cancel()
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StartupError):
+            await task
+        raise _Interrupted
+
+    def _on_signal(self) -> None:
+        if not self.stop.is_set():
+            self.report("stopping", {})
+        self.stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal)
+        try:
+            data_dir = prepare_data_dir(self.options.data_dir)
+            with exclusive_use(data_dir):
+                try:
+                    await self._run_in(data_dir)
+                except _Interrupted:
+                    pass
+                finally:
+                    (data_dir / STACK_FILE).unlink(missing_ok=True)
+            self.report("stopped", {"data_dir": str(data_dir)})
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    def _check_prerequisites(self) -> None:
+        options = self.options
+        ports = {
+            "Temporal frontend": (options.temporal_port, "--temporal-port"),
+            "Temporal Web UI": (options.ui_port, "--ui-port"),
+            "Temporal HTTP API": (options.http_port, "--http-port"),
+        }
+        if self.settings.database_url is None:
+            ports["embedded PostgreSQL"] = (options.postgres_port, "--postgres-port")
+            postgres_bin_dir()
+        temporal_cli()
+        ensure_ports_free(options.bind, ports)
+
+    async def _run_in(self, data_dir: Path) -> None:
+        started = time.monotonic()
+        options = self.options
+        self._check_prerequisites()
+        self.report("starting", {"data_dir": str(data_dir)})
+        async with AsyncExitStack() as running:
+            watched: dict[str, asyncio.Future[int]] = {}
+
+            if self.settings.database_url is not None:
+                database_url = self.settings.database_url
+                await self._unless_stopped(check_reachable(database_url))
+                self.report(
+                    "step", {"what": "Case register reachable", "detail": redact_url(database_url)}
+                )
+            else:
+                postgres = LocalPostgres(
+                    data_dir / "postgres",
+                    port=options.postgres_port,
+                    host=options.bind if options.bind != "0.0.0.0" else "127.0.0.1",
+                    log_path=data_dir / "logs" / "postgres.log",
+                )
+                running.push_async_callback(postgres.stop)
+                await self._unless_stopped(postgres.start())
+                database_url = await postgres.create_database(DATABASE_NAME)
+                watched["PostgreSQL"] = asyncio.ensure_future(postgres.process.wait())
+                self.report("step", {"what": "PostgreSQL ready", "detail": database_url})
+
+            dev_server = DevServer(
+                DevServerConfig(
+                    db_file=data_dir / "temporal.sqlite",
+                    log_path=data_dir / "logs" / "temporal.log",
+                    ip=options.bind,
+                    port=options.temporal_port,
+                    ui_port=options.ui_port,
+                    http_port=options.http_port,
+                    namespace=self.settings.temporal_namespace,
+                )
+            )
+            running.push_async_callback(dev_server.stop)
+            await self._unless_stopped(dev_server.start())
+            watched["Temporal dev server"] = asyncio.ensure_future(dev_server.process.wait())
+            self.report(
+                "step", {"what": "Temporal dev server ready", "detail": dev_server.config.address}
+            )
+
+            applied = await self._unless_stopped(migrate_database(database_url))
+            self.report(
+                "step",
+                {
+                    "what": "Case register migrated",
+                    "detail": f"{len(applied)} migration(s) applied",
+                },
+            )
+
+            worker_settings = self.settings.model_copy(
+                update={
+                    "temporal_address": dev_server.config.address,
+                    "database_url": database_url,
+                    "migrate_on_start": False,
+                }
+            )
+            worker = asyncio.ensure_future(serve(worker_settings, self.stop))
+            client = await connect(worker_settings)
+            poller = asyncio.ensure_future(wait_for_poller(client, worker_settings.task_queue))
+            await self._unless_stopped(_first_of(poller, worker))
+            self.report(
+                "step",
+                {"what": "Worker polling", "detail": f"task queue {worker_settings.task_queue}"},
+            )
+
+            host = _display_host(options.bind)
+            stack = RunningStack(
+                pid=os.getpid(),
+                ui_url=f"http://{host}:{options.ui_port}",
+                temporal_address=f"{host}:{options.temporal_port}",
+                namespace=worker_settings.temporal_namespace,
+                task_queue=worker_settings.task_queue,
+                http_api_url=f"http://{host}:{options.http_port}",
+                database_url=redact_url(database_url),
+                data_dir=str(data_dir),
+                logs_dir=str(data_dir / "logs"),
+            )
+            (data_dir / STACK_FILE).write_text(json.dumps(asdict(stack), indent=2))
+            self.report("ready", {**asdict(stack), "seconds": round(time.monotonic() - started, 1)})
+
+            await self._run_until_stopped_or_failed(worker, watched)
+
+    async def _run_until_stopped_or_failed(
+        self, worker: asyncio.Future[None], watched: dict[str, asyncio.Future[int]]
+    ) -> None:
+        stopping = asyncio.ensure_future(self.stop.wait())
+        waiting: set[asyncio.Future[object]] = {worker, stopping, *watched.values()}  # type: ignore[arg-type]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        asked_to_stop = self.stop.is_set()
+        died = [name for name, process in watched.items() if process.done()]
+        if not asked_to_stop:
+            self.report("stopping", {})
+            self.stop.set()
+        # The worker hands back its tasks before its servers go away.
+        worker_error: BaseException | None = None
+        try:
+            await worker
+        except Exception as error:
+            worker_error = error
+        if died:
+            name = died[0]
+            raise StartupError(
+                f"the {name} exited unexpectedly (exit code {watched[name].result()}); "
+                f"everything else was stopped. See {self.options.data_dir / 'logs'} and run "
+                "`remediation up` again"
+            )
+        if isinstance(worker_error, StartupError):
+            raise worker_error
+        if worker_error is not None:
+            log.error("worker failed", exc_info=worker_error)
+        if worker_error is not None or not asked_to_stop:
+            raise StartupError(
+                f"the worker stopped unexpectedly: {worker_error or 'no reason given'}"
+            )
+
+
+async def _first_of(expected: asyncio.Future[T], failure_source: asyncio.Future[Any]) -> T:
+    """Wait for `expected`, but surface the error if `failure_source` ends first."""
+    await asyncio.wait({expected, failure_source}, return_when=asyncio.FIRST_COMPLETED)
+    if expected.done():
+        return expected.result()
+    expected.cancel()
+    failure_source.result()
+    raise StartupError("the worker stopped during start-up")
+
+
+async def run_stack(options: StackOptions, settings: Settings, report: Report) -> None:
+    await LocalStack(options, settings, report).run()
