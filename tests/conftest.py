@@ -1,0 +1,120 @@
+"""Shared fixtures: the real stack, started once per session where it can be shared.
+
+- a Temporal dev server (the pip-installed CLI) with the engine's search attributes;
+- a time-skipping test server per test (time skipping is server-wide);
+- an embedded PostgreSQL server per session, with a fresh database per test module.
+"""
+
+import shutil
+import socket
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.database import open_pool
+from activities.migrations import apply_migrations
+from workers.dev_server import temporal_cli
+from workers.local_postgres import LocalPostgres
+from workflows import search_attributes
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def installed_binary(name: str) -> str:
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.is_file() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed; run `make test`")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def postgres_server() -> AsyncIterator[LocalPostgres]:
+    root = Path(tempfile.mkdtemp(prefix="remediation-test-pg-"))
+    server = LocalPostgres(root / "data", port=free_port(), log_path=root / "postgres.log")
+    await server.start()
+    yield server
+    await server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+CreateDatabase = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture
+async def create_database(postgres_server: LocalPostgres) -> AsyncIterator[CreateDatabase]:
+    """A factory of empty databases (no migrations), dropped after the test."""
+    created: list[str] = []
+
+    async def create() -> str:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        created.append(name)
+        return await postgres_server.create_database(name)
+
+    yield create
+    await _drop(postgres_server, created)
+
+
+async def _drop(server: LocalPostgres, names: list[str]) -> None:
+    connection = await asyncpg.connect(server.url())
+    try:
+        for name in names:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+async def database_url(
+    postgres_server: LocalPostgres, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A fresh, migrated database for the test module."""
+    module = request.module.__name__.rsplit(".", 1)[-1].lower()
+    name = f"{module[:40]}_{uuid.uuid4().hex[:8]}"
+    url = await postgres_server.create_database(name)
+    connection = await asyncpg.connect(url)
+    try:
+        await apply_migrations(connection)
+    finally:
+        await connection.close()
+    yield url
+    await _drop(postgres_server, [name])
+
+
+@pytest.fixture(scope="module")
+async def register_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await open_pool(database_url)
+    yield pool
+    await pool.close()

@@ -1,0 +1,246 @@
+"""`remediation up` as a new user runs it: a real process, real servers, Ctrl-C, restart."""
+
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tests.conftest import free_port
+from workers import dev_server, local_postgres
+from workers.errors import StartupError
+from workflows import search_attributes
+
+
+class Up:
+    """A running `remediation up --json` and the events it printed."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[dict[str, Any]] = []
+
+    async def next_event(self, timeout: float = 90) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            stderr = await self.process.stderr.read() if self.process.stderr else b""
+            raise AssertionError(f"`up` ended early: {stderr.decode()[-2000:]}")
+        event: dict[str, Any] = json.loads(line)
+        self.events.append(event)
+        return event
+
+    async def until(self, name: str) -> dict[str, Any]:
+        while (event := await self.next_event())["event"] != name:
+            pass
+        return event
+
+    def server_pids(self) -> list[int]:
+        return [child.pid for child in psutil.Process(self.process.pid).children(recursive=True)]
+
+
+def _up_command(data_dir: Path, ports: dict[str, int]) -> list[str]:
+    return [
+        sys.executable, "-m", "workers.cli", "up", "--json",
+        "--data-dir", str(data_dir),
+        "--temporal-port", str(ports["temporal"]),
+        "--ui-port", str(ports["ui"]),
+        "--http-port", str(ports["http"]),
+        "--postgres-port", str(ports["postgres"]),
+    ]  # fmt: skip
+
+
+@asynccontextmanager
+async def running_up(
+    data_dir: Path, ports: dict[str, int], env: dict[str, str] | None = None
+) -> AsyncIterator[Up]:
+    process = await asyncio.create_subprocess_exec(
+        *_up_command(data_dir, ports),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "LOG_FORMAT": "json", **(env or {})},
+    )
+    try:
+        yield Up(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _run_up_expecting_error(
+    data_dir: Path, ports: dict[str, int], env: dict[str, str] | None = None
+) -> str:
+    async with running_up(data_dir, ports, env) as up:
+        _, stderr = await asyncio.wait_for(up.process.communicate(), 60)
+        assert up.process.returncode == 1
+    text = stderr.decode()
+    assert "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, text
+    return errors[0]
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {name: free_port() for name in ("temporal", "ui", "http", "postgres")}
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def _wait_gone(pids: list[int], timeout: float = 20) -> list[int]:
+    """The pids still running after `timeout` seconds."""
+    for _ in range(int(timeout * 10)):
+        if not any(_alive(pid) for pid in pids):
+            return []
+        await asyncio.sleep(0.1)
+    return [pid for pid in pids if _alive(pid)]
+
+
+async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
+    data_dir = tmp_path / "data"
+    parked_id = f"parked-{uuid.uuid4()}"
+
+    async with running_up(data_dir, ports) as up:
+        ready = await up.until("ready")
+        assert ready["ui_url"] == f"http://localhost:{ports['ui']}"
+        assert ready["temporal_address"] == f"localhost:{ports['temporal']}"
+        assert ready["database_url"].endswith(f":{ports['postgres']}/remediation")
+        assert [e["what"] for e in up.events if e["event"] == "step"] == [
+            "PostgreSQL ready",
+            "Temporal dev server ready",
+            "Case register migrated",
+            "Worker polling",
+        ]
+
+        status, page = await asyncio.to_thread(_get, ready["ui_url"])
+        assert status == 200 and "<html" in page.lower()
+        status, body = await asyncio.to_thread(_get, f"{ready['http_api_url']}/api/v1/namespaces")
+        assert status == 200 and '"default"' in body
+
+        client = await Client.connect(ready["temporal_address"])
+        registered = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        assert {key.name for key in search_attributes.ALL} <= set(registered.custom_attributes)
+
+        # Work left in flight: a workflow nobody has picked up yet, and a register row.
+        parked = await client.start_workflow(
+            "ParkedWorkflow", id=parked_id, task_queue="nobody-polls-this"
+        )
+        register = await asyncpg.connect(ready["database_url"])
+        await register.execute(
+            "INSERT INTO audit_trail (entry_id, incident_id, occurred_at, actor_id, action) "
+            "VALUES ($1, 'INC-persist', now(), 'tester', 'system.probe')",
+            uuid.uuid4(),
+        )
+        await register.close()
+
+        second = await _run_up_expecting_error(data_dir, {k: free_port() for k in ports})
+        assert "already using" in second
+
+        servers = up.server_pids()
+        assert len(servers) >= 2
+        up.process.send_signal(signal.SIGINT)
+        await up.until("stopped")
+        assert await asyncio.wait_for(up.process.wait(), 60) == 0
+        assert await _wait_gone(servers) == []
+
+    async with running_up(data_dir, ports) as up:
+        ready = await up.until("ready")
+        migrated = next(e for e in up.events if e.get("what") == "Case register migrated")
+        assert migrated["detail"] == "0 migration(s) applied"
+        client = await Client.connect(ready["temporal_address"])
+        description = await client.get_workflow_handle(parked_id).describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+        assert description.run_id == parked.result_run_id
+        register = await asyncpg.connect(ready["database_url"])
+        assert (
+            await register.fetchval(
+                "SELECT count(*) FROM audit_trail WHERE incident_id = 'INC-persist'"
+            )
+            == 1
+        )
+        await register.close()
+        up.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(up.process.wait(), 60) == 0
+
+
+async def test_a_killed_up_leaves_no_server_behind(tmp_path: Path, ports: dict[str, int]) -> None:
+    async with running_up(tmp_path / "data", ports) as up:
+        await up.until("ready")
+        servers = up.server_pids()
+        up.process.kill()
+        await up.process.wait()
+        assert await _wait_gone(servers) == []
+
+
+async def test_a_port_in_use_is_named_with_the_option_to_change_it(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports["ui"]))
+        taken.listen()
+        error = await _run_up_expecting_error(tmp_path / "data", ports)
+    assert f"port {ports['ui']} for the Temporal Web UI is already in use" in error
+    assert "--ui-port" in error
+
+
+async def test_an_unwritable_data_directory_is_refused(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    error = await _run_up_expecting_error(not_a_directory / "data", ports)
+    assert "is not writable" in error and "--data-dir" in error
+
+
+async def test_an_unreachable_database_url_is_refused(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
+    url = f"postgresql://postgres:pw@127.0.0.1:{free_port()}/remediation"
+    error = await _run_up_expecting_error(tmp_path / "data", ports, {"DATABASE_URL": url})
+    assert "cannot reach the case register at postgresql://postgres:***@127.0.0.1" in error
+    assert "pw@" not in error
+
+
+def test_a_missing_temporal_cli_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(StartupError, match=r"remediation-engine\[local\]"):
+        dev_server.temporal_cli()
+
+
+def test_missing_postgres_binaries_say_how_to_install_them_or_use_database_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(StartupError, match="set DATABASE_URL"):
+        local_postgres.postgres_bin_dir()
