@@ -278,6 +278,7 @@ class LocalStack:
                     "temporal_address": dev_server.config.address,
                     "database_url": database_url,
                     "migrate_on_start": False,
+                    "data_dir": data_dir,
                 }
             )
             worker = asyncio.ensure_future(serve(worker_settings, self.stop))
