@@ -1,0 +1,151 @@
+"""The incident workflow's input, result and query results."""
+
+from datetime import date, datetime
+
+from pydantic import AwareDatetime, Field
+
+from schemas.actor import Actor, Role
+from schemas.common import ActionId, ActorId, Contract
+from schemas.decisions import DecisionKind
+from schemas.intake import Intake
+from schemas.policy import MilestoneKind, Policy
+from schemas.register import EventOutcome
+from schemas.vocabulary import (
+    ActionCategory,
+    ActionStatus,
+    CaseStatus,
+    Relationship,
+    ResponseLevel,
+    Severity,
+    Step,
+)
+
+WORKFLOW_ID_PREFIX = "incident-"
+
+
+def incident_id_for(external_reference: str) -> str:
+    """The workflow id: one per external reference, so a reference never opens two incidents."""
+    return f"{WORKFLOW_ID_PREFIX}{external_reference}"
+
+
+class IncidentInput(Contract):
+    """What starts an incident workflow."""
+
+    intake: Intake = Field(description="The allegation.")
+    policy: Policy = Field(default_factory=Policy, description="Deadlines and limits to live by.")
+
+
+class PendingDecision(Contract):
+    """A decision the process is waiting for."""
+
+    kind: DecisionKind = Field(description="The decision awaited.")
+    expected_role: Role = Field(description="Role expected to decide.")
+    expected_actor: ActorId | None = Field(description="Person expected, when known.")
+    milestone: str | None = Field(description="Milestone id of its deadline.")
+    due_at: AwareDatetime | None = Field(description="By when.")
+
+
+class PendingApproval(Contract):
+    """A decision awaiting an approver (DESIGN §3.3)."""
+
+    approval_id: str = Field(description="Name it in approve or reject.")
+    kind: DecisionKind = Field(description="Kind of decision awaiting approval.")
+    author: ActorId = Field(description="Who submitted it; may not approve it.")
+    requested_at: AwareDatetime = Field(description="When approval was requested.")
+    due_at: AwareDatetime | None = Field(description="By when it should be decided.")
+    summary: str = Field(description="What is to be approved, in one line.")
+
+
+class ReturnedItem(Contract):
+    """A decision an approver rejected, back with its author."""
+
+    approval_id: str = Field(description="The rejected approval.")
+    kind: DecisionKind = Field(description="Kind of decision.")
+    author: ActorId = Field(description="Who must revise it.")
+    rejected_by: ActorId = Field(description="Approver who rejected it.")
+    rejected_at: AwareDatetime = Field(description="When.")
+    comments: str = Field(description="What must change.")
+
+
+class ActionSummary(Contract):
+    action_id: ActionId = Field(description="Action id.")
+    category: ActionCategory = Field(description="Remedy or assistance.")
+    action_type: str = Field(description="Remedy or assistance type.")
+    status: ActionStatus = Field(description="Status.")
+    progress_percent: int = Field(description="Progress.")
+    due_date: date = Field(description="Due date.")
+    implementing_partner: ActorId | None = Field(description="Implementing partner.")
+
+
+class Milestone(Contract):
+    milestone: str = Field(description="Milestone id (extend_deadline names it).")
+    kind: MilestoneKind = Field(description="Kind of milestone.")
+    due_at: AwareDatetime = Field(description="Deadline.")
+    extended: bool = Field(description="Whether an approved extension moved it.")
+
+
+class IncidentStatus(Contract):
+    """Result of the `status` query: where the case stands and what is awaited."""
+
+    incident_id: str = Field(description="Workflow id.")
+    external_reference: str = Field(description="Sender's reference.")
+    step: Step = Field(description="Current step.")
+    step_number: int | None = Field(description="1-6, or None when completed.")
+    case_status: CaseStatus = Field(description="HTCDS case status.")
+    severity: Severity = Field(description="Current severity.")
+    severity_confirmed: bool = Field(description="False while only triage has set it.")
+    proposed_response_level: ResponseLevel | None = Field(description="Level proposed.")
+    response_level: ResponseLevel | None = Field(description="Level approved.")
+    relationship: Relationship | None = Field(description="Relationship to the harm.")
+    case_owner: ActorId | None = Field(description="Case owner.")
+    verification_rounds: int = Field(description="Inconclusive verifications so far.")
+    pending_decisions: list[PendingDecision] = Field(description="Decisions awaited.")
+    pending_approvals: list[PendingApproval] = Field(description="Approvals awaited.")
+    returned: list[ReturnedItem] = Field(description="Rejected items awaiting revision.")
+    actions: list[ActionSummary] = Field(description="The plan's actions.")
+    actions_by_status: dict[ActionStatus, int] = Field(description="Count per status.")
+    deadlines: list[Milestone] = Field(description="Open milestones, earliest first.")
+    related_incidents: list[str] = Field(description="Related incident ids.")
+    opened_at: AwareDatetime = Field(description="When the incident opened.")
+    closed_at: AwareDatetime | None = Field(description="When it was closed.")
+    closure_reason: str | None = Field(description="Why it was closed.")
+    policy_version: str = Field(description="Policy the incident lives by.")
+
+
+class TimelineEvent(Contract):
+    """One entry of the `timeline` query."""
+
+    sequence: int = Field(description="Event number within the incident.")
+    at: AwareDatetime = Field(description="When.")
+    kind: str = Field(description="Decision, fact or system event.")
+    outcome: EventOutcome = Field(description="What became of it.")
+    actor: Actor = Field(description="Who.")
+    reason: str | None = Field(description="Reason given, or why it was refused.")
+    summary: str = Field(description="One line; no personal data.")
+
+
+class DecisionResult(Contract):
+    """What an accepted decision update returns."""
+
+    incident_id: str = Field(description="Incident.")
+    kind: DecisionKind = Field(description="Decision.")
+    sequence: int = Field(description="Event number it was recorded under.")
+    outcome: EventOutcome = Field(description="accepted, pending_approval, approved, rejected.")
+    approval_id: str | None = Field(description="Pending approval created, if any.")
+    step: Step = Field(description="Step after the decision.")
+    message: str = Field(description="What happened, in one sentence.")
+    duplicate: bool = Field(default=False, description="True when the decision_id was seen.")
+
+
+class IncidentOutcome(Contract):
+    """The workflow's result when the incident completes."""
+
+    incident_id: str = Field(description="Incident.")
+    case_status: CaseStatus = Field(description="Final HTCDS case status.")
+    closure_reason: str = Field(description="Why it closed.")
+    severity: Severity = Field(description="Final severity.")
+    response_level: ResponseLevel | None = Field(description="Response level, if decided.")
+    actions_completed: int = Field(description="Actions completed.")
+    actions_cancelled: int = Field(description="Actions cancelled.")
+    lessons_captured: bool = Field(description="Whether Step 6 ran.")
+    closed_at: datetime = Field(description="When it closed.")

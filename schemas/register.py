@@ -1,0 +1,187 @@
+"""Records the workflow hands to the case register's activities, and what they return."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field, JsonValue
+
+from schemas.actor import Actor
+from schemas.common import ActionId, ActorId, Contract, CountryCode, FacilityId, ShortText
+from schemas.decisions import VictimFeedback
+from schemas.intake import Intake
+from schemas.vocabulary import (
+    ActionCategory,
+    ActionStatus,
+    CaseStatus,
+    HarmType,
+    Mineral,
+    Relationship,
+    ResponseLevel,
+    ResponsibleParty,
+    RootCause,
+    Severity,
+    Step,
+)
+
+IncidentId = str
+
+
+class IncidentOpening(Contract):
+    """Everything needed to create the incident's register row."""
+
+    incident_id: IncidentId = Field(max_length=200, description="Workflow id of the incident.")
+    intake: Intake = Field(description="The intake as received.")
+    opened_at: AwareDatetime = Field(description="When the workflow opened the incident.")
+    provisional_severity: Severity = Field(description="Severity proposed by triage.")
+    case_owner: ActorId | None = Field(description="Case owner, when already assigned.")
+    policy_version: str = Field(max_length=64, description="Policy the incident lives by.")
+
+
+class RelatedIncident(Contract):
+    incident_id: IncidentId = Field(description="The other incident.")
+    reason: str = Field(max_length=200, description="What they share (facility, site, supplier).")
+
+
+class IncidentOpened(Contract):
+    related: list[RelatedIncident] = Field(description="Related incidents found and linked.")
+
+
+class EventOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RECORDED = "recorded"
+
+
+class IncidentSnapshot(Contract):
+    """The incident's register row after an event."""
+
+    step: Step = Field(description="Current step.")
+    case_status: CaseStatus = Field(description="HTCDS case status.")
+    severity: Severity = Field(description="Current severity (provisional until acknowledged).")
+    response_level: ResponseLevel | None = Field(description="Approved response level.")
+    relationship: Relationship | None = Field(description="Relationship to the harm.")
+    case_owner: ActorId | None = Field(description="Current case owner.")
+    closed_at: AwareDatetime | None = Field(default=None, description="When it was closed.")
+    closure_reason: str | None = Field(
+        default=None, max_length=200, description="Why it was closed."
+    )
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class ApprovalRecord(Contract):
+    approval_id: str = Field(max_length=64, description="Approval id, unique per incident.")
+    kind: str = Field(max_length=40, description="Decision kind awaiting approval.")
+    author_id: ActorId = Field(description="Who submitted the decision.")
+    requested_at: AwareDatetime = Field(description="When approval was requested.")
+    due_at: AwareDatetime | None = Field(description="When the approval is due.")
+    status: ApprovalStatus = Field(description="Where the approval stands.")
+    decided_by: ActorId | None = Field(default=None, description="Approver or rejecter.")
+    decided_at: AwareDatetime | None = Field(default=None, description="When it was decided.")
+    comments: ShortText | None = Field(default=None, description="Approver's comments.")
+
+
+class ActionRecord(Contract):
+    action_id: ActionId = Field(description="Action id.")
+    category: ActionCategory = Field(description="Remedy or assistance.")
+    action_type: str = Field(max_length=60, description="Remedy or assistance type.")
+    description: str = Field(max_length=1000, description="What will be done.")
+    responsible_party: ResponsibleParty = Field(description="Who is responsible.")
+    implementing_partner: ActorId | None = Field(description="Implementing partner.")
+    beneficiary_count: int = Field(ge=0, description="Number of individual beneficiaries.")
+    concerns_children: bool = Field(description="Whether it concerns children.")
+    due_date: date = Field(description="Due date.")
+    budget_amount: Decimal = Field(ge=0, description="Budget.")
+    currency: str = Field(max_length=3, description="Currency of budget and spend.")
+    status: ActionStatus = Field(description="Current status.")
+    progress_percent: int = Field(ge=0, le=100, description="Progress.")
+    spend_to_date: Decimal = Field(ge=0, description="Spend to date.")
+    completion_verified_by: ActorId | None = Field(default=None, description="Verifier.")
+    completion_how: ShortText | None = Field(default=None, description="How verified.")
+    cancellation_reason: ShortText | None = Field(default=None, description="Why cancelled.")
+
+
+class CheckInRecord(Contract):
+    period_start: date = Field(description="First day of the period.")
+    period_end: date = Field(description="Last day of the period.")
+    submitted_by: ActorId = Field(description="Who submitted it.")
+    actions_reported: int = Field(ge=0, description="How many actions it reports on.")
+    victim_feedback: VictimFeedback | None = Field(description="Victim feedback.")
+    new_risks: list[ShortText] = Field(description="New risks.")
+
+
+class RegisterEvent(Contract):
+    """One event of an incident, written atomically with everything it changes."""
+
+    incident_id: IncidentId = Field(description="Incident.")
+    sequence: int = Field(ge=1, description="Event number within the incident; idempotency key.")
+    kind: str = Field(max_length=60, description="Decision, fact or system event name.")
+    outcome: EventOutcome = Field(description="What became of it.")
+    actor: Actor = Field(description="Who caused it.")
+    occurred_at: AwareDatetime = Field(description="When.")
+    reason: str | None = Field(max_length=4000, description="Reason given or refusal message.")
+    summary: str = Field(max_length=300, description="One line for timelines; no personal data.")
+    payload: JsonValue = Field(description="The decision or fact as received (JSON).")
+    snapshot: IncidentSnapshot = Field(description="Incident row after the event.")
+    approvals: list[ApprovalRecord] = Field(default_factory=list, description="Upserted.")
+    actions: list[ActionRecord] = Field(default_factory=list, description="Upserted.")
+    check_in: CheckInRecord | None = Field(default=None, description="Inserted.")
+
+
+class NotificationKind(StrEnum):
+    CASE_OWNER_ASSIGNED = "case_owner_assigned"
+    REPORTER_ACKNOWLEDGED = "reporter_acknowledged"
+    REPORTER_FEEDBACK = "reporter_feedback"
+    APPROVAL_REQUESTED = "approval_requested"
+    ITEM_RETURNED = "item_returned"
+
+
+class Notification(Contract):
+    """A message queued in the outbox; never carries victims' data."""
+
+    incident_id: IncidentId = Field(description="Incident.")
+    sequence: int = Field(ge=1, description="Event that caused it; with kind, the key.")
+    kind: NotificationKind = Field(description="What it is about.")
+    recipient: str = Field(max_length=200, description="Actor id, or 'reporter' via channel.")
+    subject: str = Field(max_length=200, description="Subject line.")
+    body: str = Field(max_length=4000, description="Body; no victims' data.")
+    created_at: AwareDatetime = Field(description="When it was queued.")
+
+
+class ClosureReportRequest(Contract):
+    incident_id: IncidentId = Field(description="Incident whose closure report is written.")
+    generated_at: AwareDatetime = Field(description="Timestamp stamped on the report.")
+
+
+class ClosureReport(Contract):
+    incident_id: IncidentId = Field(description="Incident.")
+    markdown: str = Field(description="The report for people.")
+    report: JsonValue = Field(description="The report for machines.")
+    generated_at: datetime = Field(description="When it was generated.")
+
+
+class LessonRecord(Contract):
+    """An entry of the lessons knowledge base."""
+
+    incident_id: IncidentId = Field(description="Incident.")
+    recorded_at: AwareDatetime = Field(description="When the lessons were captured.")
+    minerals: list[Mineral] = Field(description="Minerals concerned.")
+    country: CountryCode = Field(description="Country of the site.")
+    facility_ids: list[FacilityId] = Field(description="Facilities concerned.")
+    harm_types: list[HarmType] = Field(description="Harms confirmed (or alleged).")
+    root_causes: list[RootCause] = Field(description="Root causes.")
+    root_cause_notes: str | None = Field(max_length=1000, description="Detail on root causes.")
+    due_diligence_gaps: list[str] = Field(description="Gaps found.")
+    changes_made: list[str] = Field(description="'area: change' lines.")
+    supplier_engagement_outcome: str = Field(max_length=1000, description="Supplier outcome.")
+    shared_with_industry_programme: bool = Field(description="Whether shared.")
+    anonymised_summary: str | None = Field(max_length=10000, description="Anonymised summary.")
