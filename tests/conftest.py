@@ -11,10 +11,12 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,6 +24,8 @@ from activities.database import open_pool
 from activities.migrations import apply_migrations
 from workers.dev_server import temporal_cli
 from workers.local_postgres import LocalPostgres
+from workers.settings import load_settings
+from workers.worker import build_worker
 from workflows import search_attributes
 
 
@@ -118,3 +122,23 @@ async def register_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await open_pool(database_url)
     yield pool
     await pool.close()
+
+
+@dataclass
+class Engine:
+    """A real worker of the engine on the session's dev server, with its own task queue."""
+
+    client: Client
+    task_queue: str
+    pool: asyncpg.Pool
+
+
+@pytest.fixture(scope="module")
+async def engine(
+    temporal_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> AsyncIterator[Engine]:
+    task_queue = f"engine-{uuid.uuid4().hex[:8]}"
+    settings = load_settings(task_queue=task_queue, database_url="postgresql://unused")
+    worker = build_worker(temporal_env.client, settings, register_pool)
+    async with worker:
+        yield Engine(temporal_env.client, task_queue, register_pool)

@@ -14,22 +14,24 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.audit_trail import AuditTrail
+from activities.case_register import CaseRegister, case_register_activities
 from workers.errors import StartupError
 from workers.logs import ActivityLogContext
 from workers.register import migrate, open_register
 from workers.settings import Settings
 from workers.temporal_client import connect
+from workflows.incident import IncidentWorkflow
 
 log = structlog.get_logger(__name__)
 
 # Workflow classes the engine runs; each capability adds its workflow here.
-WORKFLOWS: list[type] = []
+WORKFLOWS: list[type] = [IncidentWorkflow]
 
 
 def activities_for(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
     """Every activity, bound to its injected dependencies."""
     audit_trail = AuditTrail(pool)
-    return [audit_trail.record_audit_entry]
+    return [audit_trail.record_audit_entry, *case_register_activities(CaseRegister(pool))]
 
 
 def build_worker(

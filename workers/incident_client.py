@@ -1,0 +1,186 @@
+"""The client library operators' tools and integrations use: open, decide, signal, query, list.
+
+Every call goes through Temporal; the workflow is the only writer of an incident's state.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from schemas.decisions import DecisionKind, FactKind
+from schemas.incident import (
+    DecisionResult,
+    IncidentInput,
+    IncidentStatus,
+    TimelineEvent,
+    incident_id_for,
+)
+from schemas.intake import Intake
+from schemas.policy import Policy
+from workflows import search_attributes as sa
+from workflows.incident import IncidentWorkflow
+from workflows.incident_details import static_summary
+from workflows.severity import provisional_severity
+
+
+class IncidentExists(Exception):
+    """The external reference already opened an incident."""
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"an incident already exists for this reference: {incident_id}")
+        self.incident_id = incident_id
+
+
+class DecisionRejected(Exception):
+    """The workflow refused the decision; nothing changed. The message says why."""
+
+
+@dataclass(frozen=True)
+class IncidentListing:
+    incident_id: str
+    status: str
+    step: str | None
+    severity: str | None
+    case_owner: str | None
+    country: str | None
+    overdue: bool | None
+    started: str
+
+
+def initial_search_attributes(intake: Intake) -> TypedSearchAttributes:
+    """Set at start so a new incident is findable in the UI before its first task runs."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.STEP, "verification"),
+        SearchAttributePair(sa.SEVERITY, provisional_severity(intake)),
+        SearchAttributePair(sa.MINERAL, [str(m) for m in intake.minerals]),
+        SearchAttributePair(sa.COUNTRY, intake.location.country),
+        SearchAttributePair(sa.ESCALATION_LEVEL, 0),
+        SearchAttributePair(sa.OVERDUE, False),
+    ]
+    if intake.facility_ids:
+        pairs.append(SearchAttributePair(sa.FACILITY_ID, list(intake.facility_ids)))
+    if intake.case_owner:
+        pairs.append(SearchAttributePair(sa.CASE_OWNER, intake.case_owner))
+    return TypedSearchAttributes(pairs)
+
+
+async def open_incident(
+    client: Client, intake: Intake, *, task_queue: str, policy: Policy | None = None
+) -> str:
+    """Start the incident's workflow; raises IncidentExists when the reference was used."""
+    incident_id = incident_id_for(intake.external_reference)
+    try:
+        await client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(intake=intake, policy=policy or Policy()),
+            id=incident_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=initial_search_attributes(intake),
+            static_summary=static_summary(intake),
+        )
+    except WorkflowAlreadyStartedError:
+        raise IncidentExists(incident_id) from None
+    return incident_id
+
+
+def _handle(client: Client, incident_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(incident_id)
+
+
+def _failure_message(error: BaseException) -> str:
+    cause = error.__cause__
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    return cause.message if isinstance(cause, ApplicationError) else str(error)
+
+
+async def decide(
+    client: Client, incident_id: str, kind: DecisionKind, decision: BaseModel | dict[str, Any]
+) -> DecisionResult:
+    """Send a decision as an update; raises DecisionRejected with the validator's message."""
+    try:
+        result: DecisionResult = await _handle(client, incident_id).execute_update(
+            str(kind), decision, result_type=DecisionResult
+        )
+    except WorkflowUpdateFailedError as error:
+        raise DecisionRejected(_failure_message(error)) from None
+    return result
+
+
+async def signal(
+    client: Client,
+    incident_id: str,
+    kind: DecisionKind | FactKind,
+    payload: BaseModel | dict[str, Any],
+) -> None:
+    """Send a decision or a fact as a signal (validated when the workflow handles it)."""
+    await _handle(client, incident_id).signal(str(kind), payload)
+
+
+async def status(client: Client, incident_id: str) -> IncidentStatus:
+    result: IncidentStatus = await _handle(client, incident_id).query(
+        "status", result_type=IncidentStatus
+    )
+    return result
+
+
+async def timeline(client: Client, incident_id: str) -> list[TimelineEvent]:
+    result: list[TimelineEvent] = await _handle(client, incident_id).query(
+        "timeline", result_type=list[TimelineEvent]
+    )
+    return result
+
+
+def list_query(
+    *,
+    step: str | None = None,
+    severity: str | None = None,
+    overdue: bool = False,
+    include_closed: bool = False,
+) -> str:
+    """A visibility query over the search attributes."""
+    clauses = [f"WorkflowType = '{IncidentWorkflow.__name__}'"]
+    if not include_closed:
+        clauses.append("ExecutionStatus = 'Running'")
+    if step:
+        clauses.append(f"{sa.STEP.name} = '{step}'")
+    if severity:
+        clauses.append(f"{sa.SEVERITY.name} = '{severity}'")
+    if overdue:
+        clauses.append(f"{sa.OVERDUE.name} = true")
+    return " AND ".join(clauses)
+
+
+async def list_incidents(client: Client, query: str, *, limit: int = 1000) -> list[IncidentListing]:
+    listings = []
+    async for execution in client.list_workflows(query, limit=limit):
+        attributes = execution.typed_search_attributes
+        listings.append(
+            IncidentListing(
+                incident_id=execution.id,
+                status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
+                step=attributes.get(sa.STEP),
+                severity=attributes.get(sa.SEVERITY),
+                case_owner=attributes.get(sa.CASE_OWNER),
+                country=attributes.get(sa.COUNTRY),
+                overdue=attributes.get(sa.OVERDUE),
+                started=execution.start_time.isoformat(timespec="seconds"),
+            )
+        )
+    return listings

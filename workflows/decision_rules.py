@@ -1,0 +1,729 @@
+"""The rules of DESIGN §2 and §3.3 for every decision: who may send it, when, and what it changes.
+
+`check` refuses an invalid decision with a message that names the problem and changes nothing;
+`apply` changes the state for a decision `check` accepted. Both are pure (time comes in as `now`),
+so the workflow's validators, its signal handlers and the unit tests share them.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.actor import Role
+from schemas.decisions import (
+    Acknowledge,
+    ActionPlan,
+    AmendPlan,
+    Approve,
+    CheckIn,
+    CloseEarly,
+    Closure,
+    Consent,
+    Decision,
+    DecisionKind,
+    ExtendDeadline,
+    ImmediateProtection,
+    LessonsLearned,
+    PlannedAction,
+    Reassign,
+    Reject,
+    Response,
+    Verification,
+)
+from schemas.incident import ReturnedItem
+from schemas.register import EventOutcome, NotificationKind
+from schemas.vocabulary import (
+    CHILD_SAFEGUARDS,
+    ActionStatus,
+    AssistanceType,
+    CaseStatus,
+    ClosureStatus,
+    Relationship,
+    Step,
+    VerificationOutcome,
+)
+from workflows.incident_state import (
+    ActionState,
+    ApprovalSubject,
+    IncidentState,
+    PendingItem,
+    open_milestones,
+)
+from workflows.severity import assessed_severity, proposed_response_level
+
+
+class DecisionRefused(Exception):
+    """A decision that is invalid for the incident as it stands; the message says why."""
+
+
+ALLOWED_ROLES: dict[DecisionKind, frozenset[Role]] = {
+    DecisionKind.ACKNOWLEDGE: frozenset({Role.CASE_OWNER}),
+    DecisionKind.IMMEDIATE_PROTECTION: frozenset({Role.CASE_OWNER}),
+    DecisionKind.VERIFICATION: frozenset({Role.VERIFIER}),
+    DecisionKind.RESPONSE: frozenset({Role.CASE_OWNER}),
+    DecisionKind.ACTION_PLAN: frozenset({Role.CASE_OWNER}),
+    DecisionKind.CHECK_IN: frozenset({Role.CASE_OWNER, Role.IMPLEMENTING_PARTNER}),
+    DecisionKind.AMEND_PLAN: frozenset({Role.CASE_OWNER}),
+    DecisionKind.CLOSURE: frozenset({Role.CASE_OWNER}),
+    DecisionKind.LESSONS_LEARNED: frozenset({Role.CASE_OWNER}),
+    DecisionKind.APPROVE: frozenset({Role.APPROVER}),
+    DecisionKind.REJECT: frozenset({Role.APPROVER}),
+    DecisionKind.REASSIGN: frozenset({Role.CASE_OWNER, Role.EXECUTIVE}),
+    DecisionKind.EXTEND_DEADLINE: frozenset({Role.CASE_OWNER}),
+    DecisionKind.CLOSE_EARLY: frozenset({Role.CASE_OWNER}),
+}
+
+NEEDS_APPROVAL = frozenset(
+    {
+        DecisionKind.RESPONSE,
+        DecisionKind.ACTION_PLAN,
+        DecisionKind.AMEND_PLAN,
+        DecisionKind.CLOSURE,
+        DecisionKind.EXTEND_DEADLINE,
+        DecisionKind.CLOSE_EARLY,
+    }
+)
+
+STEP_OF_DECISION: dict[DecisionKind, Step] = {
+    DecisionKind.VERIFICATION: Step.VERIFICATION,
+    DecisionKind.RESPONSE: Step.RESPONSE,
+    DecisionKind.ACTION_PLAN: Step.ACTION_PLAN,
+    DecisionKind.CHECK_IN: Step.IMPLEMENTATION,
+    DecisionKind.AMEND_PLAN: Step.IMPLEMENTATION,
+    DecisionKind.CLOSURE: Step.CLOSURE,
+    DecisionKind.LESSONS_LEARNED: Step.LESSONS_LEARNED,
+}
+
+
+@dataclass
+class Notice:
+    """A notification the decision causes (queued in the outbox; never victims' data)."""
+
+    kind: NotificationKind
+    recipient: str
+    subject: str
+    body: str
+
+
+@dataclass
+class Effect:
+    """What an applied decision did, for the register, the timeline and the caller."""
+
+    outcome: EventOutcome
+    summary: str
+    message: str
+    reason: str | None = None
+    approval_id: str | None = None
+    touched_actions: list[str] = field(default_factory=list)
+    touched_approvals: list[str] = field(default_factory=list)
+    # The approval an approve or reject decided (it has left the state's pending approvals).
+    decided: PendingItem | None = None
+    notices: list[Notice] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+
+
+def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: datetime) -> None:
+    """Raise DecisionRefused when the decision is not valid now; never changes the state."""
+    if state.step == Step.COMPLETED:
+        raise DecisionRefused(f"incident {state.incident_id} is completed; it takes no decisions")
+    allowed = ALLOWED_ROLES[kind]
+    if not allowed & set(decision.actor.roles):
+        roles = " or ".join(sorted(allowed))
+        raise DecisionRefused(
+            f"{kind} needs the {roles} role; {decision.actor.id} acts as "
+            f"{', '.join(decision.actor.roles) or 'no role'}"
+        )
+    expected_step = STEP_OF_DECISION.get(kind)
+    if expected_step is not None and state.step != expected_step:
+        raise DecisionRefused(
+            f"{kind} belongs to the {expected_step} step; the incident is in the {state.step} step"
+        )
+    if kind in NEEDS_APPROVAL and kind != DecisionKind.EXTEND_DEADLINE:
+        pending = state.pending_of_kind(kind)
+        if pending is not None:
+            raise DecisionRefused(
+                f"a {kind} is already awaiting approval ({pending.approval_id}); "
+                "wait for the approver's decision"
+            )
+    _CHECKS[kind](state, decision, now)
+
+
+def _check_acknowledge(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Acknowledge)
+    if state.acknowledged_at is not None:
+        raise DecisionRefused("the case was already acknowledged")
+    if decision.severity != state.provisional_severity and not decision.reason:
+        raise DecisionRefused(
+            f"correcting the provisional severity {state.provisional_severity} to "
+            f"{decision.severity} needs a reason"
+        )
+    if state.case_owner is not None and decision.actor.id != state.case_owner:
+        raise DecisionRefused(
+            f"only the assigned case owner {state.case_owner} can acknowledge this case"
+        )
+
+
+def _check_immediate_protection(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, ImmediateProtection)
+    if not state.intake.imminent_danger:
+        raise DecisionRefused(
+            "immediate_protection applies only when someone is in imminent danger"
+        )
+    if state.protection is not None:
+        raise DecisionRefused("immediate protection was already recorded")
+    if decision.arranged_at is not None and decision.arranged_at > now:
+        raise DecisionRefused("arranged_at is in the future; record a referral once it is made")
+
+
+def _check_verification(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Verification)
+    if state.acknowledged_at is None:
+        raise DecisionRefused("the case must be acknowledged before it is verified")
+    if state.imminent_danger_open:
+        raise DecisionRefused(
+            "someone is in imminent danger: record immediate_protection first (act on danger, "
+            "then verify)"
+        )
+    rounds = state.policy.max_verification_rounds
+    if (
+        decision.outcome == VerificationOutcome.INCONCLUSIVE
+        and state.verification_rounds + 1 >= rounds
+    ):
+        raise DecisionRefused(
+            f"this is verification round {state.verification_rounds + 1} of {rounds}; "
+            "it must conclude (substantiated, partially_substantiated or not_substantiated)"
+        )
+
+
+def _check_response(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Response)
+    if decision.level != state.proposed_level and not decision.override_justification:
+        raise DecisionRefused(
+            f"the proposed response level is {state.proposed_level}; overriding it with "
+            f"{decision.level} needs an override_justification"
+        )
+    if state.intake.imminent_danger and not decision.immediate_protection_needed:
+        raise DecisionRefused(
+            "someone was in imminent danger: immediate_protection_needed must be true"
+        )
+
+
+def _consent_problems(actions: list[PlannedAction], consents: dict[str, Consent]) -> str | None:
+    for action in actions:
+        for victim_id in action.beneficiaries:
+            consent = consents.get(victim_id)
+            if consent is None or not consent.to_receive_services:
+                return (
+                    f"action {action.action_id} serves {victim_id}, who has no recorded consent "
+                    "to receive services"
+                )
+            partner = action.implementing_partner
+            if action.uses_victim_data and partner and partner not in consent.share_data_with:
+                return (
+                    f"action {action.action_id} shares {victim_id}'s data with {partner}, "
+                    "which their consent does not cover"
+                )
+    return None
+
+
+def _check_new_actions(state: IncidentState, actions: list[PlannedAction], now: datetime) -> None:
+    for action in actions:
+        if action.due_date <= now.date():
+            raise DecisionRefused(
+                f"action {action.action_id} is due {action.due_date}, which is not after today "
+                f"({now.date()})"
+            )
+
+
+def _check_action_plan(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, ActionPlan)
+    _check_new_actions(state, decision.actions, now)
+    protection_needed = state.response is not None and state.response.immediate_protection_needed
+    if protection_needed and not any(
+        a.assistance_type == AssistanceType.IMMEDIATE_SAFETY for a in decision.actions
+    ):
+        raise DecisionRefused(
+            "the response requires immediate protection, so the plan needs an "
+            "immediate_safety assistance action"
+        )
+    children = state.verification is not None and state.verification.affected_persons.children
+    for_children = [a for a in decision.actions if a.concerns_children]
+    if (children or for_children) and not any(
+        a.assistance_type in CHILD_SAFEGUARDS for a in for_children
+    ):
+        raise DecisionRefused(
+            "children are affected: the plan needs an action concerning children with education "
+            "or a best_interests_assessment"
+        )
+    consents = {c.victim_id: c for c in decision.consents}
+    problem = _consent_problems(decision.actions, consents)
+    if problem:
+        raise DecisionRefused(problem)
+
+
+def _check_check_in(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, CheckIn)
+    if decision.period_end > now.date():
+        raise DecisionRefused(f"period_end {decision.period_end} is in the future")
+    partner_only = Role.CASE_OWNER not in decision.actor.roles
+    for progress in decision.progress:
+        action = state.actions.get(progress.action_id)
+        if action is None:
+            raise DecisionRefused(f"the plan has no action {progress.action_id}")
+        if action.resolved:
+            raise DecisionRefused(f"action {progress.action_id} is already {action.status}")
+        if partner_only and action.plan.implementing_partner != decision.actor.id:
+            raise DecisionRefused(
+                f"{decision.actor.id} may report only on their own actions; "
+                f"{progress.action_id} is implemented by "
+                f"{action.plan.implementing_partner or 'no partner'}"
+            )
+
+
+def _check_amend_plan(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, AmendPlan)
+    for action in decision.add:
+        if action.action_id in state.actions:
+            raise DecisionRefused(f"action {action.action_id} already exists; change it instead")
+    _check_new_actions(state, decision.add, now)
+    for action_id in [c.action_id for c in decision.change] + [
+        c.action_id for c in decision.cancel
+    ]:
+        existing = state.actions.get(action_id)
+        if existing is None:
+            raise DecisionRefused(f"the plan has no action {action_id}")
+        if existing.resolved:
+            raise DecisionRefused(f"action {action_id} is already {existing.status}")
+    for change in decision.change:
+        if change.due_date is not None and change.due_date <= now.date():
+            raise DecisionRefused(f"action {change.action_id}: new due date is not after today")
+    consents = {**state.consents, **{c.victim_id: c for c in decision.consents}}
+    problem = _consent_problems(decision.add, consents)
+    if problem:
+        raise DecisionRefused(problem)
+
+
+def _check_closure(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Closure)
+    if state.closure is not None:
+        raise DecisionRefused("the closure was already approved")
+    checklist = decision.checklist
+    open_actions = [a.plan.action_id for a in state.actions.values() if not a.resolved]
+    if open_actions:
+        raise DecisionRefused(f"actions still open: {', '.join(open_actions)}")
+    if state.actions and not checklist.all_actions_resolved:
+        raise DecisionRefused("checklist.all_actions_resolved must be confirmed")
+    if not checklist.no_ongoing_risk:
+        raise DecisionRefused(
+            "an incident with ongoing risk to victims cannot close; keep monitoring or refer it"
+        )
+    if not checklist.grievance_channel_open:
+        raise DecisionRefused("the grievance channel must stay open to the victims after closure")
+
+
+def _check_lessons(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, LessonsLearned)
+    if state.lessons is not None:
+        raise DecisionRefused("lessons were already captured")
+
+
+def _pending_for_approver(state: IncidentState, decision: Approve | Reject) -> PendingItem:
+    item = state.approvals.get(decision.approval_id)
+    if item is None:
+        waiting = ", ".join(state.approvals) or "none"
+        raise DecisionRefused(
+            f"no pending approval {decision.approval_id}; pending approvals: {waiting}"
+        )
+    if item.author.id == decision.actor.id:
+        raise DecisionRefused(
+            f"{decision.actor.id} submitted {item.approval_id} and cannot also decide it "
+            "(four eyes)"
+        )
+    return item
+
+
+def _check_approve(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Approve)
+    item = _pending_for_approver(state, decision)
+    # The state may have moved since the request (e.g. an action resolved); re-check the subject.
+    if isinstance(item.subject, ExtendDeadline):
+        _check_extension_target(state, item.subject, now)
+
+
+def _check_reject(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Reject)
+    _pending_for_approver(state, decision)
+
+
+def _check_reassign(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, Reassign)
+    if decision.new_case_owner == state.case_owner:
+        raise DecisionRefused(f"{decision.new_case_owner} already owns the case")
+
+
+def _check_extension_target(state: IncidentState, decision: ExtendDeadline, now: datetime) -> None:
+    milestone = next((m for m in open_milestones(state) if m.milestone == decision.milestone), None)
+    if milestone is None:
+        names = ", ".join(m.milestone for m in open_milestones(state)) or "none"
+        raise DecisionRefused(f"no open milestone {decision.milestone}; open milestones: {names}")
+    if decision.new_deadline <= max(milestone.due_at, now):
+        raise DecisionRefused(
+            f"the new deadline must be later than the current one ({milestone.due_at.isoformat()}) "
+            "and than now"
+        )
+
+
+def _check_extend_deadline(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, ExtendDeadline)
+    _check_extension_target(state, decision, now)
+    for item in state.approvals.values():
+        if (
+            isinstance(item.subject, ExtendDeadline)
+            and item.subject.milestone == decision.milestone
+        ):
+            raise DecisionRefused(
+                f"an extension of {decision.milestone} is already awaiting approval "
+                f"({item.approval_id})"
+            )
+
+
+def _check_close_early(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, CloseEarly)
+    if state.step in (Step.CLOSURE, Step.LESSONS_LEARNED):
+        raise DecisionRefused(
+            f"the incident is already in the {state.step} step; close it through the process"
+        )
+    if decision.related_incident == state.incident_id:
+        raise DecisionRefused("an incident cannot duplicate or merge into itself")
+
+
+_CHECKS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], None]] = {
+    DecisionKind.ACKNOWLEDGE: _check_acknowledge,
+    DecisionKind.IMMEDIATE_PROTECTION: _check_immediate_protection,
+    DecisionKind.VERIFICATION: _check_verification,
+    DecisionKind.RESPONSE: _check_response,
+    DecisionKind.ACTION_PLAN: _check_action_plan,
+    DecisionKind.CHECK_IN: _check_check_in,
+    DecisionKind.AMEND_PLAN: _check_amend_plan,
+    DecisionKind.CLOSURE: _check_closure,
+    DecisionKind.LESSONS_LEARNED: _check_lessons,
+    DecisionKind.APPROVE: _check_approve,
+    DecisionKind.REJECT: _check_reject,
+    DecisionKind.REASSIGN: _check_reassign,
+    DecisionKind.EXTEND_DEADLINE: _check_extend_deadline,
+    DecisionKind.CLOSE_EARLY: _check_close_early,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# apply
+
+
+def enter_step(state: IncidentState, step: Step, now: datetime) -> None:
+    state.step = step
+    state.step_entered_at = now
+
+
+def apply(state: IncidentState, kind: DecisionKind, decision: Decision, now: datetime) -> Effect:
+    """Change the state for a decision that `check` accepted."""
+    if kind in NEEDS_APPROVAL:
+        return _request_approval(state, kind, decision, now)
+    return _APPLIERS[kind](state, decision, now)
+
+
+def _summary_of(kind: DecisionKind, decision: Decision) -> str:
+    match decision:
+        case Response():
+            return f"response level {decision.level}, relationship {decision.business_relationship}"
+        case ActionPlan():
+            return f"action plan with {len(decision.actions)} action(s)"
+        case AmendPlan():
+            return (
+                f"plan amendment: {len(decision.add)} added, {len(decision.change)} changed, "
+                f"{len(decision.cancel)} cancelled"
+            )
+        case Closure():
+            return f"closure as {decision.status}"
+        case ExtendDeadline():
+            return f"extend {decision.milestone} to {decision.new_deadline.isoformat()}"
+        case CloseEarly():
+            return f"early closure as {decision.reason}"
+    return str(kind)
+
+
+def _request_approval(
+    state: IncidentState, kind: DecisionKind, decision: Decision, now: datetime
+) -> Effect:
+    assert isinstance(decision, ApprovalSubject)
+    state.approvals_requested += 1
+    approval_id = f"{kind}-{state.approvals_requested}"
+    summary = _summary_of(kind, decision)
+    state.approvals[approval_id] = PendingItem(
+        approval_id=approval_id,
+        kind=kind,
+        author=decision.actor,
+        requested_at=now,
+        subject=decision,
+        summary=summary,
+    )
+    state.returned = [r for r in state.returned if r.kind != kind]
+    return Effect(
+        outcome=EventOutcome.PENDING_APPROVAL,
+        summary=f"{summary}: awaiting approval {approval_id}",
+        message=f"{kind} recorded and awaiting approval {approval_id} by an approver other than "
+        f"{decision.actor.id}",
+        reason=_reason_of(decision),
+        approval_id=approval_id,
+        touched_approvals=[approval_id],
+        notices=[
+            Notice(
+                NotificationKind.APPROVAL_REQUESTED,
+                "approvers",
+                f"Approval requested: {approval_id} on {state.incident_id}",
+                f"{decision.actor.id} asks for approval of: {summary}.",
+            )
+        ],
+    )
+
+
+def _reason_of(decision: Decision) -> str | None:
+    for name in ("reason", "justification", "override_justification", "comments", "explanation"):
+        value = getattr(decision, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _accepted(summary: str, message: str | None = None, **extra: object) -> Effect:
+    return Effect(
+        outcome=EventOutcome.ACCEPTED,
+        summary=summary,
+        message=message or summary[:1].upper() + summary[1:] + ".",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _apply_acknowledge(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, Acknowledge)
+    corrected = decision.severity != state.severity
+    state.severity = decision.severity
+    state.severity_confirmed = True
+    state.acknowledged_at = now
+    notices = []
+    if state.case_owner is None:
+        state.case_owner = decision.actor.id
+    reporter = state.intake.reporter
+    if reporter is not None and reporter.contact:
+        notices.append(
+            Notice(
+                NotificationKind.REPORTER_ACKNOWLEDGED,
+                "reporter",
+                f"Your report {state.intake.external_reference} was received",
+                "Your report has been received and a case has been opened. It will be handled "
+                "confidentially; you can reach us through the same channel.",
+            )
+        )
+    verb = "corrected to" if corrected else "confirmed as"
+    return _accepted(
+        f"case acknowledged by {decision.actor.id}; severity {verb} {decision.severity}",
+        reason=decision.reason,
+        notices=notices,
+    )
+
+
+def _apply_immediate_protection(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, ImmediateProtection)
+    state.protection = decision
+    made = "referral made" if decision.referral_made else "no referral possible"
+    return _accepted(f"immediate protection recorded: {made}", reason=decision.reason_not_made)
+
+
+def _apply_verification(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, Verification)
+    if decision.outcome == VerificationOutcome.INCONCLUSIVE:
+        state.verification_rounds += 1
+        state.step_entered_at = now
+        return _accepted(
+            f"verification round {state.verification_rounds} inconclusive; more information needed",
+            reason=decision.information_needed,
+        )
+    state.verification = decision
+    state.severity = assessed_severity(decision)
+    state.severity_confirmed = True
+    state.proposed_level = proposed_response_level(
+        decision, state.severity, state.intake.imminent_danger
+    )
+    summary = f"verification {decision.outcome}, relationship {decision.relationship}"
+    if (
+        decision.outcome == VerificationOutcome.NOT_SUBSTANTIATED
+        or decision.relationship == Relationship.NO_LINK
+    ):
+        state.closure_reason = (
+            "not substantiated"
+            if decision.outcome == VerificationOutcome.NOT_SUBSTANTIATED
+            else "no link to the company's supply chain"
+        )
+        enter_step(state, Step.CLOSURE, now)
+        return _accepted(f"{summary}; goes to closure ({state.closure_reason})")
+    enter_step(state, Step.RESPONSE, now)
+    return _accepted(
+        f"{summary}; severity {state.severity}, proposed response {state.proposed_level}"
+    )
+
+
+def _apply_check_in(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, CheckIn)
+    for progress in decision.progress:
+        action = state.actions[progress.action_id]
+        action.status = progress.status
+        action.progress_percent = progress.progress_percent
+        action.spend_to_date = progress.spend_to_date
+        action.completion = progress.completion
+        action.cancellation_reason = progress.cancellation_reason
+    state.last_check_in_at = now
+    summary = f"check-in for {decision.period_start} to {decision.period_end}"
+    if state.all_actions_resolved:
+        enter_step(state, Step.CLOSURE, now)
+        summary += "; every action is resolved, closure is next"
+    return _accepted(summary, touched_actions=[p.action_id for p in decision.progress])
+
+
+def _apply_lessons(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, LessonsLearned)
+    state.lessons = decision
+    causes = ", ".join(decision.root_causes)
+    return _accepted(f"lessons learned captured (root causes: {causes})")
+
+
+def _apply_reassign(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, Reassign)
+    previous = state.case_owner or "nobody"
+    state.case_owner = decision.new_case_owner
+    return _accepted(
+        f"case reassigned from {previous} to {decision.new_case_owner}",
+        reason=decision.reason,
+        notices=[
+            Notice(
+                NotificationKind.CASE_OWNER_ASSIGNED,
+                decision.new_case_owner,
+                f"You now own {state.incident_id}",
+                f"{decision.actor.id} assigned {state.incident_id} to you.",
+            )
+        ],
+    )
+
+
+def _apply_reject(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, Reject)
+    item = state.approvals.pop(decision.approval_id)
+    state.returned.append(
+        ReturnedItem(
+            approval_id=item.approval_id,
+            kind=item.kind,
+            author=item.author.id,
+            rejected_by=decision.actor.id,
+            rejected_at=now,
+            comments=decision.comments,
+        )
+    )
+    return Effect(
+        outcome=EventOutcome.REJECTED,
+        summary=f"{item.approval_id} rejected by {decision.actor.id}; returned to {item.author.id}",
+        message=f"{item.approval_id} rejected and returned to {item.author.id} with the comments.",
+        reason=decision.comments,
+        approval_id=item.approval_id,
+        touched_approvals=[item.approval_id],
+        decided=item,
+        notices=[
+            Notice(
+                NotificationKind.ITEM_RETURNED,
+                item.author.id,
+                f"{item.approval_id} on {state.incident_id} was returned",
+                f"{decision.actor.id} rejected {item.approval_id}: revise and resubmit.",
+            )
+        ],
+    )
+
+
+def _apply_approve(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, Approve)
+    item = state.approvals.pop(decision.approval_id)
+    touched_actions = _approved(state, item.subject, now)
+    return Effect(
+        outcome=EventOutcome.APPROVED,
+        summary=f"{item.approval_id} approved by {decision.actor.id}: {item.summary}",
+        message=f"{item.approval_id} approved; the incident is in the {state.step} step.",
+        reason=decision.comments,
+        approval_id=item.approval_id,
+        touched_approvals=[item.approval_id],
+        decided=item,
+        touched_actions=touched_actions,
+    )
+
+
+def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> list[str]:
+    """Carry out an approved decision; returns the actions it touched."""
+    match subject:
+        case Response():
+            state.response = subject
+            enter_step(state, Step.ACTION_PLAN, now)
+        case ActionPlan():
+            state.plan = subject
+            state.consents = {c.victim_id: c for c in subject.consents}
+            state.actions = {a.action_id: ActionState(plan=a) for a in subject.actions}
+            state.last_check_in_at = now
+            enter_step(state, Step.IMPLEMENTATION, now)
+            return list(state.actions)
+        case AmendPlan():
+            state.consents.update({c.victim_id: c for c in subject.consents})
+            for added in subject.add:
+                state.actions[added.action_id] = ActionState(plan=added)
+            for change in subject.change:
+                action = state.actions[change.action_id]
+                updates = change.model_dump(exclude={"action_id"}, exclude_none=True)
+                action.plan = action.plan.model_copy(update=updates)
+            for cancellation in subject.cancel:
+                action = state.actions[cancellation.action_id]
+                action.status = ActionStatus.CANCELLED
+                action.cancellation_reason = cancellation.reason
+            if state.all_actions_resolved:
+                enter_step(state, Step.CLOSURE, now)
+            return (
+                [a.action_id for a in subject.add]
+                + [c.action_id for c in subject.change]
+                + [c.action_id for c in subject.cancel]
+            )
+        case Closure():
+            state.closure = subject
+            state.closed_at = now
+            state.closure_reason = state.closure_reason or "remediation completed"
+            state.case_status = (
+                CaseStatus.CLOSED_REFERRED
+                if subject.status == ClosureStatus.CLOSED_REFERRED
+                else CaseStatus.CLOSED
+            )
+        case ExtendDeadline():
+            state.deadline_overrides[subject.milestone] = subject.new_deadline
+        case CloseEarly():
+            state.early_closure = subject
+            state.closed_at = now
+            state.closure_reason = f"closed early: {subject.reason}"
+            state.case_status = CaseStatus.CLOSED
+            state.approvals.clear()
+            enter_step(state, Step.COMPLETED, now)
+    return []
+
+
+_APPLIERS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], Effect]] = {
+    DecisionKind.ACKNOWLEDGE: _apply_acknowledge,
+    DecisionKind.IMMEDIATE_PROTECTION: _apply_immediate_protection,
+    DecisionKind.VERIFICATION: _apply_verification,
+    DecisionKind.CHECK_IN: _apply_check_in,
+    DecisionKind.LESSONS_LEARNED: _apply_lessons,
+    DecisionKind.APPROVE: _apply_approve,
+    DecisionKind.REJECT: _apply_reject,
+    DecisionKind.REASSIGN: _apply_reassign,
+}

@@ -1,0 +1,783 @@
+"""`IncidentWorkflow`: one incident through IOM's six steps, driven by validated human decisions.
+
+`run` reads like the process. Decisions arrive as updates (validated before they are accepted, so a
+refused update leaves no trace) or as signals carrying the same payload (validated when handled; a
+refused signal is recorded in the timeline and changes nothing else). The rules live in
+`workflows.decision_rules`; this module wires them to Temporal and to the case register.
+"""
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from schemas.actor import SYSTEM_ACTOR, Actor
+    from schemas.decisions import (
+        DECISION_MODELS,
+        FACT_MODELS,
+        CheckIn,
+        Decision,
+        DecisionKind,
+        FactKind,
+    )
+    from schemas.incident import (
+        DecisionResult,
+        IncidentInput,
+        IncidentOutcome,
+        IncidentStatus,
+        TimelineEvent,
+    )
+    from schemas.register import (
+        ActionRecord,
+        ApprovalRecord,
+        ApprovalStatus,
+        CheckInRecord,
+        ClosureReport,
+        ClosureReportRequest,
+        EventOutcome,
+        IncidentOpened,
+        IncidentOpening,
+        IncidentSnapshot,
+        LessonRecord,
+        Notification,
+        NotificationKind,
+        RegisterEvent,
+    )
+    from schemas.vocabulary import ActionStatus, Step
+    from workflows import search_attributes as sa
+    from workflows.decision_rules import DecisionRefused, Effect, Notice, apply, check, enter_step
+    from workflows.incident_details import current_details
+    from workflows.incident_state import IncidentState, open_milestones, status_view
+    from workflows.severity import provisional_severity
+
+REGISTER_TIMEOUT = timedelta(seconds=30)
+# Register writes retry until PostgreSQL is back: a decision is never dropped for an outage.
+REGISTER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+REFUSED = "DecisionRefused"
+MALFORMED = "MalformedDecision"
+UNIDENTIFIED = Actor(id="unidentified-sender")
+M = TypeVar("M", bound=BaseModel)
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors()[:5]:
+        where = ".".join(str(part) for part in problem["loc"]) or "payload"
+        problems.append(f"{where}: {problem['msg']}")
+    more = error.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _decode(raw: RawValue) -> Any:
+    try:
+        return workflow.payload_converter().from_payload(raw.payload)
+    except Exception as error:  # any undecodable payload is the sender's error, not ours
+        raise ApplicationError(
+            f"the payload is not JSON: {error}", type=MALFORMED, non_retryable=True
+        ) from None
+
+
+def _parse(model: type[M], raw: RawValue) -> M:
+    value = _decode(raw)
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise ApplicationError(
+            f"invalid {model.__name__}: {_describe_validation_error(error)}",
+            type=MALFORMED,
+            non_retryable=True,
+        ) from None
+
+
+def _claimed_actor(raw: RawValue) -> Actor:
+    """Best effort: who a malformed message says it is from, for the timeline."""
+    try:
+        value = workflow.payload_converter().from_payload(raw.payload)
+        return Actor.model_validate(value["actor"])
+    except Exception:
+        return UNIDENTIFIED
+
+
+@workflow.defn
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, input: IncidentInput) -> None:
+        now = workflow.now()
+        severity = provisional_severity(input.intake)
+        self.state = IncidentState(
+            incident_id=workflow.info().workflow_id,
+            intake=input.intake,
+            policy=input.policy,
+            opened_at=now,
+            step_entered_at=now,
+            provisional_severity=severity,
+            severity=severity,
+            case_owner=input.intake.case_owner,
+        )
+        self._lock = asyncio.Lock()
+        self._opened = False
+        self._published: dict[str, Any] = {}
+
+    # --- the six steps ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: IncidentInput) -> IncidentOutcome:
+        await self._open_incident()
+        await self._verify_allegation()
+        await self._determine_response()
+        await self._design_action_plan()
+        await self._implement_and_monitor()
+        await self._close_incident()
+        await self._capture_lessons()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._outcome()
+
+    async def _open_incident(self) -> None:
+        """Step 1, automatic part: persist, triage, link related incidents, notify."""
+        state = self.state
+        workflow.set_current_details(current_details(state))
+        opened = await workflow.execute_activity(
+            "open_incident",
+            IncidentOpening(
+                incident_id=state.incident_id,
+                intake=state.intake,
+                opened_at=state.opened_at,
+                provisional_severity=state.provisional_severity,
+                case_owner=state.case_owner,
+                policy_version=state.policy.version,
+            ),
+            result_type=IncidentOpened,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary="open incident in the register; find related incidents",
+        )
+        state.related = [related.incident_id for related in opened.related]
+        recipient = state.case_owner or "case_owners"
+        async with self._lock:
+            await self._record_system(
+                "opened",
+                f"incident opened; provisional severity {state.provisional_severity}; "
+                f"{len(state.related)} related incident(s)",
+                [
+                    Notice(
+                        NotificationKind.CASE_OWNER_ASSIGNED,
+                        recipient,
+                        f"New incident {state.incident_id} to acknowledge",
+                        f"A {state.provisional_severity} incident was opened; acknowledge it.",
+                    )
+                ],
+            )
+        self._opened = True
+
+    async def _verify_allegation(self) -> None:
+        """Step 1: acknowledge, protect anyone in imminent danger, verify."""
+        await self._until_step_leaves(Step.VERIFICATION)
+
+    async def _determine_response(self) -> None:
+        """Step 2: the response level is proposed on entry; the decision needs approval."""
+        await self._until_step_leaves(Step.RESPONSE)
+
+    async def _design_action_plan(self) -> None:
+        """Step 3: the plan, approved (rejections return it to its author)."""
+        await self._until_step_leaves(Step.ACTION_PLAN)
+
+    async def _implement_and_monitor(self) -> None:
+        """Step 4: check-ins and amendments until every action is resolved."""
+        await self._until_step_leaves(Step.IMPLEMENTATION)
+
+    async def _close_incident(self) -> None:
+        """Step 5: once closure is approved, write the closure report and tell the reporter."""
+        await workflow.wait_condition(lambda: self.state.closed_at is not None)
+        report = await workflow.execute_activity(
+            "write_closure_report",
+            ClosureReportRequest(incident_id=self.state.incident_id, generated_at=workflow.now()),
+            result_type=ClosureReport,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary="write the closure report",
+        )
+        async with self._lock:
+            draft = self.state.model_copy(deep=True)
+            notices = []
+            reporter = draft.intake.reporter
+            if reporter is not None and reporter.contact:
+                notices.append(
+                    Notice(
+                        NotificationKind.REPORTER_FEEDBACK,
+                        "reporter",
+                        f"Your report {draft.intake.external_reference}: case closed",
+                        "The case opened on your report has been closed. The grievance channel "
+                        "stays open to you and to the people concerned.",
+                    )
+                )
+            if draft.step == Step.CLOSURE:
+                enter_step(draft, Step.LESSONS_LEARNED, workflow.now())
+            self.state = draft
+            await self._record_system(
+                "closure_report", f"closure report written ({len(report.markdown)} chars)", notices
+            )
+
+    async def _capture_lessons(self) -> None:
+        """Step 6: lessons into the knowledge base; then the incident is complete."""
+        if self.state.step != Step.LESSONS_LEARNED:
+            return
+        await workflow.wait_condition(lambda: self.state.lessons is not None)
+        state = self.state
+        lessons = state.lessons
+        assert lessons is not None
+        verification = state.verification
+        harms = verification.harms_confirmed if verification else []
+        await workflow.execute_activity(
+            "store_lessons",
+            LessonRecord(
+                incident_id=state.incident_id,
+                recorded_at=workflow.now(),
+                minerals=state.intake.minerals,
+                country=state.intake.location.country,
+                facility_ids=state.intake.facility_ids,
+                harm_types=harms or state.intake.alleged_harms,
+                root_causes=lessons.root_causes,
+                root_cause_notes=lessons.root_cause_notes,
+                due_diligence_gaps=lessons.due_diligence_gaps,
+                changes_made=[f"{c.area}: {c.description}" for c in lessons.changes_made],
+                supplier_engagement_outcome=lessons.supplier_engagement_outcome,
+                shared_with_industry_programme=lessons.share_with_industry_programme,
+                anonymised_summary=lessons.anonymised_summary,
+            ),
+            result_type=bool,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary="store lessons in the knowledge base",
+        )
+        async with self._lock:
+            enter_step(self.state, Step.COMPLETED, workflow.now())
+            await self._record_system("completed", "lessons stored; incident completed", [])
+
+    async def _until_step_leaves(self, step: Step) -> None:
+        await workflow.wait_condition(lambda: self.state.step != step)
+
+    def _outcome(self) -> IncidentOutcome:
+        state = self.state
+        statuses = [a.status for a in state.actions.values()]
+        return IncidentOutcome(
+            incident_id=state.incident_id,
+            case_status=state.case_status,
+            closure_reason=state.closure_reason or "",
+            severity=state.severity,
+            response_level=state.response.level if state.response else None,
+            actions_completed=statuses.count(ActionStatus.COMPLETED),
+            actions_cancelled=statuses.count(ActionStatus.CANCELLED),
+            lessons_captured=state.lessons is not None,
+            closed_at=state.closed_at or workflow.now(),
+        )
+
+    # --- deciding ---------------------------------------------------------------------------
+
+    def _validate(self, kind: DecisionKind, raw: RawValue) -> None:
+        """Update validator: never mutates; raising rejects the update without a trace."""
+        decision = _parse(DECISION_MODELS[kind], raw)
+        if (
+            decision.decision_id is not None
+            and str(decision.decision_id) in self.state.seen_decisions
+        ):
+            return
+        try:
+            check(self.state, kind, decision, workflow.now())
+        except DecisionRefused as refusal:
+            raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
+
+    async def _decide(self, kind: DecisionKind, raw: RawValue) -> DecisionResult:
+        decision = _parse(DECISION_MODELS[kind], raw)
+        await workflow.wait_condition(lambda: self._opened)
+        async with self._lock:
+            duplicate = self._duplicate_result(kind, decision)
+            if duplicate is not None:
+                return duplicate
+            try:
+                # Re-checked under the lock: another decision may have landed since validation.
+                check(self.state, kind, decision, workflow.now())
+            except DecisionRefused as refusal:
+                raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
+            return await self._commit(kind, decision)
+
+    async def _decide_by_signal(self, kind: DecisionKind, raw: RawValue) -> None:
+        await workflow.wait_condition(lambda: self._opened)
+        async with self._lock:
+            try:
+                decision = _parse(DECISION_MODELS[kind], raw)
+            except ApplicationError as error:
+                await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
+                return
+            if self._duplicate_result(kind, decision) is not None:
+                return
+            try:
+                check(self.state, kind, decision, workflow.now())
+            except DecisionRefused as refusal:
+                await self._record_refused(kind, decision.actor, str(refusal), raw)
+                return
+            await self._commit(kind, decision)
+
+    def _duplicate_result(self, kind: DecisionKind, decision: Decision) -> DecisionResult | None:
+        if decision.decision_id is None:
+            return None
+        sequence = self.state.seen_decisions.get(str(decision.decision_id))
+        if sequence is None:
+            return None
+        original = next((e for e in self.state.timeline if e.sequence == sequence), None)
+        return DecisionResult(
+            incident_id=self.state.incident_id,
+            kind=kind,
+            sequence=sequence,
+            outcome=original.outcome if original else EventOutcome.ACCEPTED,
+            approval_id=None,
+            step=self.state.step,
+            message=f"decision {decision.decision_id} was already applied as event {sequence}",
+            duplicate=True,
+        )
+
+    async def _commit(self, kind: DecisionKind, decision: Decision) -> DecisionResult:
+        """Apply to a copy, persist it, then make it the state: the state never runs ahead of
+        the register."""
+        now = workflow.now()
+        draft = self.state.model_copy(deep=True)
+        effect = apply(draft, kind, decision, now)
+        draft.sequence += 1
+        if decision.decision_id is not None:
+            draft.remember_decision(str(decision.decision_id), draft.sequence)
+        check_in = decision if isinstance(decision, CheckIn) else None
+        await self._persist(
+            draft, kind, decision.actor, effect, decision.model_dump(mode="json"), check_in
+        )
+        self.state = draft
+        self._publish()
+        return DecisionResult(
+            incident_id=draft.incident_id,
+            kind=kind,
+            sequence=draft.sequence,
+            outcome=effect.outcome,
+            approval_id=effect.approval_id,
+            step=draft.step,
+            message=effect.message,
+        )
+
+    async def _record_refused(self, kind: str, actor: Actor, message: str, raw: RawValue) -> None:
+        draft = self.state.model_copy(deep=True)
+        draft.sequence += 1
+        try:
+            payload = workflow.payload_converter().from_payload(raw.payload)
+        except Exception:
+            payload = None
+        if not isinstance(payload, dict):
+            payload = {"undecodable": True}
+        effect = Effect(
+            outcome=EventOutcome.REFUSED,
+            summary=f"{kind} signal refused",
+            message=message,
+            reason=message,
+        )
+        await self._persist(draft, kind, actor, effect, payload, None)
+        self.state = draft
+        self._publish()
+
+    async def _record_fact(self, kind: FactKind, raw: RawValue) -> None:
+        await workflow.wait_condition(lambda: self._opened)
+        async with self._lock:
+            try:
+                fact = _parse(FACT_MODELS[kind], raw)
+            except ApplicationError as error:
+                await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
+                return
+            draft = self.state.model_copy(deep=True)
+            draft.sequence += 1
+            actor = getattr(fact, "actor", UNIDENTIFIED)
+            effect = Effect(outcome=EventOutcome.RECORDED, summary=f"{kind} added", message="")
+            await self._persist(draft, kind, actor, effect, fact.model_dump(mode="json"), None)
+            self.state = draft
+            self._publish()
+
+    async def _record_system(self, kind: str, summary: str, notices: list[Notice]) -> None:
+        """An automatic event; caller holds the lock."""
+        draft = self.state.model_copy(deep=True)
+        draft.sequence += 1
+        effect = Effect(
+            outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=notices
+        )
+        await self._persist(draft, f"system_{kind}", SYSTEM_ACTOR, effect, {}, None)
+        self.state = draft
+        self._publish()
+
+    async def _persist(
+        self,
+        draft: IncidentState,
+        kind: str,
+        actor: Actor,
+        effect: Effect,
+        payload: Any,
+        check_in: CheckIn | None,
+    ) -> None:
+        now = workflow.now()
+        draft.timeline.append(
+            TimelineEvent(
+                sequence=draft.sequence,
+                at=now,
+                kind=kind,
+                outcome=effect.outcome,
+                actor=actor,
+                reason=effect.reason,
+                summary=effect.summary,
+            )
+        )
+        event = RegisterEvent(
+            incident_id=draft.incident_id,
+            sequence=draft.sequence,
+            kind=kind,
+            outcome=effect.outcome,
+            actor=actor,
+            occurred_at=now,
+            reason=effect.reason,
+            summary=effect.summary[:300],
+            payload=payload,
+            snapshot=_snapshot(draft),
+            approvals=[
+                _approval_record(draft, approval_id, actor, effect, now)
+                for approval_id in effect.touched_approvals
+            ],
+            actions=[_action_record(draft, action_id) for action_id in effect.touched_actions],
+            check_in=None
+            if check_in is None
+            else CheckInRecord(
+                period_start=check_in.period_start,
+                period_end=check_in.period_end,
+                submitted_by=actor.id,
+                actions_reported=len(check_in.progress),
+                victim_feedback=check_in.victim_feedback,
+                new_risks=check_in.new_risks,
+            ),
+        )
+        await workflow.execute_activity(
+            "record_event",
+            event,
+            result_type=bool,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary=f"record {kind} ({effect.outcome})",
+        )
+        for notice in effect.notices:
+            await workflow.execute_activity(
+                "queue_notification",
+                Notification(
+                    incident_id=draft.incident_id,
+                    sequence=draft.sequence,
+                    kind=notice.kind,
+                    recipient=notice.recipient,
+                    subject=notice.subject,
+                    body=notice.body,
+                    created_at=now,
+                ),
+                result_type=bool,
+                start_to_close_timeout=REGISTER_TIMEOUT,
+                retry_policy=REGISTER_RETRY,
+                summary=f"queue {notice.kind} notification",
+            )
+
+    def _publish(self) -> None:
+        """Search attributes and current details for operators in the UI (no personal data)."""
+        state = self.state
+        milestones = open_milestones(state)
+        values: dict[str, Any] = {
+            sa.STEP.name: str(state.step),
+            sa.SEVERITY.name: str(state.severity),
+            sa.RESPONSE_LEVEL.name: str(state.response.level) if state.response else None,
+            sa.MINERAL.name: [str(m) for m in state.intake.minerals],
+            sa.COUNTRY.name: state.intake.location.country,
+            sa.FACILITY_ID.name: list(state.intake.facility_ids),
+            sa.CASE_OWNER.name: state.case_owner,
+            sa.ESCALATION_LEVEL.name: self._published.get(sa.ESCALATION_LEVEL.name, 0),
+            sa.NEXT_DEADLINE.name: milestones[0].due_at if milestones else None,
+            sa.OVERDUE.name: bool(milestones and milestones[0].due_at < workflow.now()),
+        }
+        keys = {key.name: key for key in sa.ALL}
+        updates = []
+        for name, value in values.items():
+            if name in self._published and self._published[name] == value:
+                continue
+            key = keys[name]
+            updates.append(key.value_unset() if value in (None, []) else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+        self._published = values
+        workflow.set_current_details(current_details(state))
+
+    # --- queries ----------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> IncidentStatus:
+        """Where the case stands: step, severity, what is awaited from whom and by when."""
+        return status_view(self.state)
+
+    @workflow.query
+    def timeline(self) -> list[TimelineEvent]:
+        """Every event with actor, time, reason and outcome."""
+        return list(self.state.timeline)
+
+    # --- decisions: an update (validated before acceptance) and a signal for each ----------
+
+    @workflow.update(name="acknowledge")
+    async def acknowledge_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.ACKNOWLEDGE, decision)
+
+    @acknowledge_update.validator
+    def acknowledge_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.ACKNOWLEDGE, decision)
+
+    @workflow.signal(name="acknowledge")
+    async def acknowledge_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.ACKNOWLEDGE, decision)
+
+    @workflow.update(name="immediate_protection")
+    async def immediate_protection_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.IMMEDIATE_PROTECTION, decision)
+
+    @immediate_protection_update.validator
+    def immediate_protection_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.IMMEDIATE_PROTECTION, decision)
+
+    @workflow.signal(name="immediate_protection")
+    async def immediate_protection_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.IMMEDIATE_PROTECTION, decision)
+
+    @workflow.update(name="verification")
+    async def verification_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.VERIFICATION, decision)
+
+    @verification_update.validator
+    def verification_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.VERIFICATION, decision)
+
+    @workflow.signal(name="verification")
+    async def verification_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.VERIFICATION, decision)
+
+    @workflow.update(name="response")
+    async def response_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.RESPONSE, decision)
+
+    @response_update.validator
+    def response_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.RESPONSE, decision)
+
+    @workflow.signal(name="response")
+    async def response_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.RESPONSE, decision)
+
+    @workflow.update(name="action_plan")
+    async def action_plan_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.ACTION_PLAN, decision)
+
+    @action_plan_update.validator
+    def action_plan_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.ACTION_PLAN, decision)
+
+    @workflow.signal(name="action_plan")
+    async def action_plan_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.ACTION_PLAN, decision)
+
+    @workflow.update(name="check_in")
+    async def check_in_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.CHECK_IN, decision)
+
+    @check_in_update.validator
+    def check_in_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.CHECK_IN, decision)
+
+    @workflow.signal(name="check_in")
+    async def check_in_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.CHECK_IN, decision)
+
+    @workflow.update(name="amend_plan")
+    async def amend_plan_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.AMEND_PLAN, decision)
+
+    @amend_plan_update.validator
+    def amend_plan_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.AMEND_PLAN, decision)
+
+    @workflow.signal(name="amend_plan")
+    async def amend_plan_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.AMEND_PLAN, decision)
+
+    @workflow.update(name="closure")
+    async def closure_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.CLOSURE, decision)
+
+    @closure_update.validator
+    def closure_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.CLOSURE, decision)
+
+    @workflow.signal(name="closure")
+    async def closure_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.CLOSURE, decision)
+
+    @workflow.update(name="lessons_learned")
+    async def lessons_learned_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.LESSONS_LEARNED, decision)
+
+    @lessons_learned_update.validator
+    def lessons_learned_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.LESSONS_LEARNED, decision)
+
+    @workflow.signal(name="lessons_learned")
+    async def lessons_learned_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.LESSONS_LEARNED, decision)
+
+    @workflow.update(name="approve")
+    async def approve_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.APPROVE, decision)
+
+    @approve_update.validator
+    def approve_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.APPROVE, decision)
+
+    @workflow.signal(name="approve")
+    async def approve_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.APPROVE, decision)
+
+    @workflow.update(name="reject")
+    async def reject_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.REJECT, decision)
+
+    @reject_update.validator
+    def reject_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.REJECT, decision)
+
+    @workflow.signal(name="reject")
+    async def reject_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.REJECT, decision)
+
+    @workflow.update(name="reassign")
+    async def reassign_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.REASSIGN, decision)
+
+    @reassign_update.validator
+    def reassign_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.REASSIGN, decision)
+
+    @workflow.signal(name="reassign")
+    async def reassign_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.REASSIGN, decision)
+
+    @workflow.update(name="extend_deadline")
+    async def extend_deadline_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.EXTEND_DEADLINE, decision)
+
+    @extend_deadline_update.validator
+    def extend_deadline_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.EXTEND_DEADLINE, decision)
+
+    @workflow.signal(name="extend_deadline")
+    async def extend_deadline_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.EXTEND_DEADLINE, decision)
+
+    @workflow.update(name="close_early")
+    async def close_early_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.CLOSE_EARLY, decision)
+
+    @close_early_update.validator
+    def close_early_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.CLOSE_EARLY, decision)
+
+    @workflow.signal(name="close_early")
+    async def close_early_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.CLOSE_EARLY, decision)
+
+    # --- plain facts: signals only ----------------------------------------------------------
+
+    @workflow.signal(name="note")
+    async def note(self, fact: RawValue) -> None:
+        await self._record_fact(FactKind.NOTE, fact)
+
+    @workflow.signal(name="evidence_added")
+    async def evidence_added(self, fact: RawValue) -> None:
+        await self._record_fact(FactKind.EVIDENCE_ADDED, fact)
+
+
+def _snapshot(state: IncidentState) -> IncidentSnapshot:
+    return IncidentSnapshot(
+        step=state.step,
+        case_status=state.case_status,
+        severity=state.severity,
+        response_level=state.response.level if state.response else None,
+        relationship=state.verification.relationship if state.verification else None,
+        case_owner=state.case_owner,
+        closed_at=state.closed_at,
+        closure_reason=state.closure_reason,
+    )
+
+
+def _approval_record(
+    state: IncidentState, approval_id: str, actor: Actor, effect: Effect, now: datetime
+) -> ApprovalRecord:
+    pending = state.approvals.get(approval_id)
+    if pending is not None:
+        return ApprovalRecord(
+            approval_id=approval_id,
+            kind=pending.kind,
+            author_id=pending.author.id,
+            requested_at=pending.requested_at,
+            due_at=next(
+                (
+                    m.due_at
+                    for m in open_milestones(state)
+                    if m.milestone == f"approval:{approval_id}"
+                ),
+                None,
+            ),
+            status=ApprovalStatus.PENDING,
+        )
+    decided = effect.decided
+    assert decided is not None, f"approval {approval_id} is neither pending nor decided"
+    return ApprovalRecord(
+        approval_id=approval_id,
+        kind=decided.kind,
+        author_id=decided.author.id,
+        requested_at=decided.requested_at,
+        due_at=None,
+        status=ApprovalStatus.APPROVED
+        if effect.outcome == EventOutcome.APPROVED
+        else ApprovalStatus.REJECTED,
+        decided_by=actor.id,
+        decided_at=now,
+        comments=effect.reason,
+    )
+
+
+def _action_record(state: IncidentState, action_id: str) -> ActionRecord:
+    action = state.actions[action_id]
+    plan = action.plan
+    return ActionRecord(
+        action_id=action_id,
+        category=plan.category,
+        action_type=str(plan.remedy_type or plan.assistance_type),
+        description=plan.description,
+        responsible_party=plan.responsible_party,
+        implementing_partner=plan.implementing_partner,
+        beneficiary_count=len(plan.beneficiaries),
+        concerns_children=plan.concerns_children,
+        due_date=plan.due_date,
+        budget_amount=plan.budget.amount,
+        currency=plan.budget.currency,
+        status=action.status,
+        progress_percent=action.progress_percent,
+        spend_to_date=action.spend_to_date,
+        completion_verified_by=action.completion.verified_by if action.completion else None,
+        completion_how=action.completion.how if action.completion else None,
+        cancellation_reason=action.cancellation_reason,
+    )

@@ -1,0 +1,58 @@
+"""What operators read in the Temporal UI: the static summary and the current details (Markdown).
+
+Both pass through the payload codec but stay readable in the UI, so they carry case metadata
+only: never a description, a reporter, a victim id or any free text a person typed.
+"""
+
+from datetime import datetime
+
+from schemas.intake import Intake
+from schemas.vocabulary import STEP_NUMBERS, Step
+from workflows.incident_state import IncidentState, open_milestones, pending_decisions
+
+
+def static_summary(intake: Intake) -> str:
+    """One line set when the workflow starts, e.g. 'gold · CD · mine_site · forced_labour'."""
+    minerals = ", ".join(intake.minerals)
+    harms = ", ".join(intake.alleged_harms)
+    return f"{minerals} · {intake.location.country} · {intake.tier} · {harms}"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "no deadline"
+
+
+def current_details(state: IncidentState) -> str:
+    """Where the case stands and what is awaited from whom, by when."""
+    if state.step == Step.COMPLETED:
+        heading = f"**Completed** — {state.case_status}"
+        reason = f" ({state.closure_reason})" if state.closure_reason else ""
+        return f"{heading}{reason}\n\nSeverity {state.severity}."
+    number = STEP_NUMBERS[state.step]
+    lines = [
+        f"**Step {number} of 6: {state.step.replace('_', ' ')}**",
+        "",
+        f"- Severity: {state.severity}{'' if state.severity_confirmed else ' (provisional)'}",
+        f"- Response level: {state.response.level if state.response else '—'}",
+        f"- Case owner: {state.case_owner or 'unassigned'}",
+    ]
+    milestones = open_milestones(state)
+    awaited = pending_decisions(state, milestones)
+    if awaited or state.approvals:
+        lines += ["", "**Awaiting**", ""]
+        for item in awaited:
+            who = item.expected_actor or f"a {item.expected_role.replace('_', ' ')}"
+            lines.append(f"- `{item.kind}` from {who}, by {_when(item.due_at)}")
+        for pending in state.approvals.values():
+            lines.append(
+                f"- approval `{pending.approval_id}` ({pending.summary}) from an approver "
+                f"other than {pending.author.id}"
+            )
+    if state.returned:
+        lines += ["", "**Returned for revision**", ""]
+        for returned in state.returned:
+            lines.append(f"- `{returned.approval_id}` back with {returned.author}")
+    if state.actions:
+        done = sum(1 for a in state.actions.values() if a.resolved)
+        lines += ["", f"Actions: {done} of {len(state.actions)} resolved."]
+    return "\n".join(lines)

@@ -1,0 +1,311 @@
+"""The incident's state inside the workflow, and the read-only views derived from it.
+
+A pydantic model so that it can be carried whole across continue-as-new; pure functions here turn
+it into the status the `status` query returns and the deadlines that apply.
+"""
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.actor import Actor, Role
+from schemas.decisions import (
+    ActionPlan,
+    AmendPlan,
+    CloseEarly,
+    Closure,
+    CompletionCheck,
+    Consent,
+    DecisionKind,
+    ExtendDeadline,
+    ImmediateProtection,
+    LessonsLearned,
+    PlannedAction,
+    Response,
+    Verification,
+)
+from schemas.incident import (
+    ActionSummary,
+    IncidentStatus,
+    Milestone,
+    PendingApproval,
+    PendingDecision,
+    ReturnedItem,
+    TimelineEvent,
+)
+from schemas.intake import Intake
+from schemas.policy import MilestoneKind, Policy
+from schemas.vocabulary import (
+    RESOLVED_ACTION_STATUSES,
+    STEP_NUMBERS,
+    ActionStatus,
+    CaseStatus,
+    ResponseLevel,
+    Severity,
+    Step,
+)
+
+ApprovalSubject = Response | ActionPlan | AmendPlan | Closure | ExtendDeadline | CloseEarly
+
+# How many decision ids are remembered to recognise a resent decision.
+REMEMBERED_DECISION_IDS = 1_000
+
+
+class ActionState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: PlannedAction
+    status: ActionStatus = ActionStatus.NOT_STARTED
+    progress_percent: int = 0
+    spend_to_date: Decimal = Decimal(0)
+    completion: CompletionCheck | None = None
+    cancellation_reason: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.status in RESOLVED_ACTION_STATUSES
+
+
+class PendingItem(BaseModel):
+    """A decision waiting for an approver."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approval_id: str
+    kind: DecisionKind
+    author: Actor
+    requested_at: datetime
+    subject: ApprovalSubject
+    summary: str
+
+
+class IncidentState(BaseModel):
+    """Everything the process knows about one incident."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    incident_id: str
+    intake: Intake
+    policy: Policy
+    opened_at: datetime
+
+    step: Step = Step.VERIFICATION
+    step_entered_at: datetime
+    case_status: CaseStatus = CaseStatus.ACTIVE
+    case_owner: str | None = None
+    provisional_severity: Severity
+    severity: Severity
+    severity_confirmed: bool = False
+    acknowledged_at: datetime | None = None
+    protection: ImmediateProtection | None = None
+    verification_rounds: int = 0
+    verification: Verification | None = None
+    proposed_level: ResponseLevel | None = None
+    response: Response | None = None
+    plan: ActionPlan | None = None
+    consents: dict[str, Consent] = Field(default_factory=dict)
+    actions: dict[str, ActionState] = Field(default_factory=dict)
+    approvals: dict[str, PendingItem] = Field(default_factory=dict)
+    approvals_requested: int = 0
+    returned: list[ReturnedItem] = Field(default_factory=list)
+    deadline_overrides: dict[str, datetime] = Field(default_factory=dict)
+    last_check_in_at: datetime | None = None
+    closure: Closure | None = None
+    closure_reason: str | None = None
+    closed_at: datetime | None = None
+    closure_report_written: bool = False
+    early_closure: CloseEarly | None = None
+    lessons: LessonsLearned | None = None
+    related: list[str] = Field(default_factory=list)
+    sequence: int = 0
+    seen_decisions: dict[str, int] = Field(default_factory=dict)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+
+    @property
+    def imminent_danger_open(self) -> bool:
+        return self.intake.imminent_danger and self.protection is None
+
+    @property
+    def all_actions_resolved(self) -> bool:
+        return all(action.resolved for action in self.actions.values())
+
+    def pending_of_kind(self, kind: DecisionKind) -> PendingItem | None:
+        return next((item for item in self.approvals.values() if item.kind == kind), None)
+
+    def remember_decision(self, decision_id: str, sequence: int) -> None:
+        self.seen_decisions[decision_id] = sequence
+        while len(self.seen_decisions) > REMEMBERED_DECISION_IDS:
+            self.seen_decisions.pop(next(iter(self.seen_decisions)))
+
+
+def _end_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def _step_milestone(state: IncidentState) -> tuple[str, MilestoneKind] | None:
+    match state.step:
+        case Step.VERIFICATION if state.acknowledged_at is not None:
+            return "verification", MilestoneKind.VERIFICATION
+        case Step.RESPONSE if state.pending_of_kind(DecisionKind.RESPONSE) is None:
+            return "response", MilestoneKind.RESPONSE
+        case Step.ACTION_PLAN if state.pending_of_kind(DecisionKind.ACTION_PLAN) is None:
+            return "action_plan", MilestoneKind.ACTION_PLAN
+        case Step.CLOSURE if state.pending_of_kind(DecisionKind.CLOSURE) is None:
+            return "closure", MilestoneKind.CLOSURE
+        case Step.LESSONS_LEARNED:
+            return "lessons_learned", MilestoneKind.LESSONS_LEARNED
+    return None
+
+
+def open_milestones(state: IncidentState) -> list[Milestone]:
+    """Every deadline currently running, earliest first (DESIGN §5)."""
+    if state.step == Step.COMPLETED:
+        return []
+    found: list[tuple[str, MilestoneKind, datetime]] = []
+
+    def windowed(milestone: str, kind: MilestoneKind, start: datetime) -> None:
+        window = state.policy.window(kind, state.severity)
+        if window is not None:
+            found.append((milestone, kind, start + window))
+
+    if state.acknowledged_at is None:
+        windowed("acknowledge", MilestoneKind.ACKNOWLEDGE, state.opened_at)
+    if state.imminent_danger_open:
+        windowed("immediate_protection", MilestoneKind.IMMEDIATE_PROTECTION, state.opened_at)
+    step_milestone = _step_milestone(state)
+    if step_milestone is not None:
+        start = state.step_entered_at
+        if step_milestone[0] == "verification":
+            start = max(state.step_entered_at, state.opened_at)
+        windowed(*step_milestone, start)
+    for item in state.approvals.values():
+        windowed(f"approval:{item.approval_id}", MilestoneKind.APPROVAL, item.requested_at)
+    if state.step == Step.IMPLEMENTATION and state.last_check_in_at is not None:
+        windowed("check_in", MilestoneKind.CHECK_IN, state.last_check_in_at)
+    if state.step == Step.IMPLEMENTATION:
+        for action in state.actions.values():
+            if not action.resolved:
+                found.append(
+                    (
+                        f"action:{action.plan.action_id}",
+                        MilestoneKind.ACTION_DUE,
+                        _end_of_day(action.plan.due_date),
+                    )
+                )
+    milestones = [
+        Milestone(
+            milestone=milestone,
+            kind=kind,
+            due_at=state.deadline_overrides.get(milestone, due_at),
+            extended=milestone in state.deadline_overrides,
+        )
+        for milestone, kind, due_at in found
+    ]
+    return sorted(milestones, key=lambda m: m.due_at)
+
+
+def _due(milestones: list[Milestone], milestone: str) -> datetime | None:
+    return next((m.due_at for m in milestones if m.milestone == milestone), None)
+
+
+def pending_decisions(state: IncidentState, milestones: list[Milestone]) -> list[PendingDecision]:
+    """What the process is waiting for, from whom, and by when."""
+    awaited: list[tuple[DecisionKind, Role, str | None]] = []
+    owner = state.case_owner
+    if state.step != Step.COMPLETED and state.acknowledged_at is None:
+        awaited.append((DecisionKind.ACKNOWLEDGE, Role.CASE_OWNER, owner))
+    if state.step != Step.COMPLETED and state.imminent_danger_open:
+        awaited.append((DecisionKind.IMMEDIATE_PROTECTION, Role.CASE_OWNER, owner))
+    step_decisions = {
+        Step.VERIFICATION: (DecisionKind.VERIFICATION, Role.VERIFIER),
+        Step.RESPONSE: (DecisionKind.RESPONSE, Role.CASE_OWNER),
+        Step.ACTION_PLAN: (DecisionKind.ACTION_PLAN, Role.CASE_OWNER),
+        Step.IMPLEMENTATION: (DecisionKind.CHECK_IN, Role.CASE_OWNER),
+        Step.CLOSURE: (DecisionKind.CLOSURE, Role.CASE_OWNER),
+        Step.LESSONS_LEARNED: (DecisionKind.LESSONS_LEARNED, Role.CASE_OWNER),
+    }
+    if state.step in step_decisions:
+        kind, role = step_decisions[state.step]
+        waiting_on_approval = state.pending_of_kind(kind) is not None
+        waiting_on_acknowledge = kind == DecisionKind.VERIFICATION and state.acknowledged_at is None
+        closing = state.step == Step.CLOSURE and state.closure is not None
+        if not (waiting_on_approval or waiting_on_acknowledge or closing):
+            awaited.append((kind, role, None if role == Role.VERIFIER else owner))
+    milestone_of = {
+        DecisionKind.ACKNOWLEDGE: "acknowledge",
+        DecisionKind.IMMEDIATE_PROTECTION: "immediate_protection",
+        DecisionKind.VERIFICATION: "verification",
+        DecisionKind.RESPONSE: "response",
+        DecisionKind.ACTION_PLAN: "action_plan",
+        DecisionKind.CHECK_IN: "check_in",
+        DecisionKind.CLOSURE: "closure",
+        DecisionKind.LESSONS_LEARNED: "lessons_learned",
+    }
+    result = []
+    for kind, role, actor in awaited:
+        milestone = milestone_of.get(kind)
+        due = _due(milestones, milestone) if milestone else None
+        result.append(
+            PendingDecision(
+                kind=kind,
+                expected_role=role,
+                expected_actor=actor,
+                milestone=milestone if due else None,
+                due_at=due,
+            )
+        )
+    return result
+
+
+def status_view(state: IncidentState) -> IncidentStatus:
+    milestones = open_milestones(state)
+    counts: dict[ActionStatus, int] = {}
+    for action in state.actions.values():
+        counts[action.status] = counts.get(action.status, 0) + 1
+    return IncidentStatus(
+        incident_id=state.incident_id,
+        external_reference=state.intake.external_reference,
+        step=state.step,
+        step_number=STEP_NUMBERS.get(state.step),
+        case_status=state.case_status,
+        severity=state.severity,
+        severity_confirmed=state.severity_confirmed,
+        proposed_response_level=state.proposed_level,
+        response_level=state.response.level if state.response else None,
+        relationship=state.verification.relationship if state.verification else None,
+        case_owner=state.case_owner,
+        verification_rounds=state.verification_rounds,
+        pending_decisions=pending_decisions(state, milestones),
+        pending_approvals=[
+            PendingApproval(
+                approval_id=item.approval_id,
+                kind=item.kind,
+                author=item.author.id,
+                requested_at=item.requested_at,
+                due_at=_due(milestones, f"approval:{item.approval_id}"),
+                summary=item.summary,
+            )
+            for item in state.approvals.values()
+        ],
+        returned=list(state.returned),
+        actions=[
+            ActionSummary(
+                action_id=action.plan.action_id,
+                category=action.plan.category,
+                action_type=str(action.plan.remedy_type or action.plan.assistance_type),
+                status=action.status,
+                progress_percent=action.progress_percent,
+                due_date=action.plan.due_date,
+                implementing_partner=action.plan.implementing_partner,
+            )
+            for action in state.actions.values()
+        ],
+        actions_by_status=counts,
+        deadlines=milestones,
+        related_incidents=list(state.related),
+        opened_at=state.opened_at,
+        closed_at=state.closed_at,
+        closure_reason=state.closure_reason,
+        policy_version=state.policy.version,
+    )
