@@ -1,0 +1,60 @@
+"""At-least-once delivery: an activity that wrote to the register and then failed is retried, and
+the retry leaves exactly one row."""
+
+import uuid
+from datetime import timedelta
+
+import asyncpg
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.case_register import CaseRegister, case_register_activities
+from schemas.decisions import DecisionKind
+from schemas.intake import Intake
+from schemas.register import RegisterEvent
+from tests import examples
+from workers import incident_client as incidents
+from workflows.incident import IncidentWorkflow
+
+
+async def test_a_register_write_retried_after_a_failure_leaves_one_row(
+    temporal_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> None:
+    register = CaseRegister(register_pool)
+    failed_after_write: list[int] = []
+
+    @activity.defn(name="record_event")
+    async def record_event_then_fail_once(event: RegisterEvent) -> bool:
+        stored = await register.record_event(event)
+        if event.kind == "acknowledge" and activity.info().attempt == 1:
+            failed_after_write.append(event.sequence)
+            raise RuntimeError("worker lost its connection after the commit")
+        return stored
+
+    others = [a for a in case_register_activities(register) if a.__name__ != "record_event"]
+    task_queue = f"retries-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        temporal_env.client,
+        task_queue=task_queue,
+        workflows=[IncidentWorkflow],
+        activities=[record_event_then_fail_once, *others],
+        graceful_shutdown_timeout=timedelta(seconds=1),
+    ):
+        intake = Intake.model_validate(examples.intake())
+        incident_id = await incidents.open_incident(
+            temporal_env.client, intake, task_queue=task_queue
+        )
+        result = await incidents.decide(
+            temporal_env.client, incident_id, DecisionKind.ACKNOWLEDGE, examples.acknowledge()
+        )
+    assert failed_after_write == [result.sequence]
+    rows = await register_pool.fetchval(
+        "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND kind = 'acknowledge'",
+        incident_id,
+    )
+    audit = await register_pool.fetchval(
+        "SELECT count(*) FROM audit_trail WHERE incident_id = $1 AND action LIKE '%acknowledge'",
+        incident_id,
+    )
+    assert (rows, audit) == (1, 1)
