@@ -26,6 +26,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.database import redact_url
+from workers.demo import seed_demo
 from workers.dev_server import DevServer, DevServerConfig, temporal_cli
 from workers.errors import StartupError
 from workers.local_postgres import LocalPostgres, postgres_bin_dir
@@ -48,6 +49,7 @@ class StackOptions:
     ui_port: int = 8233
     http_port: int = 7243
     postgres_port: int = 5432
+    demo: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,12 @@ class LocalStack:
                 "step",
                 {"what": "Worker polling", "detail": f"task queue {worker_settings.task_queue}"},
             )
+            if options.demo:
+                seeded = await self._unless_stopped(seed_demo(client, worker_settings.task_queue))
+                self.report(
+                    "step",
+                    {"what": "Demo incidents seeded", "detail": f"{len(seeded)} opened now"},
+                )
 
             host = _display_host(options.bind)
             stack = RunningStack(
