@@ -78,7 +78,7 @@ class Policy(Contract):
         default=3,
         ge=1,
         le=10,
-        description="How many verifications may be inconclusive before one must conclude.",
+        description="How many verification rounds an incident may take; the last must conclude.",
     )
     related_incident_window_days: int = Field(
         default=365, ge=1, le=3650, description="Window in which incidents count as related."

@@ -301,7 +301,14 @@ def _check_amend_plan(state: IncidentState, decision: Decision, now: datetime) -
         if change.due_date is not None and change.due_date <= now.date():
             raise DecisionRefused(f"action {change.action_id}: new due date is not after today")
     consents = {**state.consents, **{c.victim_id: c for c in decision.consents}}
-    problem = _consent_problems(decision.add, consents)
+    repartnered = [
+        state.actions[change.action_id].plan.model_copy(
+            update={"implementing_partner": change.implementing_partner}
+        )
+        for change in decision.change
+        if change.implementing_partner is not None
+    ]
+    problem = _consent_problems([*decision.add, *repartnered], consents)
     if problem:
         raise DecisionRefused(problem)
 
@@ -348,9 +355,23 @@ def _pending_for_approver(state: IncidentState, decision: Approve | Reject) -> P
 def _check_approve(state: IncidentState, decision: Decision, now: datetime) -> None:
     assert isinstance(decision, Approve)
     item = _pending_for_approver(state, decision)
-    # The state may have moved since the request (e.g. an action resolved); re-check the subject.
-    if isinstance(item.subject, ExtendDeadline):
-        _check_extension_target(state, item.subject, now)
+    # The incident may have moved on since the request (an action resolved, a step ended):
+    # what is approved must still be valid now, or the approver should reject it.
+    expected_step = STEP_OF_DECISION.get(item.kind)
+    if expected_step is not None and state.step != expected_step:
+        raise DecisionRefused(
+            f"{item.approval_id} no longer applies: the incident moved from the {expected_step} "
+            f"step to the {state.step} step; reject it instead"
+        )
+    try:
+        if isinstance(item.subject, ExtendDeadline):
+            _check_extension_target(state, item.subject, now)
+        else:
+            _CHECKS[item.kind](state, item.subject, now)
+    except DecisionRefused as stale:
+        raise DecisionRefused(
+            f"{item.approval_id} no longer applies ({stale}); reject it instead"
+        ) from None
 
 
 def _check_reject(state: IncidentState, decision: Decision, now: datetime) -> None:
@@ -546,6 +567,7 @@ def _apply_verification(state: IncidentState, decision: Decision, now: datetime)
     if decision.outcome == VerificationOutcome.INCONCLUSIVE:
         state.verification_rounds += 1
         state.step_entered_at = now
+        state.deadline_overrides.pop("verification", None)
         return _accepted(
             f"verification round {state.verification_rounds} inconclusive; more information needed",
             reason=decision.information_needed,
@@ -584,8 +606,10 @@ def _apply_check_in(state: IncidentState, decision: Decision, now: datetime) -> 
         action.completion = progress.completion
         action.cancellation_reason = progress.cancellation_reason
     state.last_check_in_at = now
+    # An extension applied to the check-in just made, not to the ones after it.
+    state.deadline_overrides.pop("check_in", None)
     summary = f"check-in for {decision.period_start} to {decision.period_end}"
-    if state.all_actions_resolved:
+    if state.all_actions_resolved and state.pending_of_kind(DecisionKind.AMEND_PLAN) is None:
         enter_step(state, Step.CLOSURE, now)
         summary += "; every action is resolved, closure is next"
     return _accepted(summary, touched_actions=[p.action_id for p in decision.progress])
@@ -619,6 +643,14 @@ def _apply_reassign(state: IncidentState, decision: Decision, now: datetime) -> 
 def _apply_reject(state: IncidentState, decision: Decision, now: datetime) -> Effect:
     assert isinstance(decision, Reject)
     item = state.approvals.pop(decision.approval_id)
+    if (
+        item.kind == DecisionKind.AMEND_PLAN
+        and state.step == Step.IMPLEMENTATION
+        and state.actions
+        and state.all_actions_resolved
+    ):
+        # The check-ins had resolved every action while this amendment waited.
+        enter_step(state, Step.CLOSURE, now)
     state.returned.append(
         ReturnedItem(
             approval_id=item.approval_id,
@@ -683,8 +715,14 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
                 state.actions[added.action_id] = ActionState(plan=added)
             for change in subject.change:
                 action = state.actions[change.action_id]
-                updates = change.model_dump(exclude={"action_id"}, exclude_none=True)
+                updates = {
+                    name: getattr(change, name)
+                    for name in ("description", "due_date", "budget", "implementing_partner")
+                    if getattr(change, name) is not None
+                }
                 action.plan = action.plan.model_copy(update=updates)
+                if change.due_date is not None:
+                    state.deadline_overrides.pop(f"action:{change.action_id}", None)
             for cancellation in subject.cancel:
                 action = state.actions[cancellation.action_id]
                 action.status = ActionStatus.CANCELLED

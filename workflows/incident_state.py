@@ -151,7 +151,9 @@ def _step_milestone(state: IncidentState) -> tuple[str, MilestoneKind] | None:
             return "response", MilestoneKind.RESPONSE
         case Step.ACTION_PLAN if state.pending_of_kind(DecisionKind.ACTION_PLAN) is None:
             return "action_plan", MilestoneKind.ACTION_PLAN
-        case Step.CLOSURE if state.pending_of_kind(DecisionKind.CLOSURE) is None:
+        case Step.CLOSURE if (
+            state.closure is None and state.pending_of_kind(DecisionKind.CLOSURE) is None
+        ):
             return "closure", MilestoneKind.CLOSURE
         case Step.LESSONS_LEARNED:
             return "lessons_learned", MilestoneKind.LESSONS_LEARNED
