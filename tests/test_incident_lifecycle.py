@@ -6,6 +6,7 @@ test proves later workflow changes safe for incidents already running.
 
 import asyncio
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +280,16 @@ async def test_imminent_danger_protection_comes_before_verification(engine: Engi
     await decide(engine, incident_id, "verification", examples.verification())
     await _close_early(engine, incident_id)
     await finish(engine, incident_id, "imminent_danger")
+
+
+async def test_related_incidents_are_linked_when_the_second_one_opens(engine: Engine) -> None:
+    facility = f"CID{uuid.uuid4().int % 1_000_000:06d}"
+    elsewhere = {"country": "BO", "site_name": f"Site {facility}", "site_type": "large_scale"}
+    first = await open_incident(engine, facility_ids=[facility], suppliers=[], location=elsewhere)
+    second = await open_incident(engine, facility_ids=[facility], suppliers=[], location=elsewhere)
+    for _ in range(100):
+        related = (await status(engine, second)).related_incidents
+        if related:
+            break
+        await asyncio.sleep(0.05)
+    assert related == [first]
