@@ -48,7 +48,6 @@ log = structlog.get_logger(__name__)
 AUDIT_NAMESPACE = uuid.UUID("fd5987e5-c196-44ae-8d45-20c0fbb2825d")
 # Incidents received this close to each other are linked when they share a facility, site or
 # supplier (DESIGN §2, Step 1: "within 12 months"). IncidentOpening carries no window of its own.
-RELATED_WINDOW = timedelta(days=365)
 # Openings take this transaction-level advisory lock so that two incidents opened at the same
 # moment still see each other and get linked. Openings are rare; serialising them costs nothing.
 _OPENING_LOCK_KEY = 0x5245_4C41_5445_4421  # "RELATED!"
@@ -620,7 +619,11 @@ class CaseRegister:
                 if inserted is None:
                     related = await self._links_made_by(connection, opening.incident_id)
                 else:
-                    related = await self._link_related(connection, opening.incident_id)
+                    related = await self._link_related(
+                        connection,
+                        opening.incident_id,
+                        timedelta(days=opening.related_window_days),
+                    )
                     await _write_audit(
                         connection,
                         AuditEntry(
@@ -656,9 +659,9 @@ class CaseRegister:
         return IncidentOpened(related=related)
 
     async def _link_related(
-        self, connection: Connection, incident_id: str
+        self, connection: Connection, incident_id: str, window: timedelta
     ) -> list[RelatedIncident]:
-        candidates = await connection.fetch(_FIND_RELATED, incident_id, RELATED_WINDOW)
+        candidates = await connection.fetch(_FIND_RELATED, incident_id, window)
         related = [
             RelatedIncident(
                 incident_id=row["incident_id"],

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.common import Contract
+from schemas.common import ActorId, Contract
 from schemas.vocabulary import Severity
 
 
@@ -65,8 +65,22 @@ def default_deadlines() -> dict[MilestoneKind, PerSeverity]:
     }
 
 
+class EscalationContacts(Contract):
+    """Who is told at each level of the ladder; level 1 is always the case owner."""
+
+    human_rights_lead: ActorId = Field(
+        default="human-rights-lead", description="Level 2: the human-rights lead."
+    )
+    executive_sponsor: ActorId = Field(
+        default="executive-sponsor", description="Level 3: the executive sponsor."
+    )
+    industry_programme_contact: ActorId | None = Field(
+        default=None, description="Also told at level 3 for critical incidents, when set."
+    )
+
+
 class Policy(Contract):
-    """Deadlines and limits an incident lives by."""
+    """Deadlines, escalation contacts and limits an incident lives by."""
 
     version: str = Field(
         default="default-1", min_length=1, max_length=64, description="Policy version stamp."
@@ -79,6 +93,9 @@ class Policy(Contract):
         ge=1,
         le=10,
         description="How many verification rounds an incident may take; the last must conclude.",
+    )
+    escalation: EscalationContacts = Field(
+        default_factory=EscalationContacts, description="Escalation contacts per level."
     )
     related_incident_window_days: int = Field(
         default=365, ge=1, le=3650, description="Window in which incidents count as related."

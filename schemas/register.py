@@ -36,6 +36,9 @@ class IncidentOpening(Contract):
     provisional_severity: Severity = Field(description="Severity proposed by triage.")
     case_owner: ActorId | None = Field(description="Case owner, when already assigned.")
     policy_version: str = Field(max_length=64, description="Policy the incident lives by.")
+    related_window_days: int = Field(
+        default=365, ge=1, le=3650, description="Incidents this close in time count as related."
+    )
 
 
 class RelatedIncident(Contract):

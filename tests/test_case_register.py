@@ -19,7 +19,6 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.audit_trail import AuditTrail
 from activities.case_register import (
-    RELATED_WINDOW,
     CaseRegister,
     audit_action,
     case_register_activities,
@@ -298,7 +297,7 @@ async def test_incidents_more_than_a_year_apart_are_not_linked(
 ) -> None:
     register = CaseRegister(register_pool)
     key = _unique("CID")
-    long_ago = RECEIVED - RELATED_WINDOW - timedelta(days=1)
+    long_ago = RECEIVED - timedelta(days=365 + 1)  # the default window is a year
     older = await _opened(register, _sharing(kind, key, received_at=long_ago))
 
     opened = await ActivityEnvironment().run(

@@ -153,6 +153,7 @@ class IncidentWorkflow:
                 provisional_severity=state.provisional_severity,
                 case_owner=state.case_owner,
                 policy_version=state.policy.version,
+                related_window_days=state.policy.related_incident_window_days,
             ),
             result_type=IncidentOpened,
             start_to_close_timeout=REGISTER_TIMEOUT,
