@@ -5,6 +5,9 @@
 - an embedded PostgreSQL server per session, with a fresh database per test module.
 """
 
+import asyncio
+import json
+import os
 import shutil
 import socket
 import sys
@@ -13,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -142,3 +146,51 @@ async def engine(
     worker = build_worker(temporal_env.client, settings, register_pool)
     async with worker:
         yield Engine(temporal_env.client, task_queue, register_pool)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+Cli = Callable[..., Awaitable[Ran]]
+
+
+@pytest.fixture
+def cli(
+    temporal_env: WorkflowEnvironment,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Cli:
+    """Run `remediation ARGS...` pointed at the test's dev server and engine."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", temporal_env.client.service_client.config.target_host)
+    monkeypatch.setenv("TASK_QUEUE", engine.task_queue)
+    monkeypatch.setenv("REMEDIATION_DATA_DIR", str(tmp_path / "data"))
+
+    async def run(*args: str, stdin: str | None = None) -> Ran:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "workers.cli",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ),
+        )
+        out, err = await process.communicate(stdin.encode() if stdin is not None else None)
+        assert process.returncode is not None
+        return Ran(process.returncode, out.decode(), err.decode())
+
+    return run

@@ -31,7 +31,7 @@ from schemas.vocabulary import (
     Severity,
     Step,
 )
-from tests import examples
+from workers import examples
 from workflows.decision_rules import DecisionRefused, Effect, apply, check, enter_step
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import (

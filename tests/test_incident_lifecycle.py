@@ -16,8 +16,8 @@ from schemas.decisions import DecisionKind
 from schemas.incident import DecisionResult, IncidentStatus
 from schemas.intake import Intake
 from schemas.vocabulary import Step
-from tests import examples
 from tests.conftest import Engine
+from workers import examples
 from workers import incident_client as incidents
 
 HISTORIES = Path(__file__).parent / "histories"

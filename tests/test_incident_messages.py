@@ -13,9 +13,9 @@ from temporalio.client import WorkflowHandle
 from schemas.decisions import DecisionKind, FactKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
-from tests import examples
 from tests.conftest import Engine
 from tests.test_incident_lifecycle import decide, open_incident, status, to_response
+from workers import examples
 from workers import incident_client as incidents
 
 

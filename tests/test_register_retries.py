@@ -13,7 +13,7 @@ from activities.case_register import CaseRegister, case_register_activities
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.register import RegisterEvent
-from tests import examples
+from workers import examples
 from workers import incident_client as incidents
 from workflows.incident import IncidentWorkflow
 

@@ -7,7 +7,7 @@ import pytest
 from schemas.decisions import Verification
 from schemas.intake import Intake
 from schemas.vocabulary import ResponseLevel, Severity
-from tests import examples
+from workers import examples
 from workflows.severity import (
     assessed_severity,
     at_least,

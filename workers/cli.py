@@ -3,19 +3,40 @@
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
 from activities.database import redact_url
+from schemas.actor import Role
+from schemas.decisions import (
+    DECISION_MODELS,
+    FACT_MODELS,
+    DecisionKind,
+    EvidenceAdded,
+    FactKind,
+    Note,
+)
+from schemas.incident import IncidentStatus
+from schemas.intake import Intake
+from schemas.register import EventOutcome
+from schemas.vocabulary import STEP_NUMBERS, Severity, Step
 from workers.errors import StartupError
 from workers.logs import configure_logging
 from workers.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 app = typer.Typer(
     name="remediation",
@@ -95,6 +116,14 @@ def up(
         int, typer.Option(help="Embedded PostgreSQL port (unused when DATABASE_URL is set).")
     ] = 5432,
     bind: Annotated[str, typer.Option(help="Address the servers listen on.")] = "127.0.0.1",
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Also open a few clearly fictional incidents in different steps (once per "
+            "data directory) so the UI shows real cases.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole system in the foreground: Temporal with its Web UI, PostgreSQL, the worker.
@@ -113,6 +142,7 @@ def up(
         ui_port=ui_port,
         http_port=http_port,
         postgres_port=postgres_port,
+        demo=demo,
     )
     _run(run_stack(options, settings, _json_report if as_json else _human_report))
 
@@ -211,6 +241,719 @@ def db_status(as_json: JsonOption = False) -> None:
     typer.echo(f"{'VERSION':<8} {'NAME':<40} APPLIED AT")
     for row in rows:
         typer.echo(f"{row['version']:<8} {row['name']:<40} {row['applied_at'] or 'pending'}")
+
+
+# --- incidents: open, decide, signal, query, list ----------------------------------------------
+
+ANSWER_TIMEOUT_SECONDS = 30.0
+"""How long a command waits for Temporal (and the incident's worker) before giving up."""
+
+IncidentIdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="Incident id, e.g. incident-GRV-2026-0042.")
+]
+ActorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        metavar="ACTOR_ID",
+        help="Act as this actor: sets the payload's actor.id (roles from the payload are kept "
+        "only when the id is unchanged).",
+    ),
+]
+_ROLE_HELP = f"A role the actor acts in; repeat for several. One of: {', '.join(Role)}."
+RoleOption = Annotated[
+    list[Role] | None,
+    typer.Option("--role", metavar="ROLE", help=_ROLE_HELP, case_sensitive=False),
+]
+PayloadRoleOption = Annotated[
+    list[Role] | None,
+    typer.Option(
+        "--role",
+        metavar="ROLE",
+        help=f"{_ROLE_HELP} Replaces the payload's actor.roles.",
+        case_sensitive=False,
+    ),
+]
+
+
+def _invalid(message: str, problems: Sequence[str] = ()) -> NoReturn:
+    """The input is wrong (exit code 2): one line, then one line per problem."""
+    typer.echo(f"error: {message}", err=True)
+    for problem in problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _problems(error: ValidationError) -> list[str]:
+    """Each validation problem as `field.path: message`."""
+    lines = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "(root)"
+        lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return lines
+
+
+def _source_name(source: str) -> str:
+    return "standard input" if source == "-" else source
+
+
+def _read_document(source: str) -> str:
+    """The text of FILE, or of standard input for `-`."""
+    try:
+        if source == "-":
+            return sys.stdin.read()
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        _invalid(f"cannot read {source}: {error.strerror or error}")
+    except UnicodeDecodeError:
+        _invalid(f"{source} is not UTF-8 text")
+
+
+def _validated(model: type[M], text: str, what: str) -> M:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as error:
+        problems = _problems(error)
+        _invalid(f"{what} ({len(problems)} problem(s)):", problems)
+
+
+def _client_settings() -> Settings:
+    """The environment; without TEMPORAL_ADDRESS, the `remediation up` running on the data dir.
+
+    A running stack also supplies the namespace and task queue unless they are set explicitly.
+    """
+    from workers.stack import read_running_stack
+
+    settings = _settings()
+    explicit = settings.model_fields_set
+    if "temporal_address" in explicit:
+        return settings
+    stack = read_running_stack(settings.data_dir.resolve())
+    if stack is None:
+        return settings
+    update: dict[str, Any] = {"temporal_address": stack.temporal_address}
+    if "temporal_namespace" not in explicit:
+        update["temporal_namespace"] = stack.namespace
+    if "task_queue" not in explicit:
+        update["task_queue"] = stack.task_queue
+    return settings.model_copy(update=update)
+
+
+def _rpc_problem(error: "RPCError", settings: Settings, incident_id: str | None) -> str:
+    from temporalio.service import RPCStatusCode
+
+    address = settings.temporal_address
+    detail = error.message
+    if error.status == RPCStatusCode.NOT_FOUND and incident_id is not None:
+        if "namespace" in detail.lower():
+            return f"Temporal at {address} has no namespace {settings.temporal_namespace}"
+        if "completed" in detail.lower():
+            return (
+                f"incident {incident_id} has ended: it takes no more decisions or facts "
+                "(its status and timeline can still be read)"
+            )
+        return f"no incident {incident_id}"
+    if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return f"cannot reach Temporal at {address}: {detail}"
+    return f"Temporal at {address} refused the request ({error.status.name}): {detail}"
+
+
+async def _with_temporal(
+    settings: Settings,
+    operation: Callable[["Client"], Awaitable[T]],
+    *,
+    incident_id: str | None = None,
+    on_timeout: str = "",
+) -> T:
+    """Connect and run one operation; Temporal's failures become one readable StartupError."""
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError
+
+    from workers.temporal_client import connect
+
+    address = settings.temporal_address
+    try:
+        client = await asyncio.wait_for(connect(settings), ANSWER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise StartupError(
+            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
+        ) from None
+    try:
+        return await asyncio.wait_for(operation(client), ANSWER_TIMEOUT_SECONDS)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise StartupError(
+            f"no answer from Temporal at {address} or the incident's worker within "
+            f"{ANSWER_TIMEOUT_SECONDS:.0f} s: is `remediation up` or `remediation worker` "
+            f"running?{on_timeout}"
+        ) from None
+    except WorkflowQueryFailedError as error:
+        raise StartupError(f"incident {incident_id} could not answer: {error}") from None
+    except RPCError as error:
+        raise StartupError(_rpc_problem(error, settings, incident_id)) from None
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> None:
+    """A plain-text table: columns padded to their widest cell, the last one left ragged."""
+    widths = [max(len(row[column]) for row in [headers, *rows]) for column in range(len(headers))]
+    for row in [headers, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        typer.echo((indent + "  ".join(cells)).rstrip())
+
+
+@app.command("open")
+def open_(
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="Intake JSON file, or - for standard input.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Open an incident from an intake (JSON): starts its workflow and prints the incident id.
+
+    The external reference is the idempotency key: a reference that already opened an incident
+    opens no other (exit code 1, with the existing id). An invalid intake is refused before
+    anything is sent, one `field.path: message` line per problem (exit code 2). The intake's JSON
+    Schema is written by `remediation schemas`. Uses TASK_QUEUE, or the running `remediation up`.
+    """
+    from workers import incident_client as incidents
+
+    intake = _validated(Intake, _read_document(file), f"{_source_name(file)} is not a valid intake")
+    settings = _client_settings()
+    try:
+        incident_id = _run(
+            _with_temporal(
+                settings,
+                lambda client: incidents.open_incident(
+                    client, intake, task_queue=settings.task_queue
+                ),
+            )
+        )
+    except incidents.IncidentExists as exists:
+        if as_json:
+            _print_json({"incident_id": exists.incident_id, "created": False})
+        _fail(str(exists))
+    if as_json:
+        _print_json({"incident_id": incident_id, "created": True})
+    else:
+        typer.echo(incident_id)
+
+
+def _decide_help() -> str:
+    lines = [
+        "Send a decision on an incident: runs it as a workflow update and prints the result.",
+        "",
+        "DECISION names the decision; FILE (or - for standard input) holds its JSON payload, "
+        "whose schema `remediation schemas` writes as decision.<DECISION>.json. --as and --role "
+        "fill in the payload's actor, so the payload can be written without it. The payload is "
+        "checked before it is sent (exit code 2 with one `field.path: message` line per "
+        "problem); a decision the workflow refuses prints `refused: <why>` (exit code 1) and "
+        "changes nothing.",
+        "",
+        "With --signal the decision is sent as a signal instead: the command returns at once and "
+        "the workflow validates it when it handles it; a refusal then appears in "
+        "`remediation timeline ID`.",
+        "",
+        "\b\nDecisions:",
+    ]
+    width = max(len(kind) for kind in DecisionKind)
+    for kind in DecisionKind:
+        doc = (DECISION_MODELS[kind].__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {kind:<{width}}  {doc}")
+    return "\n".join(lines)
+
+
+def _with_actor(
+    document: dict[str, Any], actor_id: str | None, roles: Sequence[Role] | None
+) -> dict[str, Any]:
+    """The payload with its actor set by --as and --role."""
+    if actor_id is None and not roles:
+        return document
+    given = document.get("actor")
+    actor: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
+    if actor_id is not None and actor.get("id") != actor_id:
+        actor = {"id": actor_id}
+    if roles:
+        actor["roles"] = [str(role) for role in roles]
+    return {**document, "actor": actor}
+
+
+def _send_signal(
+    incident_id: str, kind: "DecisionKind | FactKind", payload: dict[str, Any], as_json: bool
+) -> None:
+    from workers import incident_client as incidents
+
+    _run(
+        _with_temporal(
+            _client_settings(),
+            lambda client: incidents.signal(client, incident_id, kind, payload),
+            incident_id=incident_id,
+        )
+    )
+    if as_json:
+        _print_json({"incident_id": incident_id, "kind": str(kind), "sent_as": "signal"})
+        return
+    typer.echo(
+        f"Sent {kind} to {incident_id} as a signal. The workflow validates it when it handles "
+        f"it; a refusal appears in `remediation timeline {incident_id}`."
+    )
+
+
+@app.command(help=_decide_help())
+def decide(
+    incident_id: IncidentIdArgument,
+    decision: Annotated[
+        DecisionKind,
+        typer.Argument(metavar="DECISION", help="The decision.", case_sensitive=False),
+    ],
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="The decision's JSON payload, or - for standard input."
+        ),
+    ],
+    actor_id: ActorOption = None,
+    roles: PayloadRoleOption = None,
+    as_signal: Annotated[
+        bool,
+        typer.Option("--signal", help="Send as a signal: validated later by the workflow."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    from workers import incident_client as incidents
+
+    text = _read_document(file)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        _invalid(f"{_source_name(file)} is not JSON: {error}")
+    if not isinstance(document, dict):
+        _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
+    document = _with_actor(document, actor_id, roles)
+    _validated(
+        DECISION_MODELS[decision],
+        json.dumps(document),
+        f"{_source_name(file)} is not a valid {decision} decision",
+    )
+    if as_signal:
+        _send_signal(incident_id, decision, document, as_json)
+        return
+    hint = (
+        f" The decision may still be applied when a worker picks it up: check "
+        f"`remediation timeline {incident_id}`."
+    )
+    try:
+        result = _run(
+            _with_temporal(
+                _client_settings(),
+                lambda client: incidents.decide(client, incident_id, decision, document),
+                incident_id=incident_id,
+                on_timeout=hint,
+            )
+        )
+    except incidents.DecisionRejected as refusal:
+        if as_json:
+            _print_json(
+                {"incident_id": incident_id, "kind": str(decision), "refused": str(refusal)}
+            )
+        typer.echo(f"refused: {refusal}", err=True)
+        raise typer.Exit(code=1) from None
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+        return
+    typer.echo(result.message or f"{decision}: {result.outcome}")
+    if result.outcome == EventOutcome.PENDING_APPROVAL and result.approval_id:
+        typer.echo(
+            f"Approval id: {result.approval_id}. An approver other than the author approves or "
+            f"rejects it: `remediation decide {incident_id} approve FILE` with "
+            f'{{"approval_id": "{result.approval_id}"}}.'
+        )
+    typer.echo(f"Event {result.sequence}; the incident is now at {_step_label(result.step)}.")
+
+
+@app.command()
+def note(
+    incident_id: IncidentIdArgument,
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The note; no victims' names.")],
+    actor_id: Annotated[
+        str, typer.Option("--as", metavar="ACTOR_ID", help="Who adds the note (required).")
+    ],
+    roles: RoleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a note to an incident (a fact, sent as the `note` signal; shown in its timeline)."""
+    payload = {"actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]}, "text": text}
+    _validated(Note, json.dumps(payload), "the note is not valid")
+    _send_signal(incident_id, FactKind.NOTE, payload, as_json)
+
+
+@app.command()
+def evidence(
+    incident_id: IncidentIdArgument,
+    reference: Annotated[
+        str,
+        typer.Argument(metavar="REFERENCE", help="Where the evidence is filed (document id, URL)."),
+    ],
+    description: Annotated[
+        str, typer.Argument(metavar="DESCRIPTION", help="What it shows; no victims' names.")
+    ],
+    actor_id: Annotated[
+        str, typer.Option("--as", metavar="ACTOR_ID", help="Who adds the evidence (required).")
+    ],
+    roles: RoleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a reference to evidence filed elsewhere (the `evidence_added` signal)."""
+    payload = {
+        "actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]},
+        "reference": reference,
+        "description": description,
+    }
+    _validated(EvidenceAdded, json.dumps(payload), "the evidence is not valid")
+    _send_signal(incident_id, FactKind.EVIDENCE_ADDED, payload, as_json)
+
+
+def _step_label(step: Step) -> str:
+    number = STEP_NUMBERS.get(step)
+    name = step.replace("_", " ")
+    return f"step {number} of 6 ({name})" if number else name
+
+
+def _print_status(status: IncidentStatus) -> None:
+    now = datetime.now(UTC)
+    typer.echo(f"{status.incident_id}  (reference {status.external_reference})")
+    if status.step_number is None:
+        typer.echo(f"Completed: case {status.case_status}")
+    else:
+        step = status.step.replace("_", " ")
+        typer.echo(f"Step {status.step_number} of 6: {step}  (case {status.case_status})")
+    proposed = status.proposed_response_level
+    level = status.response_level or "—"
+    if proposed and proposed != status.response_level:
+        level += f" (proposed: {proposed})"
+    facts = [
+        ("Severity", f"{status.severity}{'' if status.severity_confirmed else ' (provisional)'}"),
+        ("Response level", level),
+        ("Relationship", status.relationship or "—"),
+        ("Case owner", status.case_owner or "unassigned"),
+        ("Opened", _when(status.opened_at)),
+    ]
+    if status.closed_at:
+        facts.append(("Closed", f"{_when(status.closed_at)}: {status.closure_reason or '—'}"))
+    if status.verification_rounds:
+        facts.append(("Inconclusive rounds", str(status.verification_rounds)))
+    if status.related_incidents:
+        facts.append(("Related incidents", ", ".join(status.related_incidents)))
+    facts.append(("Policy", status.policy_version))
+    width = max(len(name) for name, _ in facts)
+    for name, value in facts:
+        typer.echo(f"  {name:<{width}}  {value}")
+
+    if status.pending_decisions:
+        typer.echo("\nAwaiting decisions")
+        rows = [
+            [
+                item.kind,
+                f"{item.expected_actor or 'any'} ({item.expected_role.replace('_', ' ')})",
+                _when(item.due_at),
+                item.milestone or "",
+            ]
+            for item in status.pending_decisions
+        ]
+        _table(["DECISION", "FROM", "BY", "MILESTONE"], rows, indent="  ")
+    if status.pending_approvals:
+        typer.echo("\nAwaiting approval (approve or reject, by an approver other than the author)")
+        rows = [
+            [
+                item.approval_id,
+                item.kind,
+                item.author,
+                _when(item.requested_at),
+                _when(item.due_at),
+                item.summary,
+            ]
+            for item in status.pending_approvals
+        ]
+        _table(["APPROVAL", "KIND", "AUTHOR", "REQUESTED", "BY", "SUMMARY"], rows, indent="  ")
+    if status.returned:
+        typer.echo("\nReturned for revision")
+        rows = [
+            [
+                item.approval_id,
+                item.kind,
+                item.author,
+                item.rejected_by,
+                _when(item.rejected_at),
+                item.comments,
+            ]
+            for item in status.returned
+        ]
+        _table(["APPROVAL", "KIND", "AUTHOR", "REJECTED BY", "AT", "COMMENTS"], rows, indent="  ")
+    if not (status.pending_decisions or status.pending_approvals or status.returned):
+        typer.echo("\nAwaiting nothing.")
+    if status.actions:
+        counts = ", ".join(f"{count} {name}" for name, count in status.actions_by_status.items())
+        typer.echo(f"\nActions ({counts})")
+        rows = [
+            [
+                action.action_id,
+                f"{action.category}: {action.action_type}",
+                action.status,
+                f"{action.progress_percent}%",
+                action.due_date.isoformat(),
+                action.implementing_partner or "—",
+            ]
+            for action in status.actions
+        ]
+        _table(["ACTION", "TYPE", "STATUS", "PROGRESS", "DUE", "PARTNER"], rows, indent="  ")
+    if status.deadlines:
+        typer.echo("\nDeadlines")
+        rows = [
+            [
+                milestone.milestone,
+                milestone.kind,
+                _when(milestone.due_at),
+                ", ".join(
+                    note
+                    for note, applies in (
+                        ("OVERDUE", milestone.due_at < now),
+                        ("extended", milestone.extended),
+                    )
+                    if applies
+                ),
+            ]
+            for milestone in status.deadlines
+        ]
+        _table(["MILESTONE", "KIND", "DUE", ""], rows, indent="  ")
+
+
+@app.command()
+def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
+    """Where an incident stands: step, severity, response level, case owner, what is awaited
+    from whom and by when, pending approvals, returned items, actions and deadlines."""
+    from workers import incident_client as incidents
+
+    result = _run(
+        _with_temporal(
+            _client_settings(),
+            lambda client: incidents.status(client, incident_id),
+            incident_id=incident_id,
+        )
+    )
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        _print_status(result)
+
+
+@app.command()
+def timeline(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
+    """Every event of an incident, oldest first: decisions (accepted, pending approval, refused
+    signals), facts and automatic steps, with actor, summary and reason."""
+    from workers import incident_client as incidents
+
+    events = _run(
+        _with_temporal(
+            _client_settings(),
+            lambda client: incidents.timeline(client, incident_id),
+            incident_id=incident_id,
+        )
+    )
+    if as_json:
+        _print_json([event.model_dump(mode="json") for event in events])
+        return
+    rows = [
+        [
+            str(event.sequence),
+            event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            event.kind,
+            event.outcome,
+            event.actor.id,
+            _clip(event.summary, 72),
+            event.reason or "",
+        ]
+        for event in events
+    ]
+    _table(["SEQ", "TIME (UTC)", "KIND", "OUTCOME", "ACTOR", "SUMMARY", "REASON"], rows)
+
+
+@app.command("list")
+def list_(
+    step: Annotated[
+        Step | None, typer.Option(help="Only incidents at this step.", case_sensitive=False)
+    ] = None,
+    severity: Annotated[
+        Severity | None, typer.Option(help="Only incidents of this severity.", case_sensitive=False)
+    ] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only incidents with a missed deadline.")
+    ] = False,
+    include_closed: Annotated[
+        bool, typer.Option("--all", help="Include completed and terminated incidents.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List incidents (running ones unless --all) from Temporal's visibility store.
+
+    Filters use the incidents' search attributes, which may lag a change by a second or so.
+    """
+    from workers import incident_client as incidents
+
+    query = incidents.list_query(
+        step=step, severity=severity, overdue=overdue, include_closed=include_closed
+    )
+    listings = _run(
+        _with_temporal(_client_settings(), lambda client: incidents.list_incidents(client, query))
+    )
+    if as_json:
+        _print_json([asdict(listing) for listing in listings])
+        return
+    if not listings:
+        typer.echo("No incidents match.")
+        return
+    headers = ["ID", "STEP", "SEVERITY", "OWNER", "COUNTRY", "OVERDUE", "STARTED"]
+    if include_closed:
+        headers.append("STATUS")
+    rows = []
+    for listing in listings:
+        row = [
+            listing.incident_id,
+            listing.step or "—",
+            listing.severity or "—",
+            listing.case_owner or "—",
+            listing.country or "—",
+            "yes" if listing.overdue else "no",
+            listing.started,
+        ]
+        if include_closed:
+            row.append(listing.status)
+        rows.append(row)
+    _table(headers, rows)
+
+
+# --- the public contract as JSON Schema --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SchemaFile:
+    file: str
+    kind: str
+    message: str
+    model: str
+    description: str
+    schema: dict[str, Any]
+
+
+def _description(schema: dict[str, Any]) -> str:
+    text = str(schema.get("description", ""))
+    return " ".join(text.split())
+
+
+def _contract_schemas() -> list[_SchemaFile]:
+    """Every message of the public contract, with how it travels."""
+    from pydantic import TypeAdapter
+
+    from schemas.incident import DecisionResult, IncidentInput, IncidentOutcome, TimelineEvent
+    from workflows.incident import IncidentWorkflow
+
+    workflow = IncidentWorkflow.__name__
+
+    def entry(
+        file: str, kind: str, message: str, model: type[BaseModel], note: str = ""
+    ) -> _SchemaFile:
+        schema = model.model_json_schema()
+        description = f"{_description(schema)} {note}".strip()
+        return _SchemaFile(file, kind, message, model.__name__, description, schema)
+
+    files = [
+        entry(
+            "intake.json",
+            "start",
+            workflow,
+            Intake,
+            "Sent as the `intake` field of the workflow input; `remediation open` takes it alone.",
+        ),
+        entry("incident_input.json", "start", workflow, IncidentInput),
+    ]
+    files += [
+        entry(f"decision.{kind}.json", "update+signal", str(kind), DECISION_MODELS[kind])
+        for kind in DecisionKind
+    ]
+    files += [
+        entry(f"fact.{kind}.json", "signal", str(kind), FACT_MODELS[kind]) for kind in FactKind
+    ]
+    files.append(entry("query.status.json", "query", "status", IncidentStatus))
+    timeline_schema = TypeAdapter(list[TimelineEvent]).json_schema()
+    timeline_schema["title"] = "Timeline"
+    timeline_schema["description"] = "Result of the `timeline` query: every event, oldest first."
+    files.append(
+        _SchemaFile(
+            "query.timeline.json",
+            "query",
+            "timeline",
+            "list[TimelineEvent]",
+            _description(timeline_schema),
+            timeline_schema,
+        )
+    )
+    files.append(entry("update_result.json", "result", "every decision update", DecisionResult))
+    files.append(entry("incident_outcome.json", "result", workflow, IncidentOutcome))
+    return files
+
+
+@app.command()
+def schemas(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Directory to write into (created if missing; files are overwritten).",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Write the JSON Schema of every message integrators exchange with the engine.
+
+    intake.json and incident_input.json (workflow start), decision.<kind>.json (updates, also
+    accepted as signals), fact.<kind>.json (signals), query.status.json and query.timeline.json
+    (queries), update_result.json and incident_outcome.json (results), and index.json listing
+    each file with its message name, kind and description.
+    """
+    files = _contract_schemas()
+    index = {
+        "workflow": files[0].message,
+        "generated_by": f"remediation {version('remediation-engine')}",
+        "files": [
+            {
+                "file": item.file,
+                "message": item.message,
+                "kind": item.kind,
+                "model": item.model,
+                "description": item.description,
+            }
+            for item in files
+        ],
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for item in files:
+            (out / item.file).write_text(json.dumps(item.schema, indent=2) + "\n", encoding="utf-8")
+        (out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write to {out}: {error.strerror or error}")
+    if as_json:
+        _print_json({"out": str(out), "files": [item.file for item in files] + ["index.json"]})
+    else:
+        typer.echo(f"Wrote {len(files)} schemas and index.json to {out}.")
 
 
 if __name__ == "__main__":

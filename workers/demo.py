@@ -39,7 +39,10 @@ async def _awaiting_acknowledgement(client: Client, incident_id: str) -> None:
 
 
 async def _in_verification(client: Client, incident_id: str) -> None:
-    await _decide(client, incident_id, "acknowledge", examples.acknowledge("high"))
+    correction = examples.acknowledge(
+        "high", reason="Trafficking indicators reported by a credible NGO."
+    )
+    await _decide(client, incident_id, "acknowledge", correction)
 
 
 async def _response_awaiting_approval(client: Client, incident_id: str) -> None:
@@ -60,7 +63,7 @@ async def _implementing(client: Client, incident_id: str) -> None:
 
 
 async def _closed_not_substantiated(client: Client, incident_id: str) -> None:
-    await _decide(client, incident_id, "acknowledge", examples.acknowledge("low"))
+    await _decide(client, incident_id, "acknowledge", examples.acknowledge("high"))
     await _decide(client, incident_id, "verification", examples.verification("not_substantiated"))
     await _approved(client, incident_id, "closure", examples.closure())
     await _wait_for(client, incident_id, Step.LESSONS_LEARNED)

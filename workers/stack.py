@@ -284,6 +284,8 @@ class LocalStack:
                 }
             )
             worker = asyncio.ensure_future(serve(worker_settings, self.stop))
+            # Whatever ends the run, the worker stops before the servers it depends on.
+            running.push_async_callback(self._stop_worker, worker)
             client = await connect(worker_settings)
             poller = asyncio.ensure_future(wait_for_poller(client, worker_settings.task_queue))
             await self._unless_stopped(_first_of(poller, worker))
@@ -292,11 +294,7 @@ class LocalStack:
                 {"what": "Worker polling", "detail": f"task queue {worker_settings.task_queue}"},
             )
             if options.demo:
-                seeded = await self._unless_stopped(seed_demo(client, worker_settings.task_queue))
-                self.report(
-                    "step",
-                    {"what": "Demo incidents seeded", "detail": f"{len(seeded)} opened now"},
-                )
+                await self._seed_demo(client, worker_settings.task_queue)
 
             host = _display_host(options.bind)
             stack = RunningStack(
@@ -314,6 +312,23 @@ class LocalStack:
             self.report("ready", {**asdict(stack), "seconds": round(time.monotonic() - started, 1)})
 
             await self._run_until_stopped_or_failed(worker, watched)
+
+    async def _stop_worker(self, worker: asyncio.Future[None]) -> None:
+        self.stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await worker
+
+    async def _seed_demo(self, client: Client, task_queue: str) -> None:
+        try:
+            seeded = await self._unless_stopped(seed_demo(client, task_queue))
+        except (_Interrupted, StartupError):
+            raise
+        except Exception as error:  # the demo is optional: say what failed and keep running
+            self.report("step", {"what": "Demo incidents not seeded", "detail": str(error)})
+            return
+        self.report(
+            "step", {"what": "Demo incidents seeded", "detail": f"{len(seeded)} opened now"}
+        )
 
     async def _run_until_stopped_or_failed(
         self, worker: asyncio.Future[None], watched: dict[str, asyncio.Future[int]]

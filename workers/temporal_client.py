@@ -1,11 +1,19 @@
 """The one way every process of the engine connects to Temporal."""
 
+import atexit
+import gc
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from workers.errors import StartupError
 from workers.settings import Settings
+
+# A client's native half must be freed while the interpreter is fully alive: freed by the garbage
+# collector during interpreter shutdown, it can abort the process (temporalio/sdk-python#300).
+# One collection at exit frees it first.
+atexit.register(gc.collect)
 
 
 def _tls_config(settings: Settings) -> TLSConfig | bool:

@@ -137,7 +137,9 @@ def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
             f"{', '.join(decision.actor.roles) or 'no role'}"
         )
     expected_step = STEP_OF_DECISION.get(kind)
-    if expected_step is not None and state.step != expected_step:
+    if kind == DecisionKind.CLOSURE and state.closure is not None:
+        raise DecisionRefused("the closure was already approved")
+    if expected_step is not None and _effective_step(state) != expected_step:
         raise DecisionRefused(
             f"{kind} belongs to the {expected_step} step; the incident is in the {state.step} step"
         )
@@ -149,6 +151,13 @@ def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
                 "wait for the approver's decision"
             )
     _CHECKS[kind](state, decision, now)
+
+
+def _effective_step(state: IncidentState) -> Step:
+    """Once closure is approved, lessons may be captured while the closure report is written."""
+    if state.step == Step.CLOSURE and state.closure is not None:
+        return Step.LESSONS_LEARNED
+    return state.step
 
 
 def _check_acknowledge(state: IncidentState, decision: Decision, now: datetime) -> None:

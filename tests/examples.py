@@ -1,3 +1,0 @@
-"""Transitional alias: the example payloads live in workers.examples."""
-
-from workers.examples import *  # noqa: F403
