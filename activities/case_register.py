@@ -156,9 +156,16 @@ RETURNING sequence
 _APPLY_SNAPSHOT = """
 UPDATE incidents
 SET step = $3, case_status = $4, severity = $5, response_level = $6, relationship = $7,
-    case_owner = $8, closed_at = $9, closure_reason = $10, last_sequence = $2,
-    updated_at = clock_timestamp()
+    case_owner = $8, closed_at = $9, closure_reason = $10, escalation_level = $11,
+    overdue = $12, next_deadline = $13, last_sequence = $2, updated_at = clock_timestamp()
 WHERE incident_id = $1 AND last_sequence < $2
+"""
+
+_INSERT_ESCALATION = """
+INSERT INTO escalations
+    (incident_id, sequence, milestone, milestone_kind, level, due_at, reached_at, occurred_at,
+     cleared_because, late_by, notified)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 
 _UPSERT_APPROVAL = """
@@ -263,12 +270,15 @@ def audit_entry_id(incident_id: str, sequence: int) -> uuid.UUID:
 
 def audit_action(outcome: EventOutcome, kind: str) -> str:
     """The audit trail's dotted lower-case action name for an event, e.g. 'refused.closure'."""
+    prefix = _AUDIT_PREFIX[outcome]
+    if kind.startswith("system_"):
+        prefix, kind = "system", kind.removeprefix("system_")
     segments = []
     for raw in kind.lower().split("."):
         segment = re.sub(r"[^a-z0-9_]+", "_", raw).strip("_")
         if segment:
             segments.append(segment if segment[0].isalpha() else f"k{segment}")
-    return ".".join([_AUDIT_PREFIX[outcome], *(segments or ["unnamed"])])
+    return ".".join([prefix, *(segments or ["unnamed"])])
 
 
 async def _write_audit(connection: Connection, entry: AuditEntry) -> None:
@@ -738,7 +748,28 @@ class CaseRegister:
             snapshot.case_owner,
             snapshot.closed_at,
             snapshot.closure_reason,
+            snapshot.escalation_level,
+            snapshot.overdue,
+            snapshot.next_deadline,
         )
+        if event.escalation is not None:
+            escalation = event.escalation
+            await connection.execute(
+                _INSERT_ESCALATION,
+                event.incident_id,
+                event.sequence,
+                escalation.milestone,
+                escalation.milestone_kind,
+                escalation.level,
+                escalation.due_at,
+                escalation.reached_at,
+                event.occurred_at,
+                escalation.cleared_because,
+                None
+                if escalation.late_by_seconds is None
+                else timedelta(seconds=escalation.late_by_seconds),
+                list(escalation.notified),
+            )
         if event.approvals:
             await connection.executemany(
                 _UPSERT_APPROVAL,

@@ -1,6 +1,6 @@
 """The incident workflow's input, result and query results."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import AwareDatetime, Field
 
@@ -81,7 +81,18 @@ class Milestone(Contract):
     milestone: str = Field(description="Milestone id (extend_deadline names it).")
     kind: MilestoneKind = Field(description="Kind of milestone.")
     due_at: AwareDatetime = Field(description="Deadline.")
+    window: timedelta = Field(description="Time allowed; its quarter is the escalation grace.")
     extended: bool = Field(description="Whether an approved extension moved it.")
+
+
+class ActiveEscalation(Contract):
+    """An overdue milestone and how far up the ladder it has gone."""
+
+    milestone: str = Field(description="Milestone id.")
+    level: int = Field(description="1 case owner, 2 human-rights lead, 3 executive sponsor.")
+    due_at: AwareDatetime = Field(description="The deadline that was missed.")
+    overdue_since: AwareDatetime = Field(description="When it first escalated.")
+    notified: list[str] = Field(description="Who has been told.")
 
 
 class IncidentStatus(Contract):
@@ -105,6 +116,10 @@ class IncidentStatus(Contract):
     actions: list[ActionSummary] = Field(description="The plan's actions.")
     actions_by_status: dict[ActionStatus, int] = Field(description="Count per status.")
     deadlines: list[Milestone] = Field(description="Open milestones, earliest first.")
+    escalations: list[ActiveEscalation] = Field(
+        default_factory=list, description="Overdue milestones and their escalation level."
+    )
+    escalation_level: int = Field(default=0, description="Highest active escalation level.")
     related_incidents: list[str] = Field(description="Related incident ids.")
     opened_at: AwareDatetime = Field(description="When the incident opened.")
     closed_at: AwareDatetime | None = Field(description="When it was closed.")

@@ -72,6 +72,13 @@ class IncidentSnapshot(Contract):
     closure_reason: str | None = Field(
         default=None, max_length=200, description="Why it was closed."
     )
+    escalation_level: int = Field(
+        default=0, ge=0, le=3, description="Highest escalation level of any open milestone."
+    )
+    overdue: bool = Field(default=False, description="Whether any milestone is overdue.")
+    next_deadline: AwareDatetime | None = Field(
+        default=None, description="The earliest open milestone's deadline."
+    )
 
 
 class ApprovalStatus(StrEnum):
@@ -122,6 +129,26 @@ class CheckInRecord(Contract):
     new_risks: list[ShortText] = Field(description="New risks.")
 
 
+class EscalationRecord(Contract):
+    """A milestone reaching an escalation level, or its escalation clearing."""
+
+    milestone: str = Field(max_length=64, description="Milestone id.")
+    milestone_kind: str = Field(max_length=40, description="Kind of milestone.")
+    level: int = Field(ge=0, le=3, description="Level reached; 0 when the escalation clears.")
+    due_at: AwareDatetime = Field(description="The deadline that was missed.")
+    reached_at: AwareDatetime = Field(
+        description="When the ladder says this level is reached (the deadline plus graces); "
+        "the event's own time may be a moment later."
+    )
+    cleared_because: str | None = Field(
+        default=None, max_length=40, description="met or extended, when it clears."
+    )
+    late_by_seconds: int | None = Field(
+        default=None, ge=0, description="How late the milestone was met."
+    )
+    notified: list[str] = Field(default_factory=list, description="Who was told.")
+
+
 class RegisterEvent(Contract):
     """One event of an incident, written atomically with everything it changes."""
 
@@ -138,6 +165,7 @@ class RegisterEvent(Contract):
     approvals: list[ApprovalRecord] = Field(default_factory=list, description="Upserted.")
     actions: list[ActionRecord] = Field(default_factory=list, description="Upserted.")
     check_in: CheckInRecord | None = Field(default=None, description="Inserted.")
+    escalation: EscalationRecord | None = Field(default=None, description="Inserted.")
 
 
 class NotificationKind(StrEnum):
@@ -146,6 +174,8 @@ class NotificationKind(StrEnum):
     REPORTER_FEEDBACK = "reporter_feedback"
     APPROVAL_REQUESTED = "approval_requested"
     ITEM_RETURNED = "item_returned"
+    ESCALATION = "escalation"
+    ESCALATION_CLEARED = "escalation_cleared"
 
 
 class Notification(Contract):

@@ -506,9 +506,20 @@ def test_status_renders_every_section(capsys: pytest.CaptureFixture[str]) -> Non
                     "milestone": "action_due-A1",
                     "kind": "action_due",
                     "due_at": (now - timedelta(days=1)).isoformat(),
+                    "window": "P30D",
                     "extended": True,
                 }
             ],
+            "escalations": [
+                {
+                    "milestone": "action_due-A1",
+                    "level": 2,
+                    "due_at": (now - timedelta(days=1)).isoformat(),
+                    "overdue_since": (now - timedelta(days=1)).isoformat(),
+                    "notified": ["owner.amara", "human-rights-lead"],
+                }
+            ],
+            "escalation_level": 2,
             "related_incidents": ["incident-GRV-0"],
             "opened_at": now.isoformat(),
             "closed_at": None,
@@ -530,6 +541,9 @@ def test_status_renders_every_section(capsys: pytest.CaptureFixture[str]) -> Non
     deadline = next(line for line in out.splitlines() if "action_due-A1" in line)
     assert deadline.rstrip().endswith("OVERDUE, extended")
     assert "Add a livelihood action." in out
+    assert "Escalated (level 2)" in out
+    escalated = [line for line in out.splitlines() if "action_due-A1" in line][-1]
+    assert "L2" in escalated and "owner.amara, human-rights-lead" in escalated
 
 
 def test_schemas_writes_every_message_and_an_index(tmp_path: Path) -> None:

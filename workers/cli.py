@@ -733,6 +733,19 @@ def _print_status(status: IncidentStatus) -> None:
             for milestone in status.deadlines
         ]
         _table(["MILESTONE", "KIND", "DUE", ""], rows, indent="  ")
+    if status.escalations:
+        typer.echo(f"\nEscalated (level {status.escalation_level})")
+        rows = [
+            [
+                escalation.milestone,
+                f"L{escalation.level}",
+                _when(escalation.due_at),
+                _when(escalation.overdue_since),
+                ", ".join(escalation.notified),
+            ]
+            for escalation in status.escalations
+        ]
+        _table(["MILESTONE", "LEVEL", "WAS DUE", "OVERDUE SINCE", "TOLD"], rows, indent="  ")
 
 
 @app.command()

@@ -714,14 +714,16 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
         case ActionPlan():
             state.plan = subject
             state.consents = {c.victim_id: c for c in subject.consents}
-            state.actions = {a.action_id: ActionState(plan=a) for a in subject.actions}
+            state.actions = {
+                a.action_id: ActionState(plan=a, planned_at=now) for a in subject.actions
+            }
             state.last_check_in_at = now
             enter_step(state, Step.IMPLEMENTATION, now)
             return list(state.actions)
         case AmendPlan():
             state.consents.update({c.victim_id: c for c in subject.consents})
             for added in subject.add:
-                state.actions[added.action_id] = ActionState(plan=added)
+                state.actions[added.action_id] = ActionState(plan=added, planned_at=now)
             for change in subject.change:
                 action = state.actions[change.action_id]
                 updates = {

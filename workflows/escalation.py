@@ -5,8 +5,15 @@ window (at least one day): level 2 (human-rights lead). After another grace: lev
 sponsor; for critical incidents also the industry-programme contact when configured).
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from schemas.incident import Milestone
+from schemas.policy import EscalationContacts, MilestoneKind
+
+ZERO = timedelta(0)
 MIN_GRACE = timedelta(days=1)
 TOP_LEVEL = 3
 
@@ -36,3 +43,78 @@ def next_escalation(due_at: datetime, window: timedelta, now: datetime) -> datet
     """The next time the milestone escalates after `now`, or None at the top of the ladder."""
     level = level_at(due_at, window, now)
     return None if level == TOP_LEVEL else escalation_time(due_at, window, level + 1)
+
+
+@dataclass(frozen=True)
+class EscalationChange:
+    """What the deadline tracker must record now for one milestone."""
+
+    milestone: Milestone
+    level: int  # the level reached; 0 when the escalation clears
+    cleared_because: str | None = None  # "met" or "extended"
+    late_by: timedelta | None = None
+
+
+def plan_escalations(
+    escalations: Mapping[str, "EscalationLike"], milestones: list[Milestone], now: datetime
+) -> list[EscalationChange]:
+    """Clear escalations whose milestone was met or extended, then raise every open milestone
+    whose level at `now` is above the level already recorded."""
+    open_now = {m.milestone: m for m in milestones}
+    changes: list[EscalationChange] = []
+    still_escalated: dict[str, int] = {}
+    for name, escalation in escalations.items():
+        current = open_now.get(name)
+        if current is None or (current.due_at != escalation.due_at and not current.extended):
+            # Met: gone, or a recurring milestone (check-in) that started its next occurrence.
+            met = Milestone(
+                milestone=name,
+                kind=escalation.kind,
+                due_at=escalation.due_at,
+                window=escalation.window,
+                extended=False,
+            )
+            changes.append(EscalationChange(met, 0, "met", max(now - escalation.due_at, ZERO)))
+        elif (
+            current.due_at != escalation.due_at
+            and level_at(current.due_at, current.window, now) < escalation.level
+        ):
+            changes.append(EscalationChange(current, 0, "extended"))
+        else:
+            still_escalated[name] = escalation.level
+    for milestone in milestones:
+        level = level_at(milestone.due_at, milestone.window, now)
+        if level > still_escalated.get(milestone.milestone, 0):
+            changes.append(EscalationChange(milestone, level))
+    return changes
+
+
+def next_wakeup(milestones: list[Milestone], now: datetime) -> tuple[datetime, str] | None:
+    """The earliest moment any open milestone escalates, and which one."""
+    upcoming = [
+        (when, m.milestone)
+        for m in milestones
+        if (when := next_escalation(m.due_at, m.window, now)) is not None
+    ]
+    return min(upcoming) if upcoming else None
+
+
+def recipients(
+    level: int, case_owner: str | None, contacts: EscalationContacts, *, critical: bool
+) -> list[str]:
+    """Who is told when a milestone reaches `level`."""
+    if level == 1:
+        return [case_owner or "case_owners"]
+    if level == 2:
+        return [contacts.human_rights_lead]
+    told = [contacts.executive_sponsor]
+    if critical and contacts.industry_programme_contact:
+        told.append(contacts.industry_programme_contact)
+    return told
+
+
+class EscalationLike(Protocol):
+    kind: MilestoneKind
+    level: int
+    due_at: datetime
+    window: timedelta

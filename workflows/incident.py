@@ -7,6 +7,7 @@ refused signal is recorded in the timeline and changes nothing else). The rules 
 """
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentInput,
         IncidentOutcome,
         IncidentStatus,
+        Milestone,
         TimelineEvent,
     )
     from schemas.register import (
@@ -40,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         CheckInRecord,
         ClosureReport,
         ClosureReportRequest,
+        EscalationRecord,
         EventOutcome,
         IncidentOpened,
         IncidentOpening,
@@ -49,11 +52,18 @@ with workflow.unsafe.imports_passed_through():
         NotificationKind,
         RegisterEvent,
     )
-    from schemas.vocabulary import ActionStatus, Step
+    from schemas.vocabulary import ActionStatus, Severity, Step
     from workflows import search_attributes as sa
     from workflows.decision_rules import DecisionRefused, Effect, Notice, apply, check, enter_step
+    from workflows.escalation import (
+        EscalationChange,
+        escalation_time,
+        next_wakeup,
+        plan_escalations,
+        recipients,
+    )
     from workflows.incident_details import current_details
-    from workflows.incident_state import IncidentState, open_milestones, status_view
+    from workflows.incident_state import Escalation, IncidentState, open_milestones, status_view
     from workflows.severity import provisional_severity
 
 REGISTER_TIMEOUT = timedelta(seconds=30)
@@ -61,6 +71,8 @@ REGISTER_TIMEOUT = timedelta(seconds=30)
 REGISTER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
+# Incidents started before the deadline tracker existed replay without it (see deploy/README.md).
+DEADLINE_TRACKER_PATCH = "deadline-tracker"
 REFUSED = "DecisionRefused"
 MALFORMED = "MalformedDecision"
 UNIDENTIFIED = Actor(id="unidentified-sender")
@@ -125,18 +137,24 @@ class IncidentWorkflow:
         self._lock = asyncio.Lock()
         self._opened = False
         self._published: dict[str, Any] = {}
+        self._deadlines_changed = False
 
     # --- the six steps ----------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentOutcome:
         await self._open_incident()
+        tracker = None
+        if workflow.patched(DEADLINE_TRACKER_PATCH):
+            tracker = asyncio.create_task(self._track_deadlines())
         await self._verify_allegation()
         await self._determine_response()
         await self._design_action_plan()
         await self._implement_and_monitor()
         await self._close_incident()
         await self._capture_lessons()
+        if tracker is not None:
+            await tracker
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome()
 
@@ -261,6 +279,115 @@ class IncidentWorkflow:
         async with self._lock:
             enter_step(self.state, Step.COMPLETED, workflow.now())
             await self._record_system("completed", "lessons stored; incident completed", [])
+
+    # --- deadlines and escalation ------------------------------------------------------------
+
+    async def _track_deadlines(self) -> None:
+        """One timer at a time, for the earliest escalation of any open milestone; recomputed
+        whenever the incident changes (DESIGN §5)."""
+        while self.state.step != Step.COMPLETED:
+            async with self._lock:
+                await self._escalate(workflow.now())
+            wake = next_wakeup(open_milestones(self.state), workflow.now())
+            self._deadlines_changed = False
+            if wake is None:
+                await workflow.wait_condition(lambda: self._deadlines_changed)
+                continue
+            when, milestone = wake
+            with contextlib.suppress(TimeoutError):  # the timer fired: escalate on the next turn
+                await workflow.wait_condition(
+                    lambda: self._deadlines_changed,
+                    timeout=when - workflow.now(),
+                    timeout_summary=f"escalation of {milestone}",
+                )
+        async with self._lock:
+            for escalation in list(self.state.escalations.values()):
+                await self._record_escalation(
+                    EscalationChange(_as_milestone(escalation), 0, "closed"), workflow.now()
+                )
+
+    async def _escalate(self, now: datetime) -> None:
+        """Record every level reached and every escalation cleared since the last look."""
+        milestones = open_milestones(self.state)
+        for change in plan_escalations(self.state.escalations, milestones, now):
+            await self._record_escalation(change, now)
+
+    async def _record_escalation(self, change: EscalationChange, now: datetime) -> None:
+        draft = self.state.model_copy(deep=True)
+        milestone = change.milestone
+        previous = draft.escalations.get(milestone.milestone)
+        if change.level == 0:
+            draft.escalations.pop(milestone.milestone, None)
+            told = previous.notified if previous else []
+            late = change.late_by
+            lateness = f", {_duration(late)} late" if late else ""
+            summary = (
+                f"{milestone.milestone} escalation cleared ({change.cleared_because}{lateness})"
+            )
+            notices = [
+                Notice(
+                    NotificationKind.ESCALATION_CLEARED,
+                    recipient,
+                    f"Cleared: {milestone.milestone} on {draft.incident_id}",
+                    f"{milestone.milestone} is no longer overdue ({change.cleared_because}).",
+                )
+                for recipient in told
+            ]
+        else:
+            already = previous.level if previous else 0
+            told = []
+            for level in range(already + 1, change.level + 1):
+                told += recipients(
+                    level,
+                    draft.case_owner,
+                    draft.policy.escalation,
+                    critical=draft.severity == Severity.CRITICAL,
+                )
+            draft.escalations[milestone.milestone] = Escalation(
+                milestone=milestone.milestone,
+                kind=milestone.kind,
+                level=change.level,
+                due_at=milestone.due_at,
+                window=milestone.window,
+                overdue_since=previous.overdue_since if previous else now,
+                notified=[*(previous.notified if previous else []), *told],
+            )
+            summary = (
+                f"{milestone.milestone} overdue since {milestone.due_at:%Y-%m-%d %H:%M} UTC: "
+                f"escalated to level {change.level}"
+            )
+            notices = [
+                Notice(
+                    NotificationKind.ESCALATION,
+                    recipient,
+                    f"Overdue (level {change.level}): {milestone.milestone} on {draft.incident_id}",
+                    f"{milestone.milestone} of {draft.incident_id} was due "
+                    f"{milestone.due_at:%Y-%m-%d %H:%M} UTC and is overdue; escalation level "
+                    f"{change.level}.",
+                )
+                for recipient in told
+            ]
+        draft.sequence += 1
+        effect = Effect(
+            outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=notices
+        )
+        record = EscalationRecord(
+            milestone=milestone.milestone,
+            milestone_kind=str(milestone.kind),
+            level=change.level,
+            due_at=milestone.due_at,
+            reached_at=now
+            if change.level == 0
+            else escalation_time(milestone.due_at, milestone.window, change.level),
+            cleared_because=change.cleared_because,
+            late_by_seconds=None if change.late_by is None else int(change.late_by.total_seconds()),
+            notified=told,
+        )
+        await self._persist(
+            draft, "system_escalation", SYSTEM_ACTOR, effect, {}, None, escalation=record
+        )
+        self.state = draft
+        self._publish()
 
     async def _until_step_leaves(self, step: Step) -> None:
         await workflow.wait_condition(lambda: self.state.step != step)
@@ -423,6 +550,8 @@ class IncidentWorkflow:
         effect: Effect,
         payload: Any,
         check_in: CheckIn | None,
+        *,
+        escalation: EscalationRecord | None = None,
     ) -> None:
         now = workflow.now()
         draft.timeline.append(
@@ -446,7 +575,8 @@ class IncidentWorkflow:
             reason=effect.reason,
             summary=effect.summary[:300],
             payload=payload,
-            snapshot=_snapshot(draft),
+            snapshot=_snapshot(draft, now),
+            escalation=escalation,
             approvals=[
                 _approval_record(draft, approval_id, actor, effect, now)
                 for approval_id in effect.touched_approvals
@@ -501,9 +631,10 @@ class IncidentWorkflow:
             sa.COUNTRY.name: state.intake.location.country,
             sa.FACILITY_ID.name: list(state.intake.facility_ids),
             sa.CASE_OWNER.name: state.case_owner,
-            sa.ESCALATION_LEVEL.name: self._published.get(sa.ESCALATION_LEVEL.name, 0),
+            sa.ESCALATION_LEVEL.name: max((e.level for e in state.escalations.values()), default=0),
             sa.NEXT_DEADLINE.name: milestones[0].due_at if milestones else None,
-            sa.OVERDUE.name: bool(milestones and milestones[0].due_at < workflow.now()),
+            sa.OVERDUE.name: bool(state.escalations)
+            or bool(milestones and milestones[0].due_at < workflow.now()),
         }
         keys = {key.name: key for key in sa.ALL}
         updates = []
@@ -515,6 +646,7 @@ class IncidentWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
         self._published = values
+        self._deadlines_changed = True
         workflow.set_current_details(current_details(state))
 
     # --- queries ----------------------------------------------------------------------------
@@ -710,8 +842,12 @@ class IncidentWorkflow:
         await self._record_fact(FactKind.EVIDENCE_ADDED, fact)
 
 
-def _snapshot(state: IncidentState) -> IncidentSnapshot:
+def _snapshot(state: IncidentState, now: datetime) -> IncidentSnapshot:
+    milestones = open_milestones(state)
     return IncidentSnapshot(
+        escalation_level=max((e.level for e in state.escalations.values()), default=0),
+        overdue=bool(state.escalations) or any(m.due_at < now for m in milestones),
+        next_deadline=milestones[0].due_at if milestones else None,
         step=state.step,
         case_status=state.case_status,
         severity=state.severity,
@@ -721,6 +857,23 @@ def _snapshot(state: IncidentState) -> IncidentSnapshot:
         closed_at=state.closed_at,
         closure_reason=state.closure_reason,
     )
+
+
+def _as_milestone(escalation: Escalation) -> Milestone:
+    return Milestone(
+        milestone=escalation.milestone,
+        kind=escalation.kind,
+        due_at=escalation.due_at,
+        window=escalation.window,
+        extended=False,
+    )
+
+
+def _duration(span: timedelta) -> str:
+    days, seconds = span.days, span.seconds
+    if days:
+        return f"{days}d {seconds // 3600}h"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
 
 
 def _approval_record(

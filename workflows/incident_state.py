@@ -4,7 +4,7 @@ A pydantic model so that it can be carried whole across continue-as-new; pure fu
 it into the status the `status` query returns and the deadlines that apply.
 """
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from schemas.decisions import (
 )
 from schemas.incident import (
     ActionSummary,
+    ActiveEscalation,
     IncidentStatus,
     Milestone,
     PendingApproval,
@@ -56,6 +57,8 @@ class ActionState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan: PlannedAction
+    # When the action entered the approved plan: its due date's window starts here.
+    planned_at: datetime | None = None
     status: ActionStatus = ActionStatus.NOT_STARTED
     progress_percent: int = 0
     spend_to_date: Decimal = Decimal(0)
@@ -78,6 +81,20 @@ class PendingItem(BaseModel):
     requested_at: datetime
     subject: ApprovalSubject
     summary: str
+
+
+class Escalation(BaseModel):
+    """A milestone that missed its deadline, and how far up the ladder it has gone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    milestone: str
+    kind: MilestoneKind
+    level: int
+    due_at: datetime
+    window: timedelta
+    overdue_since: datetime
+    notified: list[str] = Field(default_factory=list)
 
 
 class IncidentState(BaseModel):
@@ -118,6 +135,7 @@ class IncidentState(BaseModel):
     early_closure: CloseEarly | None = None
     lessons: LessonsLearned | None = None
     related: list[str] = Field(default_factory=list)
+    escalations: dict[str, Escalation] = Field(default_factory=dict)
     sequence: int = 0
     seen_decisions: dict[str, int] = Field(default_factory=dict)
     timeline: list[TimelineEvent] = Field(default_factory=list)
@@ -164,12 +182,12 @@ def open_milestones(state: IncidentState) -> list[Milestone]:
     """Every deadline currently running, earliest first (DESIGN §5)."""
     if state.step == Step.COMPLETED:
         return []
-    found: list[tuple[str, MilestoneKind, datetime]] = []
+    found: list[tuple[str, MilestoneKind, datetime, timedelta]] = []
 
     def windowed(milestone: str, kind: MilestoneKind, start: datetime) -> None:
         window = state.policy.window(kind, state.severity)
         if window is not None:
-            found.append((milestone, kind, start + window))
+            found.append((milestone, kind, start + window, window))
 
     if state.acknowledged_at is None:
         windowed("acknowledge", MilestoneKind.ACKNOWLEDGE, state.opened_at)
@@ -188,11 +206,14 @@ def open_milestones(state: IncidentState) -> list[Milestone]:
     if state.step == Step.IMPLEMENTATION:
         for action in state.actions.values():
             if not action.resolved:
+                due_at = _end_of_day(action.plan.due_date)
+                planned_at = action.planned_at or state.step_entered_at
                 found.append(
                     (
                         f"action:{action.plan.action_id}",
                         MilestoneKind.ACTION_DUE,
-                        _end_of_day(action.plan.due_date),
+                        due_at,
+                        max(due_at - planned_at, timedelta(0)),
                     )
                 )
     milestones = [
@@ -200,9 +221,10 @@ def open_milestones(state: IncidentState) -> list[Milestone]:
             milestone=milestone,
             kind=kind,
             due_at=state.deadline_overrides.get(milestone, due_at),
+            window=window,
             extended=milestone in state.deadline_overrides,
         )
-        for milestone, kind, due_at in found
+        for milestone, kind, due_at, window in found
     ]
     return sorted(milestones, key=lambda m: m.due_at)
 
@@ -305,6 +327,17 @@ def status_view(state: IncidentState) -> IncidentStatus:
         ],
         actions_by_status=counts,
         deadlines=milestones,
+        escalations=[
+            ActiveEscalation(
+                milestone=e.milestone,
+                level=e.level,
+                due_at=e.due_at,
+                overdue_since=e.overdue_since,
+                notified=list(e.notified),
+            )
+            for e in state.escalations.values()
+        ],
+        escalation_level=max((e.level for e in state.escalations.values()), default=0),
         related_incidents=list(state.related),
         opened_at=state.opened_at,
         closed_at=state.closed_at,
