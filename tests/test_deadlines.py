@@ -118,3 +118,98 @@ async def test_missed_verification_climbs_the_ladder_at_exact_times_and_clears(
         "human-rights-lead",
         "executive-sponsor",
     ]
+
+
+async def decide(client: Client, incident_id: str, kind: str, payload: dict[str, Any]) -> str:
+    result = await incidents.decide(client, incident_id, DecisionKind(kind), payload)
+    return result.approval_id or ""
+
+
+async def to_implementation(
+    client: Client, incident_id: str, actions: list[dict[str, Any]] | None = None
+) -> None:
+    """High severity (check-ins every 14 days), plan approved now."""
+    await decide(client, incident_id, "acknowledge", examples.acknowledge())
+    await decide(client, incident_id, "verification", examples.verification())
+    level = str((await incidents.status(client, incident_id)).proposed_response_level)
+    approval = await decide(client, incident_id, "response", examples.response(level))
+    await decide(client, incident_id, "approve", examples.approve(approval))
+    approval = await decide(client, incident_id, "action_plan", examples.action_plan(actions))
+    await decide(client, incident_id, "approve", examples.approve(approval))
+
+
+def escalated(status: IncidentStatus) -> list[tuple[str, int]]:
+    return [(e.milestone, e.level) for e in status.escalations]
+
+
+async def test_a_missed_check_in_escalates_and_a_late_one_restarts_the_cadence(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    async with engine_on(env, register_pool) as task_queue:
+        incident_id = await open_incident(env.client, task_queue)
+        await to_implementation(env.client, incident_id)
+        status = await incidents.status(env.client, incident_id)
+        assert status.severity == "high"
+        check_in_due = next(m.due_at for m in status.deadlines if m.milestone == "check_in")
+        await env.sleep(14 * DAY + timedelta(hours=1))
+        status = await incidents.status(env.client, incident_id)
+        assert escalated(status) == [("check_in", 1)]
+        await decide(
+            env.client, incident_id, "check_in", examples.check_in([examples.progress("A1")])
+        )
+        status = await eventually(
+            env.client, incident_id, lambda s: not s.escalations, "the check-in clears it"
+        )
+        next_due = next(m.due_at for m in status.deadlines if m.milestone == "check_in")
+        assert next_due - check_in_due >= 14 * DAY + timedelta(hours=1)  # counted from the late one
+    rows = await escalation_rows(register_pool, incident_id)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("check_in", 1, None), ("check_in", 0, "met")]
+
+
+async def test_one_overdue_action_escalates_while_the_others_are_on_time(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    async with engine_on(env, register_pool) as task_queue:
+        incident_id = await open_incident(env.client, task_queue)
+        soon = examples.action("A1", due_date=examples.future(5))
+        later = examples.action("A2", due_date=examples.future(60))
+        await to_implementation(env.client, incident_id, [soon, later])
+        await env.sleep(6 * DAY)  # past the end of A1's due day, within its first grace
+        status = await incidents.status(env.client, incident_id)
+        assert escalated(status) == [("action:A1", 1)]
+        assert {m.milestone for m in status.deadlines} >= {"action:A2", "check_in"}
+
+
+async def test_an_extension_moves_the_deadline_and_cancels_the_pending_escalation(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    async with engine_on(env, register_pool) as task_queue:
+        incident_id = await open_incident(env.client, task_queue)
+        await decide(
+            env.client,
+            incident_id,
+            "acknowledge",
+            examples.acknowledge("critical", reason="Escalated by the audit programme."),
+        )
+        status = await incidents.status(env.client, incident_id)
+        due = next(m.due_at for m in status.deadlines if m.milestone == "verification")
+        extension = {
+            "actor": examples.CASE_OWNER,
+            "milestone": "verification",
+            "new_deadline": (due + 10 * DAY).isoformat(),
+            "justification": "Site unreachable in the rainy season.",
+        }
+        approval = await decide(env.client, incident_id, "extend_deadline", extension)
+        await decide(env.client, incident_id, "approve", examples.approve(approval))
+        await env.sleep(8 * DAY)
+        status = await incidents.status(env.client, incident_id)
+        assert escalated(status) == []
+        moved = next(m for m in status.deadlines if m.milestone == "verification")
+        assert (moved.due_at, moved.extended) == (due + 10 * DAY, True)
+        await env.sleep(10 * DAY)
+        assert escalated(await incidents.status(env.client, incident_id)) == [("verification", 1)]
+    rows = await escalation_rows(register_pool, incident_id)
+    assert [(r[0], r[1], r[2]) for r in rows] == [("verification", 1, due + 10 * DAY)]

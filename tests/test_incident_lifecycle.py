@@ -50,10 +50,12 @@ async def wait_for(engine: Engine, incident_id: str, step: Step) -> IncidentStat
 async def finish(engine: Engine, incident_id: str, history_name: str) -> dict[str, Any]:
     handle = engine.client.get_workflow_handle(incident_id)
     outcome: dict[str, Any] = await handle.result()
-    if os.environ.get("RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
+    # RECORD_HISTORIES=<folder> saves this path's history as tests/histories/<folder>/<name>.json
+    folder = os.environ.get("RECORD_HISTORIES")
+    if folder:
+        (HISTORIES / folder).mkdir(parents=True, exist_ok=True)
         history = await handle.fetch_history()
-        (HISTORIES / f"{history_name}.json").write_text(history.to_json())
+        (HISTORIES / folder / f"{history_name}.json").write_text(history.to_json())
     return outcome
 
 

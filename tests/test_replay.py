@@ -1,8 +1,10 @@
 """Replays committed histories of every path through the current workflow code.
 
 A change to `IncidentWorkflow` that would break incidents already running (nondeterminism) fails
-here. Regenerate the histories only for a deliberate, patched change:
-`RECORD_HISTORIES=1 .venv/bin/pytest tests/test_incident_lifecycle.py`.
+here. Each folder of tests/histories/ holds the paths as one version of the workflow ran them;
+never edit or delete a folder. After a change that is patched (`workflow.patched`), record the
+new version's histories into a new folder:
+`RECORD_HISTORIES=<folder> .venv/bin/pytest tests/test_incident_lifecycle.py`.
 """
 
 import asyncio
@@ -15,7 +17,9 @@ from temporalio.worker import Replayer
 
 from workflows.incident import IncidentWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+ROOT = Path(__file__).parent / "histories"
+HISTORIES = sorted(ROOT.rglob("*.json"))
+VERSIONS = sorted(path for path in ROOT.iterdir() if path.is_dir())
 PATHS = {
     "happy_path",
     "not_substantiated",
@@ -28,14 +32,17 @@ PATHS = {
 }
 
 
-def test_a_history_is_committed_for_every_path() -> None:
-    assert {path.stem for path in HISTORIES} >= PATHS
+@pytest.mark.parametrize("version", VERSIONS, ids=[path.name for path in VERSIONS])
+def test_every_version_has_a_history_for_every_path(version: Path) -> None:
+    assert {path.stem for path in version.glob("*.json")} >= PATHS
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+@pytest.mark.parametrize(
+    "path", HISTORIES, ids=[f"{path.parent.name}/{path.stem}" for path in HISTORIES]
+)
 async def test_history_replays_without_nondeterminism(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
-    history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+    history = WorkflowHistory.from_json(f"replay-{path.parent.name}-{path.stem}", text)
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -36,6 +36,15 @@ def current_details(state: IncidentState) -> str:
         f"- Response level: {state.response.level if state.response else '—'}",
         f"- Case owner: {state.case_owner or 'unassigned'}",
     ]
+    if state.escalations:
+        top = max(e.level for e in state.escalations.values())
+        lines += ["", f"**Overdue — escalation level {top}**", ""]
+        for escalation in state.escalations.values():
+            lines.append(
+                f"- `{escalation.milestone}` was due {_when(escalation.due_at)}, overdue since "
+                f"{_when(escalation.overdue_since)}; level {escalation.level}; told "
+                f"{', '.join(escalation.notified)}"
+            )
     milestones = open_milestones(state)
     awaited = pending_decisions(state, milestones)
     if awaited or state.approvals:
