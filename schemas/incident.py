@@ -4,9 +4,11 @@ from datetime import date, datetime, timedelta
 
 from pydantic import AwareDatetime, Field
 
-from schemas.actor import Actor, Role
+from schemas.actor import Role
 from schemas.common import ActionId, ActorId, Contract
 from schemas.decisions import DecisionKind
+from schemas.history import ReturnedItem
+from schemas.incident_state import IncidentState
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, Policy
 from schemas.register import EventOutcome
@@ -33,6 +35,11 @@ class IncidentInput(Contract):
 
     intake: Intake = Field(description="The allegation.")
     policy: Policy = Field(default_factory=Policy, description="Deadlines and limits to live by.")
+    carried: IncidentState | None = Field(
+        default=None,
+        description="Set only by the workflow itself when it continues as new: everything it "
+        "knew. Leave it out when opening an incident.",
+    )
 
 
 class PendingDecision(Contract):
@@ -54,17 +61,6 @@ class PendingApproval(Contract):
     requested_at: AwareDatetime = Field(description="When approval was requested.")
     due_at: AwareDatetime | None = Field(description="By when it should be decided.")
     summary: str = Field(description="What is to be approved, in one line.")
-
-
-class ReturnedItem(Contract):
-    """A decision an approver rejected, back with its author."""
-
-    approval_id: str = Field(description="The rejected approval.")
-    kind: DecisionKind = Field(description="Kind of decision.")
-    author: ActorId = Field(description="Who must revise it.")
-    rejected_by: ActorId = Field(description="Approver who rejected it.")
-    rejected_at: AwareDatetime = Field(description="When.")
-    comments: str = Field(description="What must change.")
 
 
 class ActionSummary(Contract):
@@ -125,18 +121,6 @@ class IncidentStatus(Contract):
     closed_at: AwareDatetime | None = Field(description="When it was closed.")
     closure_reason: str | None = Field(description="Why it was closed.")
     policy_version: str = Field(description="Policy the incident lives by.")
-
-
-class TimelineEvent(Contract):
-    """One entry of the `timeline` query."""
-
-    sequence: int = Field(description="Event number within the incident.")
-    at: AwareDatetime = Field(description="When.")
-    kind: str = Field(description="Decision, fact or system event.")
-    outcome: EventOutcome = Field(description="What became of it.")
-    actor: Actor = Field(description="Who.")
-    reason: str | None = Field(description="Reason given, or why it was refused.")
-    summary: str = Field(description="One line; no personal data.")
 
 
 class DecisionResult(Contract):

@@ -97,6 +97,13 @@ class Policy(Contract):
     escalation: EscalationContacts = Field(
         default_factory=EscalationContacts, description="Escalation contacts per level."
     )
+    continue_as_new_after_events: int = Field(
+        default=10_000,
+        ge=100,
+        le=50_000,
+        description="History length at which an incident continues as new, even before "
+        "Temporal suggests it.",
+    )
     related_incident_window_days: int = Field(
         default=365, ge=1, le=3650, description="Window in which incidents count as related."
     )

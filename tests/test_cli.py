@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from schemas.decisions import DecisionKind, FactKind
-from schemas.incident import IncidentStatus, TimelineEvent
+from schemas.history import TimelineEvent
+from schemas.incident import IncidentStatus
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Cli, Engine, free_port

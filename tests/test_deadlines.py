@@ -12,9 +12,10 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.decisions import DecisionKind
+from schemas.decisions import DecisionKind, FactKind
 from schemas.incident import IncidentStatus
 from schemas.intake import Intake
+from schemas.policy import Policy
 from workers import examples
 from workers import incident_client as incidents
 from workers.settings import load_settings
@@ -213,3 +214,73 @@ async def test_an_extension_moves_the_deadline_and_cancels_the_pending_escalatio
         assert escalated(await incidents.status(env.client, incident_id)) == [("verification", 1)]
     rows = await escalation_rows(register_pool, incident_id)
     assert [(r[0], r[1], r[2]) for r in rows] == [("verification", 1, due + 10 * DAY)]
+
+
+async def test_two_years_of_weekly_check_ins_cross_continue_as_new_with_everything_intact(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> None:
+    env, pool = time_skipping_env, register_pool
+    policy = Policy(continue_as_new_after_events=400)
+    async with engine_on(env, pool) as task_queue:
+        intake = Intake.model_validate(examples.intake())
+        incident_id = await incidents.open_incident(
+            env.client, intake, task_queue=task_queue, policy=policy
+        )
+        far = [examples.action("A1", due_date=examples.future(900))]
+        await to_implementation(env.client, incident_id, far)
+        amendment = {
+            "actor": examples.CASE_OWNER,
+            "add": [examples.action("A2", due_date=examples.future(900))],
+            "reason": "A second remedy the workers asked for.",
+        }
+        pending = await decide(env.client, incident_id, "amend_plan", amendment)
+        first_run = (await env.client.get_workflow_handle(incident_id).describe()).run_id
+
+        notes = 0
+        for week in range(104):
+            await env.sleep(7 * DAY)
+            await decide(
+                env.client, incident_id, "check_in", examples.check_in([examples.progress("A1")])
+            )
+            if week % 10 == 0:
+                await incidents.signal(
+                    env.client,
+                    incident_id,
+                    FactKind.NOTE,
+                    {"actor": examples.PARTNER, "text": f"Week {week} visit."},
+                )
+                notes += 1
+
+        handle = env.client.get_workflow_handle(incident_id)
+        assert (await handle.describe()).run_id != first_run
+        status = await eventually(
+            env.client,
+            incident_id,
+            lambda s: len([e for e in s.escalations if e.milestone.startswith("approval")]) == 1,
+            "the pending approval is still escalated",
+        )
+        assert [p.approval_id for p in status.pending_approvals] == [pending]
+        assert [(e.milestone, e.level) for e in status.escalations] == [(f"approval:{pending}", 3)]
+        assert {m.milestone for m in status.deadlines} >= {"check_in", "action:A1"}
+        timeline = await incidents.timeline(env.client, incident_id)
+
+    runs = await pool.fetchval(
+        "SELECT count(*) FROM incident_events WHERE incident_id = $1 "
+        "AND kind = 'system_continued_as_new'",
+        incident_id,
+    )
+    assert runs >= 3
+    check_ins = await pool.fetchval(
+        "SELECT count(*) FROM check_ins WHERE incident_id = $1", incident_id
+    )
+    assert check_ins == 104
+    sequences = [
+        row["sequence"]
+        for row in await pool.fetch(
+            "SELECT sequence FROM incident_events WHERE incident_id = $1 ORDER BY sequence",
+            incident_id,
+        )
+    ]
+    assert sequences == list(range(1, len(sequences) + 1))  # nothing lost, nothing twice
+    assert [e.sequence for e in timeline] == sequences
+    assert sum(1 for e in timeline if e.kind == "note") == notes

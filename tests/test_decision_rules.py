@@ -21,6 +21,7 @@ from schemas.decisions import (
     ExtendDeadline,
     Verification,
 )
+from schemas.incident_state import IncidentState
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, Policy
 from schemas.register import EventOutcome
@@ -34,12 +35,7 @@ from schemas.vocabulary import (
 from workers import examples
 from workflows.decision_rules import DecisionRefused, Effect, apply, check, enter_step
 from workflows.incident_details import current_details, static_summary
-from workflows.incident_state import (
-    IncidentState,
-    open_milestones,
-    pending_decisions,
-    status_view,
-)
+from workflows.incident_state import open_milestones, pending_decisions, status_view
 from workflows.severity import provisional_severity
 
 K = DecisionKind

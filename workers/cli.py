@@ -874,7 +874,8 @@ def _contract_schemas() -> list[_SchemaFile]:
     """Every message of the public contract, with how it travels."""
     from pydantic import TypeAdapter
 
-    from schemas.incident import DecisionResult, IncidentInput, IncidentOutcome, TimelineEvent
+    from schemas.history import TimelineEvent
+    from schemas.incident import DecisionResult, IncidentInput, IncidentOutcome
     from workflows.incident import IncidentWorkflow
 
     workflow = IncidentWorkflow.__name__

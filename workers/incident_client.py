@@ -22,11 +22,11 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from schemas.decisions import DecisionKind, FactKind
+from schemas.history import TimelineEvent
 from schemas.incident import (
     DecisionResult,
     IncidentInput,
     IncidentStatus,
-    TimelineEvent,
     incident_id_for,
 )
 from schemas.intake import Intake

@@ -4,6 +4,7 @@ import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,17 @@ class LogFormat(StrEnum):
     AUTO = "auto"
     JSON = "json"
     CONSOLE = "console"
+
+
+class NotifyChannel(StrEnum):
+    """How queued notifications leave the outbox."""
+
+    LOG = "log"
+    WEBHOOK = "webhook"
+
+
+# An HMAC key shorter than this is too easy to guess; receivers verify signatures with it.
+NOTIFY_SECRET_MIN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -79,6 +91,33 @@ class Settings(BaseSettings):
         validation_alias="REMEDIATION_DATA_DIR",
         description="Data directory of `remediation up` (Temporal SQLite file, PostgreSQL, logs).",
     )
+    policy_file: Path | None = Field(
+        default=None,
+        validation_alias="REMEDIATION_POLICY_FILE",
+        description="TOML file overlaying the DESIGN §5 policy (deadlines, escalation contacts, "
+        "limits) for new incidents; the defaults apply when unset.",
+    )
+    notify_channel: NotifyChannel = Field(
+        default=NotifyChannel.LOG,
+        description="How notifications are delivered: log (one structured log line each, no "
+        "subject or body) or webhook (signed JSON POST to NOTIFY_WEBHOOK_URL).",
+    )
+    notify_webhook_url: str | None = Field(
+        default=None,
+        description="http(s) URL that receives notifications; required when NOTIFY_CHANNEL is "
+        "webhook.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC-SHA256 signature of every webhook body (at least "
+        f"{NOTIFY_SECRET_MIN_LENGTH} characters); required when NOTIFY_CHANNEL is webhook.",
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long one webhook delivery may take before it counts as failed.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -94,6 +133,37 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value or None
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_configured(self) -> "Settings":
+        if self.notify_channel is not NotifyChannel.WEBHOOK:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("NOTIFY_WEBHOOK_URL", self.notify_webhook_url),
+                ("NOTIFY_WEBHOOK_SECRET", self.notify_webhook_secret),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(f"NOTIFY_CHANNEL=webhook requires {' and '.join(missing)}")
+        secret = self.notify_webhook_secret
+        if secret is not None and len(secret.get_secret_value()) < NOTIFY_SECRET_MIN_LENGTH:
+            raise ValueError(
+                f"NOTIFY_WEBHOOK_SECRET must be at least {NOTIFY_SECRET_MIN_LENGTH} characters"
+            )
+        return self
 
     @model_validator(mode="after")
     def _client_cert_and_key_together(self) -> "Settings":
@@ -125,9 +195,13 @@ class Settings(BaseSettings):
 
     def public_view(self) -> dict[str, Any]:
         """The effective configuration, secrets masked, for logs and `remediation config`."""
-        view = self.model_dump(mode="json", exclude={"temporal_api_key"})
+        view = self.model_dump(mode="json", exclude={"temporal_api_key", "notify_webhook_secret"})
         view["database_url"] = redact_url(self.database_url) if self.database_url else None
         view["temporal_api_key"] = "***" if self.temporal_api_key else None
+        view["notify_webhook_url"] = (
+            redact_url(self.notify_webhook_url) if self.notify_webhook_url else None
+        )
+        view["notify_webhook_secret"] = "***" if self.notify_webhook_secret else None
         view["temporal_tls"] = self.uses_tls
         view["remediation_data_dir"] = view.pop("data_dir")
         return view

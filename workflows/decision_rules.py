@@ -30,7 +30,8 @@ from schemas.decisions import (
     Response,
     Verification,
 )
-from schemas.incident import ReturnedItem
+from schemas.history import ReturnedItem
+from schemas.incident_state import ActionState, ApprovalSubject, IncidentState, PendingItem
 from schemas.register import EventOutcome, NotificationKind
 from schemas.vocabulary import (
     CHILD_SAFEGUARDS,
@@ -42,13 +43,7 @@ from schemas.vocabulary import (
     Step,
     VerificationOutcome,
 )
-from workflows.incident_state import (
-    ActionState,
-    ApprovalSubject,
-    IncidentState,
-    PendingItem,
-    open_milestones,
-)
+from workflows.incident_state import open_milestones
 from workflows.severity import assessed_severity, proposed_response_level
 
 

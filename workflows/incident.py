@@ -8,8 +8,9 @@ refused signal is recorded in the timeline and changes nothing else). The rules 
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -27,14 +28,15 @@ with workflow.unsafe.imports_passed_through():
         DecisionKind,
         FactKind,
     )
+    from schemas.history import TimelineEvent
     from schemas.incident import (
         DecisionResult,
         IncidentInput,
         IncidentOutcome,
         IncidentStatus,
         Milestone,
-        TimelineEvent,
     )
+    from schemas.incident_state import Escalation, IncidentState
     from schemas.register import (
         ActionRecord,
         ApprovalRecord,
@@ -63,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         recipients,
     )
     from workflows.incident_details import current_details
-    from workflows.incident_state import Escalation, IncidentState, open_milestones, status_view
+    from workflows.incident_state import open_milestones, status_view
     from workflows.severity import provisional_severity
 
 REGISTER_TIMEOUT = timedelta(seconds=30)
@@ -118,10 +120,23 @@ def _claimed_actor(raw: RawValue) -> Actor:
         return UNIDENTIFIED
 
 
+class _TimeToContinueAsNew(Exception):
+    """Raised out of a step's wait when the history has grown long."""
+
+
 @workflow.defn
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, input: IncidentInput) -> None:
+        self._lock = asyncio.Lock()
+        self._published: dict[str, Any] = {}
+        self._deadlines_changed = False
+        self._tracking = False
+        self._continuing = False
+        if input.carried is not None:  # continued as new: carry on exactly where it was
+            self.state = input.carried
+            self._opened = True
+            return
         now = workflow.now()
         severity = provisional_severity(input.intake)
         self.state = IncidentState(
@@ -134,29 +149,54 @@ class IncidentWorkflow:
             severity=severity,
             case_owner=input.intake.case_owner,
         )
-        self._lock = asyncio.Lock()
         self._opened = False
-        self._published: dict[str, Any] = {}
-        self._deadlines_changed = False
 
     # --- the six steps ----------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentOutcome:
-        await self._open_incident()
+        if input.carried is None:
+            await self._open_incident()
         tracker = None
         if workflow.patched(DEADLINE_TRACKER_PATCH):
+            self._tracking = True
             tracker = asyncio.create_task(self._track_deadlines())
-        await self._verify_allegation()
-        await self._determine_response()
-        await self._design_action_plan()
-        await self._implement_and_monitor()
-        await self._close_incident()
-        await self._capture_lessons()
+        try:
+            await self._verify_allegation()
+            await self._determine_response()
+            await self._design_action_plan()
+            await self._implement_and_monitor()
+            await self._close_incident()
+            await self._capture_lessons()
+        except _TimeToContinueAsNew:
+            await self._continue_as_new(tracker)
         if tracker is not None:
             await tracker
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome()
+
+    def _history_is_long(self) -> bool:
+        if not self._tracking:  # incidents from before continue-as-new existed never do it
+            return False
+        info = workflow.info()
+        limit = self.state.policy.continue_as_new_after_events
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+
+    async def _continue_as_new(self, tracker: "asyncio.Task[None] | None") -> NoReturn:
+        """Hand everything to a fresh run once no handler is mid-way, so nothing is lost."""
+        self._continuing = True
+        if tracker is not None:
+            await tracker
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        async with self._lock:
+            length = workflow.info().get_current_history_length()
+            await self._record_system(
+                "continued_as_new", f"continued as new after {length} history events", []
+            )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            IncidentInput(intake=self.state.intake, policy=self.state.policy, carried=self.state)
+        )
 
     async def _open_incident(self) -> None:
         """Step 1, automatic part: persist, triage, link related incidents, notify."""
@@ -214,7 +254,9 @@ class IncidentWorkflow:
 
     async def _close_incident(self) -> None:
         """Step 5: once closure is approved, write the closure report and tell the reporter."""
-        await workflow.wait_condition(lambda: self.state.closed_at is not None)
+        await self._until(lambda: self.state.closed_at is not None)
+        if self.state.closure_report_written:
+            return
         report = await workflow.execute_activity(
             "write_closure_report",
             ClosureReportRequest(incident_id=self.state.incident_id, generated_at=workflow.now()),
@@ -239,6 +281,7 @@ class IncidentWorkflow:
                 )
             if draft.step == Step.CLOSURE:
                 enter_step(draft, Step.LESSONS_LEARNED, workflow.now())
+            draft.closure_report_written = True
             self.state = draft
             await self._record_system(
                 "closure_report", f"closure report written ({len(report.markdown)} chars)", notices
@@ -248,7 +291,7 @@ class IncidentWorkflow:
         """Step 6: lessons into the knowledge base; then the incident is complete."""
         if self.state.step != Step.LESSONS_LEARNED:
             return
-        await workflow.wait_condition(lambda: self.state.lessons is not None)
+        await self._until(lambda: self.state.lessons is not None)
         state = self.state
         lessons = state.lessons
         assert lessons is not None
@@ -285,21 +328,23 @@ class IncidentWorkflow:
     async def _track_deadlines(self) -> None:
         """One timer at a time, for the earliest escalation of any open milestone; recomputed
         whenever the incident changes (DESIGN §5)."""
-        while self.state.step != Step.COMPLETED:
+        while self.state.step != Step.COMPLETED and not self._continuing:
             async with self._lock:
                 await self._escalate(workflow.now())
             wake = next_wakeup(open_milestones(self.state), workflow.now())
             self._deadlines_changed = False
             if wake is None:
-                await workflow.wait_condition(lambda: self._deadlines_changed)
+                await workflow.wait_condition(lambda: self._deadlines_changed or self._continuing)
                 continue
             when, milestone = wake
             with contextlib.suppress(TimeoutError):  # the timer fired: escalate on the next turn
                 await workflow.wait_condition(
-                    lambda: self._deadlines_changed,
+                    lambda: self._deadlines_changed or self._continuing,
                     timeout=when - workflow.now(),
                     timeout_summary=f"escalation of {milestone}",
                 )
+        if self._continuing:
+            return
         async with self._lock:
             for escalation in list(self.state.escalations.values()):
                 await self._record_escalation(
@@ -390,7 +435,14 @@ class IncidentWorkflow:
         self._publish()
 
     async def _until_step_leaves(self, step: Step) -> None:
-        await workflow.wait_condition(lambda: self.state.step != step)
+        await self._until(lambda: self.state.step != step)
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Wait for the process to move on, or for the history to grow long enough that the
+        incident should continue as new."""
+        await workflow.wait_condition(lambda: condition() or self._history_is_long())
+        if not condition():
+            raise _TimeToContinueAsNew
 
     def _outcome(self) -> IncidentOutcome:
         state = self.state

@@ -6,9 +6,10 @@ only: never a description, a reporter, a victim id or any free text a person typ
 
 from datetime import datetime
 
+from schemas.incident_state import IncidentState
 from schemas.intake import Intake
 from schemas.vocabulary import STEP_NUMBERS, Step
-from workflows.incident_state import IncidentState, open_milestones, pending_decisions
+from workflows.incident_state import open_milestones, pending_decisions
 
 
 def static_summary(intake: Intake) -> str:
