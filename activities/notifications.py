@@ -46,7 +46,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schemas.common import Contract
-from schemas.register import IncidentId, Notification, NotificationKind
+from schemas.register import NotificationKey
 from workers.settings import NotifyChannel, Settings
 
 log = structlog.get_logger(__name__)
@@ -58,25 +58,6 @@ _SIGNATURE_PREFIX = "sha256="
 _USER_AGENT = "remediation-engine"
 # last_error is for operators: short, and never the notification's subject or body.
 _ERROR_MAX = 300
-
-
-class NotificationKey(Contract):
-    """Which outbox row to deliver: the outbox's unique key."""
-
-    incident_id: IncidentId = Field(max_length=200, description="Incident.")
-    sequence: int = Field(ge=1, description="Event that caused the notification.")
-    kind: NotificationKind = Field(description="What it is about.")
-    recipient: str = Field(max_length=200, description="Actor id, or 'reporter' via channel.")
-
-    @classmethod
-    def of(cls, notification: Notification) -> "NotificationKey":
-        """The key of a queued notification."""
-        return cls(
-            incident_id=notification.incident_id,
-            sequence=notification.sequence,
-            kind=notification.kind,
-            recipient=notification.recipient,
-        )
 
 
 class DeliveryResult(Contract):

@@ -34,7 +34,11 @@ class IncidentInput(Contract):
     """What starts an incident workflow."""
 
     intake: Intake = Field(description="The allegation.")
-    policy: Policy = Field(default_factory=Policy, description="Deadlines and limits to live by.")
+    policy: Policy | None = Field(
+        default=None,
+        description="Deadlines and limits to live by; leave it out to use the deployment's "
+        "policy (REMEDIATION_POLICY_FILE on the worker).",
+    )
     carried: IncidentState | None = Field(
         default=None,
         description="Set only by the workflow itself when it continues as new: everything it "

@@ -190,6 +190,25 @@ class Notification(Contract):
     created_at: AwareDatetime = Field(description="When it was queued.")
 
 
+class NotificationKey(Contract):
+    """Which outbox row to deliver: the outbox's unique key."""
+
+    incident_id: IncidentId = Field(max_length=200, description="Incident.")
+    sequence: int = Field(ge=1, description="Event that caused the notification.")
+    kind: NotificationKind = Field(description="What it is about.")
+    recipient: str = Field(max_length=200, description="Actor id, or 'reporter' via channel.")
+
+    @classmethod
+    def of(cls, notification: Notification) -> "NotificationKey":
+        """The key of a queued notification."""
+        return cls(
+            incident_id=notification.incident_id,
+            sequence=notification.sequence,
+            kind=notification.kind,
+            recipient=notification.recipient,
+        )
+
+
 class ClosureReportRequest(Contract):
     incident_id: IncidentId = Field(description="Incident whose closure report is written.")
     generated_at: AwareDatetime = Field(description="Timestamp stamped on the report.")

@@ -12,9 +12,11 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +207,69 @@ def cli(
         return Ran(process.returncode, out.decode(), err.decode())
 
     return run
+
+
+# --- A local webhook receiver ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str:
+        """A header by name, case-insensitively (as HTTP names are)."""
+        [value] = [value for key, value in self.headers.items() if key.lower() == name.lower()]
+        return value
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers 503 to the next `failures` requests, 204 afterwards."""
+
+    url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, count: int) -> None:
+        with self.lock:
+            self.failures = count
+
+    def record(self, request: Received) -> int:
+        with self.lock:
+            self.requests.append(request)
+            if self.failures > 0:
+                self.failures -= 1
+                return 503
+            return 204
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            status = receiver.record(Received(self.path, dict(self.headers.items()), body))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/remediation"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

@@ -2,6 +2,7 @@
 exactly the times of DESIGN §5; acting clears it."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,10 +13,12 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.notifications import verify_signature
 from schemas.decisions import DecisionKind, FactKind
 from schemas.incident import IncidentStatus
 from schemas.intake import Intake
-from schemas.policy import Policy
+from schemas.policy import MilestoneKind, PerSeverity, Policy
+from tests.conftest import Receiver
 from workers import examples
 from workers import incident_client as incidents
 from workers.settings import load_settings
@@ -284,3 +287,68 @@ async def test_two_years_of_weekly_check_ins_cross_continue_as_new_with_everythi
     assert sequences == list(range(1, len(sequences) + 1))  # nothing lost, nothing twice
     assert [e.sequence for e in timeline] == sequences
     assert sum(1 for e in timeline if e.kind == "note") == notes
+
+
+async def test_notifications_reach_a_webhook_that_fails_first_and_succeeds_later(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool, receiver: Receiver
+) -> None:
+    env, pool = time_skipping_env, register_pool
+    receiver.fail_next(2)
+    settings = load_settings(
+        task_queue=f"webhook-{uuid.uuid4().hex[:8]}",
+        database_url="postgresql://unused",
+        notify_channel="webhook",
+        notify_webhook_url=receiver.url,
+        notify_webhook_secret="a-long-enough-test-secret",
+    )
+    async with build_worker(env.client, settings, pool):
+        incident_id = await open_incident(env.client, settings.task_queue)
+        for _ in range(200):  # the opening tells the case owners; retries back off from 10 s
+            await env.sleep(timedelta(seconds=30))
+            row = await pool.fetchrow(
+                "SELECT status, attempts, last_error FROM outbox WHERE incident_id = $1",
+                incident_id,
+            )
+            if row is not None and row["status"] == "delivered":
+                break
+    assert row is not None
+    assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 3, None)
+    assert len(receiver.requests) == 3
+    delivered = json.loads(receiver.requests[-1].body)
+    assert (delivered["incident_id"], delivered["kind"]) == (incident_id, "case_owner_assigned")
+    signature = receiver.requests[-1].header("X-Remediation-Signature")
+    assert verify_signature(b"a-long-enough-test-secret", receiver.requests[-1].body, signature)
+
+
+async def test_a_policy_change_applies_to_new_incidents_only(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+) -> None:
+    env, pool = time_skipping_env, register_pool
+    task_queue = f"policy-{uuid.uuid4().hex[:8]}"
+    settings = load_settings(task_queue=task_queue, database_url="postgresql://unused")
+    stricter = Policy(
+        version="stricter",
+        deadlines={**Policy().deadlines, MilestoneKind.ACKNOWLEDGE: _days_all(0.5)},
+    )
+    async with build_worker(env.client, settings, pool):
+        before = await open_incident(env.client, task_queue)
+        old = await eventually(env.client, before, lambda s: s.deadlines != [], "it opens")
+    # The deployment's policy file changes; the worker restarts with it.
+    async with build_worker(env.client, settings, pool, policy=stricter):
+        after = await open_incident(env.client, task_queue)
+        new = await eventually(
+            env.client, after, lambda s: s.policy_version == "stricter", "the policy is read"
+        )
+    assert old.policy_version != "stricter"
+    assert old.deadlines[0].window == timedelta(days=7)  # medium: acknowledge within 7 days
+    assert new.deadlines[0].window == timedelta(hours=12)
+    stamped = await pool.fetch(
+        "SELECT incident_id, policy_version FROM incidents WHERE incident_id = ANY($1)",
+        [before, after],
+    )
+    assert {r["incident_id"]: r["policy_version"] for r in stamped}[after] == "stricter"
+
+
+def _days_all(days: float) -> PerSeverity:
+    span = timedelta(days=days)
+    return PerSeverity(critical=span, high=span, medium=span, low=span)

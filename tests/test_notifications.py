@@ -4,8 +4,6 @@ signed, recorded, retried by raising, never sent twice once delivered."""
 import json
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,7 +18,6 @@ from activities.case_register import CaseRegister
 from activities.notifications import (
     DeliveryFailed,
     DeliveryResult,
-    NotificationKey,
     Notifier,
     delivery_key,
     notifier_activities,
@@ -28,9 +25,9 @@ from activities.notifications import (
     verify_signature,
 )
 from schemas.intake import Intake
-from schemas.register import IncidentOpening, Notification, NotificationKind
+from schemas.register import IncidentOpening, Notification, NotificationKey, NotificationKind
 from schemas.vocabulary import Severity
-from tests.conftest import free_port
+from tests.conftest import Receiver, free_port
 from workers import examples
 from workers.errors import StartupError
 from workers.settings import NotifyChannel, Settings, load_settings
@@ -39,72 +36,6 @@ SECRET = "test-webhook-secret-0123456789"
 SUBJECT = "Approval requested: action plan"
 BODY = "An action plan awaits your approval in the case register."
 CREATED = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
-
-
-# --- A local webhook receiver ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def header(self, name: str) -> str:
-        """A header by name, case-insensitively (as HTTP names are)."""
-        [value] = [value for key, value in self.headers.items() if key.lower() == name.lower()]
-        return value
-
-
-@dataclass
-class Receiver:
-    """Records every POST; answers 503 to the next `failures` requests, 204 afterwards."""
-
-    url: str = ""
-    requests: list[Received] = field(default_factory=list)
-    failures: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail_next(self, count: int) -> None:
-        with self.lock:
-            self.failures = count
-
-    def record(self, request: Received) -> int:
-        with self.lock:
-            self.requests.append(request)
-            if self.failures > 0:
-                self.failures -= 1
-                return 503
-            return 204
-
-
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
-            status = receiver.record(Received(self.path, dict(self.headers.items()), body))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep test output clean
-
-    return Handler
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/remediation"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
 
 
 # --- Helpers --------------------------------------------------------------------------------

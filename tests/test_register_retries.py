@@ -9,12 +9,15 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.case_register import CaseRegister, case_register_activities
+from activities.case_register import CaseRegister
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
+from schemas.policy import Policy
 from schemas.register import RegisterEvent
 from workers import examples
 from workers import incident_client as incidents
+from workers.settings import load_settings
+from workers.worker import activities_for
 from workflows.incident import IncidentWorkflow
 
 
@@ -32,7 +35,9 @@ async def test_a_register_write_retried_after_a_failure_leaves_one_row(
             raise RuntimeError("worker lost its connection after the commit")
         return stored
 
-    others = [a for a in case_register_activities(register) if a.__name__ != "record_event"]
+    settings = load_settings(task_queue="unused", database_url="postgresql://unused")
+    engine_activities = activities_for(register_pool, settings, Policy())
+    others = [a for a in engine_activities if a.__name__ != "record_event"]
     task_queue = f"retries-{uuid.uuid4().hex[:8]}"
     async with Worker(
         temporal_env.client,

@@ -86,7 +86,7 @@ async def open_incident(
     try:
         await client.start_workflow(
             IncidentWorkflow.run,
-            IncidentInput(intake=intake, policy=policy or Policy()),
+            IncidentInput(intake=intake, policy=policy),
             id=incident_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -15,8 +15,12 @@ from temporalio.worker import Worker
 
 from activities.audit_trail import AuditTrail
 from activities.case_register import CaseRegister, case_register_activities
+from activities.deployment_policy import DeploymentPolicy
+from activities.notifications import Notifier, notifier_activities
+from schemas.policy import Policy
 from workers.errors import StartupError
 from workers.logs import ActivityLogContext
+from workers.policy_file import load_policy
 from workers.register import migrate, open_register
 from workers.settings import Settings
 from workers.temporal_client import connect
@@ -28,10 +32,17 @@ log = structlog.get_logger(__name__)
 WORKFLOWS: list[type] = [IncidentWorkflow]
 
 
-def activities_for(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
+def activities_for(
+    pool: asyncpg.Pool, settings: Settings, policy: Policy
+) -> list[Callable[..., Any]]:
     """Every activity, bound to its injected dependencies."""
     audit_trail = AuditTrail(pool)
-    return [audit_trail.record_audit_entry, *case_register_activities(CaseRegister(pool))]
+    return [
+        audit_trail.record_audit_entry,
+        *case_register_activities(CaseRegister(pool)),
+        *notifier_activities(Notifier(pool, settings)),
+        DeploymentPolicy(policy).deployment_policy,
+    ]
 
 
 def build_worker(
@@ -39,13 +50,16 @@ def build_worker(
     settings: Settings,
     pool: asyncpg.Pool,
     *,
+    policy: Policy | None = None,
     extra_workflows: Sequence[type] = (),
 ) -> Worker:
+    """A worker for the engine; `policy` defaults to the settings' policy file (or DESIGN §5)."""
+    deployment_policy = policy if policy is not None else load_policy(settings.policy_file)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activities_for(pool),
+        activities=activities_for(pool, settings, deployment_policy),
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
     )
@@ -80,13 +94,17 @@ async def serve(
     if settings.database_url is None:
         raise StartupError("DATABASE_URL is not set; the worker needs the case register")
     log.info("worker configuration", **settings.public_view())
+    policy = load_policy(settings.policy_file)  # a bad policy file stops the worker here
+    log.info("policy for new incidents", version=policy.version)
     client = await connect(settings)
     await _require_namespace(client, settings)
     pool = await open_register(settings.database_url)
     try:
         if settings.migrate_on_start:
             await migrate(pool)
-        worker = build_worker(client, settings, pool, extra_workflows=extra_workflows)
+        worker = build_worker(
+            client, settings, pool, policy=policy, extra_workflows=extra_workflows
+        )
         running = asyncio.create_task(worker.run())
         log.info(
             "worker polling", task_queue=settings.task_queue, namespace=settings.temporal_namespace

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Milestone,
     )
     from schemas.incident_state import Escalation, IncidentState
+    from schemas.policy import Policy
     from schemas.register import (
         ActionRecord,
         ApprovalRecord,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         IncidentSnapshot,
         LessonRecord,
         Notification,
+        NotificationKey,
         NotificationKind,
         RegisterEvent,
     )
@@ -75,6 +77,14 @@ REGISTER_RETRY = RetryPolicy(
 )
 # Incidents started before the deadline tracker existed replay without it (see deploy/README.md).
 DEADLINE_TRACKER_PATCH = "deadline-tracker"
+DEPLOYMENT_POLICY_PATCH = "deployment-policy"
+OUTBOX_DELIVERY_PATCH = "outbox-delivery"
+# Delivery retries until the channel is back, backing off to one attempt an hour.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+)
 REFUSED = "DecisionRefused"
 MALFORMED = "MalformedDecision"
 UNIDENTIFIED = Actor(id="unidentified-sender")
@@ -133,6 +143,7 @@ class IncidentWorkflow:
         self._deadlines_changed = False
         self._tracking = False
         self._continuing = False
+        self._deliveries: set[asyncio.Task[None]] = set()
         if input.carried is not None:  # continued as new: carry on exactly where it was
             self.state = input.carried
             self._opened = True
@@ -142,7 +153,7 @@ class IncidentWorkflow:
         self.state = IncidentState(
             incident_id=workflow.info().workflow_id,
             intake=input.intake,
-            policy=input.policy,
+            policy=input.policy or Policy(),
             opened_at=now,
             step_entered_at=now,
             provisional_severity=severity,
@@ -156,6 +167,13 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentOutcome:
         if input.carried is None:
+            if input.policy is None and workflow.patched(DEPLOYMENT_POLICY_PATCH):
+                self.state.policy = await workflow.execute_activity(
+                    "deployment_policy",
+                    result_type=Policy,
+                    start_to_close_timeout=REGISTER_TIMEOUT,
+                    summary="policy of the deployment",
+                )
             await self._open_incident()
         tracker = None
         if workflow.patched(DEADLINE_TRACKER_PATCH):
@@ -172,7 +190,9 @@ class IncidentWorkflow:
             await self._continue_as_new(tracker)
         if tracker is not None:
             await tracker
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._deliveries
+        )
         return self._outcome()
 
     def _history_is_long(self) -> bool:
@@ -187,7 +207,9 @@ class IncidentWorkflow:
         self._continuing = True
         if tracker is not None:
             await tracker
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._deliveries
+        )
         async with self._lock:
             length = workflow.info().get_current_history_length()
             await self._record_system(
@@ -654,22 +676,38 @@ class IncidentWorkflow:
             summary=f"record {kind} ({effect.outcome})",
         )
         for notice in effect.notices:
+            notification = Notification(
+                incident_id=draft.incident_id,
+                sequence=draft.sequence,
+                kind=notice.kind,
+                recipient=notice.recipient,
+                subject=notice.subject,
+                body=notice.body,
+                created_at=now,
+            )
             await workflow.execute_activity(
                 "queue_notification",
-                Notification(
-                    incident_id=draft.incident_id,
-                    sequence=draft.sequence,
-                    kind=notice.kind,
-                    recipient=notice.recipient,
-                    subject=notice.subject,
-                    body=notice.body,
-                    created_at=now,
-                ),
+                notification,
                 result_type=bool,
                 start_to_close_timeout=REGISTER_TIMEOUT,
                 retry_policy=REGISTER_RETRY,
                 summary=f"queue {notice.kind} notification",
             )
+            if workflow.patched(OUTBOX_DELIVERY_PATCH):
+                # Delivered in the background: a channel that is down for hours must not hold up
+                # the decision that caused the notification.
+                delivery = asyncio.create_task(self._deliver(NotificationKey.of(notification)))
+                self._deliveries.add(delivery)
+                delivery.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, key: NotificationKey) -> None:
+        await workflow.execute_activity(
+            "deliver_notification",
+            key,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=DELIVERY_RETRY,
+            summary=f"deliver {key.kind} notification",
+        )
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in the UI (no personal data)."""
