@@ -65,6 +65,7 @@ class DecisionKind(StrEnum):
     REASSIGN = "reassign"
     EXTEND_DEADLINE = "extend_deadline"
     CLOSE_EARLY = "close_early"
+    FOLLOW_UP = "follow_up"
 
 
 class FactKind(StrEnum):
@@ -575,6 +576,17 @@ class CloseEarly(Decision):
         return self
 
 
+class FollowUp(Decision):
+    """The post-closure follow-up: is the remedy sustained, has the harm recurred?"""
+
+    remedy_sustained: bool = Field(description="Whether the remedy has held for the victims.")
+    recurrence: bool = Field(
+        description="Whether the harm has recurred; a recurrence opens a new, linked incident."
+    )
+    victims_consulted: bool = Field(description="Whether victims were asked.")
+    findings: ShortText = Field(description="What the follow-up found; no victims' names.")
+
+
 class Note(Contract):
     """A note added to the case (signal only)."""
 
@@ -605,6 +617,7 @@ DECISION_MODELS: dict[DecisionKind, type[Decision]] = {
     DecisionKind.REASSIGN: Reassign,
     DecisionKind.EXTEND_DEADLINE: ExtendDeadline,
     DecisionKind.CLOSE_EARLY: CloseEarly,
+    DecisionKind.FOLLOW_UP: FollowUp,
 }
 
 FACT_MODELS: dict[FactKind, type[Contract]] = {

@@ -151,4 +151,7 @@ class IncidentOutcome(Contract):
     actions_completed: int = Field(description="Actions completed.")
     actions_cancelled: int = Field(description="Actions cancelled.")
     lessons_captured: bool = Field(description="Whether Step 6 ran.")
+    recurrence_incident: str | None = Field(
+        default=None, description="Incident opened because the follow-up found a recurrence."
+    )
     closed_at: datetime = Field(description="When it closed.")

@@ -19,6 +19,7 @@ from schemas.decisions import (
     Consent,
     DecisionKind,
     ExtendDeadline,
+    FollowUp,
     ImmediateProtection,
     LessonsLearned,
     PlannedAction,
@@ -124,6 +125,8 @@ class IncidentState(BaseModel):
     closure_report_written: bool = False
     early_closure: CloseEarly | None = None
     lessons: LessonsLearned | None = None
+    follow_up: FollowUp | None = None
+    recurrence_incident: str | None = None
     related: list[str] = Field(default_factory=list)
     escalations: dict[str, Escalation] = Field(default_factory=dict)
     sequence: int = 0

@@ -260,6 +260,8 @@ class Step(StrEnum):
     IMPLEMENTATION = "implementation"
     CLOSURE = "closure"
     LESSONS_LEARNED = "lessons_learned"
+    # After the six steps: is the remedy sustained, has the harm recurred?
+    FOLLOW_UP = "follow_up"
     COMPLETED = "completed"
 
 

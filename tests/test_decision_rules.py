@@ -225,6 +225,7 @@ def valid_payload(kind: DecisionKind) -> dict[str, Any]:
         K.REASSIGN: reassign(),
         K.EXTEND_DEADLINE: extend("acknowledge", NOW + 30 * DAY),
         K.CLOSE_EARLY: close_early(),
+        K.FOLLOW_UP: examples.follow_up(),
     }
     return payloads[kind]
 
@@ -249,6 +250,7 @@ EXPECTED_ROLES: dict[DecisionKind, set[str]] = {
     K.REASSIGN: {"case_owner", "executive"},
     K.EXTEND_DEADLINE: {"case_owner"},
     K.CLOSE_EARLY: {"case_owner"},
+    K.FOLLOW_UP: {"case_owner"},
 }
 ACTORS = [CASE_OWNER, VERIFIER, APPROVER, EXECUTIVE, PARTNER, INTEGRATION]
 

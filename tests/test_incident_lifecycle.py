@@ -7,6 +7,7 @@ test proves later workflow changes safe for incidents already running.
 import asyncio
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ async def close_and_learn(engine: Engine, incident_id: str, **closure: Any) -> N
     await decide(engine, incident_id, "approve", examples.approve(pending.approval_id))
     await wait_for(engine, incident_id, Step.LESSONS_LEARNED)
     await decide(engine, incident_id, "lessons_learned", examples.lessons())
+    await wait_for(engine, incident_id, Step.FOLLOW_UP)
+    await decide(engine, incident_id, "follow_up", examples.follow_up())
 
 
 async def test_full_happy_path_lands_every_decision_in_the_register(engine: Engine) -> None:
@@ -288,6 +291,10 @@ async def test_related_incidents_are_linked_when_the_second_one_opens(engine: En
     facility = f"CID{uuid.uuid4().int % 1_000_000:06d}"
     elsewhere = {"country": "BO", "site_name": f"Site {facility}", "site_type": "large_scale"}
     first = await open_incident(engine, facility_ids=[facility], suppliers=[], location=elsewhere)
+    for _ in range(100):  # the first is in the register before the second arrives
+        if await incidents.timeline(engine.client, first):
+            break
+        await asyncio.sleep(0.05)
     second = await open_incident(engine, facility_ids=[facility], suppliers=[], location=elsewhere)
     for _ in range(100):
         related = (await status(engine, second)).related_incidents
@@ -295,3 +302,30 @@ async def test_related_incidents_are_linked_when_the_second_one_opens(engine: En
             break
         await asyncio.sleep(0.05)
     assert related == [first]
+
+
+async def test_a_recurrence_at_follow_up_opens_a_linked_incident(engine: Engine) -> None:
+    incident_id = await open_incident(engine)
+    await decide(engine, incident_id, "acknowledge", examples.acknowledge())
+    await decide(engine, incident_id, "verification", examples.verification("not_substantiated"))
+    pending = await decide(engine, incident_id, "closure", examples.closure())
+    assert pending.approval_id
+    await decide(engine, incident_id, "approve", examples.approve(pending.approval_id))
+    await wait_for(engine, incident_id, Step.LESSONS_LEARNED)
+    await decide(engine, incident_id, "lessons_learned", examples.lessons())
+    following = await wait_for(engine, incident_id, Step.FOLLOW_UP)
+    assert following.case_status == "follow_up"
+    [follow_up] = [m for m in following.deadlines if m.milestone == "follow_up"]
+    assert following.closed_at is not None
+    assert follow_up.due_at - following.closed_at == timedelta(days=180)  # medium severity
+    await decide(engine, incident_id, "follow_up", examples.follow_up(recurrence=True))
+    outcome = await finish(engine, incident_id, "follow_up_recurrence")
+    recurrence = outcome["recurrence_incident"]
+    assert recurrence and recurrence.startswith(f"{incident_id}-R")
+    for _ in range(100):
+        related = (await status(engine, recurrence)).related_incidents
+        if related:
+            break
+        await asyncio.sleep(0.05)
+    assert incident_id in related
+    assert (await status(engine, recurrence)).step == Step.VERIFICATION

@@ -630,7 +630,9 @@ def _step_label(step: Step) -> str:
 def _print_status(status: IncidentStatus) -> None:
     now = datetime.now(UTC)
     typer.echo(f"{status.incident_id}  (reference {status.external_reference})")
-    if status.step_number is None:
+    if status.step == Step.FOLLOW_UP:
+        typer.echo(f"Post-closure follow-up  (case {status.case_status})")
+    elif status.step_number is None:
         typer.echo(f"Completed: case {status.case_status}")
     else:
         step = status.step.replace("_", " ")

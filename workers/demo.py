@@ -68,6 +68,8 @@ async def _closed_not_substantiated(client: Client, incident_id: str) -> None:
     await _approved(client, incident_id, "closure", examples.closure())
     await _wait_for(client, incident_id, Step.LESSONS_LEARNED)
     await _decide(client, incident_id, "lessons_learned", examples.lessons())
+    await _wait_for(client, incident_id, Step.FOLLOW_UP)
+    await _decide(client, incident_id, "follow_up", examples.follow_up())
 
 
 DEMO_INCIDENTS: list[tuple[dict[str, Any], Advance]] = [

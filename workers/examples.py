@@ -195,6 +195,19 @@ def lessons(**changes: Any) -> dict[str, Any]:
     }
 
 
+def follow_up(recurrence: bool = False, **changes: Any) -> dict[str, Any]:
+    return {
+        "actor": CASE_OWNER,
+        "remedy_sustained": not recurrence,
+        "recurrence": recurrence,
+        "victims_consulted": True,
+        "findings": "Fictional: wages paid on time since closure."
+        if not recurrence
+        else "Fictional: new workers report withheld wages at the same site.",
+        **changes,
+    }
+
+
 def approve(approval_id: str, actor: dict[str, Any] = APPROVER) -> dict[str, Any]:
     return {"actor": actor, "approval_id": approval_id}
 

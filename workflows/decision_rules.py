@@ -22,6 +22,7 @@ from schemas.decisions import (
     Decision,
     DecisionKind,
     ExtendDeadline,
+    FollowUp,
     ImmediateProtection,
     LessonsLearned,
     PlannedAction,
@@ -66,6 +67,7 @@ ALLOWED_ROLES: dict[DecisionKind, frozenset[Role]] = {
     DecisionKind.REASSIGN: frozenset({Role.CASE_OWNER, Role.EXECUTIVE}),
     DecisionKind.EXTEND_DEADLINE: frozenset({Role.CASE_OWNER}),
     DecisionKind.CLOSE_EARLY: frozenset({Role.CASE_OWNER}),
+    DecisionKind.FOLLOW_UP: frozenset({Role.CASE_OWNER}),
 }
 
 NEEDS_APPROVAL = frozenset(
@@ -87,6 +89,7 @@ STEP_OF_DECISION: dict[DecisionKind, Step] = {
     DecisionKind.AMEND_PLAN: Step.IMPLEMENTATION,
     DecisionKind.CLOSURE: Step.CLOSURE,
     DecisionKind.LESSONS_LEARNED: Step.LESSONS_LEARNED,
+    DecisionKind.FOLLOW_UP: Step.FOLLOW_UP,
 }
 
 
@@ -417,12 +420,18 @@ def _check_extend_deadline(state: IncidentState, decision: Decision, now: dateti
 
 def _check_close_early(state: IncidentState, decision: Decision, now: datetime) -> None:
     assert isinstance(decision, CloseEarly)
-    if state.step in (Step.CLOSURE, Step.LESSONS_LEARNED):
+    if state.step in (Step.CLOSURE, Step.LESSONS_LEARNED, Step.FOLLOW_UP):
         raise DecisionRefused(
             f"the incident is already in the {state.step} step; close it through the process"
         )
     if decision.related_incident == state.incident_id:
         raise DecisionRefused("an incident cannot duplicate or merge into itself")
+
+
+def _check_follow_up(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, FollowUp)
+    if state.follow_up is not None:
+        raise DecisionRefused("the follow-up was already recorded")
 
 
 _CHECKS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], None]] = {
@@ -440,6 +449,7 @@ _CHECKS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], None]]
     DecisionKind.REASSIGN: _check_reassign,
     DecisionKind.EXTEND_DEADLINE: _check_extend_deadline,
     DecisionKind.CLOSE_EARLY: _check_close_early,
+    DecisionKind.FOLLOW_UP: _check_follow_up,
 }
 
 
@@ -761,6 +771,14 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
     return []
 
 
+def _apply_follow_up(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, FollowUp)
+    state.follow_up = decision
+    sustained = "remedy sustained" if decision.remedy_sustained else "remedy not sustained"
+    recurred = "; harm recurred, a linked incident opens" if decision.recurrence else ""
+    return _accepted(f"follow-up recorded: {sustained}{recurred}")
+
+
 _APPLIERS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], Effect]] = {
     DecisionKind.ACKNOWLEDGE: _apply_acknowledge,
     DecisionKind.IMMEDIATE_PROTECTION: _apply_immediate_protection,
@@ -770,4 +788,5 @@ _APPLIERS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], Effe
     DecisionKind.APPROVE: _apply_approve,
     DecisionKind.REJECT: _apply_reject,
     DecisionKind.REASSIGN: _apply_reassign,
+    DecisionKind.FOLLOW_UP: _apply_follow_up,
 }

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         DecisionKind,
         FactKind,
+        FollowUp,
     )
     from schemas.history import TimelineEvent
     from schemas.incident import (
@@ -35,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
         IncidentOutcome,
         IncidentStatus,
         Milestone,
+        incident_id_for,
     )
     from schemas.incident_state import Escalation, IncidentState
-    from schemas.policy import Policy
+    from schemas.policy import MilestoneKind, Policy
     from schemas.register import (
         ActionRecord,
         ApprovalRecord,
@@ -56,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationKind,
         RegisterEvent,
     )
-    from schemas.vocabulary import ActionStatus, Severity, Step
+    from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus, Severity, Step
     from workflows import search_attributes as sa
     from workflows.decision_rules import DecisionRefused, Effect, Notice, apply, check, enter_step
     from workflows.escalation import (
@@ -66,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
         plan_escalations,
         recipients,
     )
-    from workflows.incident_details import current_details
+    from workflows.incident_details import current_details, static_summary
     from workflows.incident_state import open_milestones, status_view
     from workflows.severity import provisional_severity
 
@@ -79,6 +82,7 @@ REGISTER_RETRY = RetryPolicy(
 DEADLINE_TRACKER_PATCH = "deadline-tracker"
 DEPLOYMENT_POLICY_PATCH = "deployment-policy"
 OUTBOX_DELIVERY_PATCH = "outbox-delivery"
+FOLLOW_UP_PATCH = "post-closure-follow-up"
 # Delivery retries until the channel is back, backing off to one attempt an hour.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
@@ -186,6 +190,7 @@ class IncidentWorkflow:
             await self._implement_and_monitor()
             await self._close_incident()
             await self._capture_lessons()
+            await self._follow_up()
         except _TimeToContinueAsNew:
             await self._continue_as_new(tracker)
         if tracker is not None:
@@ -342,8 +347,61 @@ class IncidentWorkflow:
             summary="store lessons in the knowledge base",
         )
         async with self._lock:
+            window = state.policy.window(MilestoneKind.FOLLOW_UP, state.severity)
+            if window is not None and workflow.patched(FOLLOW_UP_PATCH):
+                enter_step(self.state, Step.FOLLOW_UP, workflow.now())
+                self.state.case_status = CaseStatus.FOLLOW_UP
+                await self._record_system(
+                    "follow_up_due", "lessons stored; post-closure follow-up is next", []
+                )
+            else:
+                enter_step(self.state, Step.COMPLETED, workflow.now())
+                await self._record_system("completed", "lessons stored; incident completed", [])
+
+    async def _follow_up(self) -> None:
+        """After closure: is the remedy sustained? A recurrence opens a new, linked incident."""
+        if self.state.step != Step.FOLLOW_UP:
+            return
+        await self._until(lambda: self.state.follow_up is not None)
+        follow_up = self.state.follow_up
+        assert follow_up is not None
+        if follow_up.recurrence and self.state.recurrence_incident is None:
+            recurrence = await self._open_recurrence(follow_up)
+            async with self._lock:
+                self.state.recurrence_incident = recurrence
+                self.state.related.append(recurrence)
+                await self._record_system(
+                    "recurrence_opened", f"recurrence opened as {recurrence}", []
+                )
+        async with self._lock:
+            closure = self.state.closure
+            referred = closure is not None and closure.status == ClosureStatus.CLOSED_REFERRED
+            self.state.case_status = CaseStatus.CLOSED_REFERRED if referred else CaseStatus.CLOSED
             enter_step(self.state, Step.COMPLETED, workflow.now())
-            await self._record_system("completed", "lessons stored; incident completed", [])
+            await self._record_system("completed", "follow-up recorded; incident completed", [])
+
+    async def _open_recurrence(self, follow_up: FollowUp) -> str:
+        """The same site, facilities and harms, as a new incident that links back to this one."""
+        original = self.state.intake
+        reference = f"{original.external_reference[:90]}-R{self.state.sequence}"
+        intake = original.model_copy(
+            update={
+                "external_reference": reference,
+                "received_at": workflow.now(),
+                "description": f"Recurrence found at the post-closure follow-up of "
+                f"{self.state.incident_id}: {follow_up.findings}",
+                "opened_by": follow_up.actor,
+                "case_owner": self.state.case_owner,
+            }
+        )
+        child = await workflow.start_child_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(intake=intake, policy=None),
+            id=incident_id_for(reference),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=static_summary(intake),
+        )
+        return child.id
 
     # --- deadlines and escalation ------------------------------------------------------------
 
@@ -478,6 +536,7 @@ class IncidentWorkflow:
             actions_completed=statuses.count(ActionStatus.COMPLETED),
             actions_cancelled=statuses.count(ActionStatus.CANCELLED),
             lessons_captured=state.lessons is not None,
+            recurrence_incident=state.recurrence_incident,
             closed_at=state.closed_at or workflow.now(),
         )
 
@@ -920,6 +979,18 @@ class IncidentWorkflow:
     @workflow.signal(name="close_early")
     async def close_early_signal(self, decision: RawValue) -> None:
         await self._decide_by_signal(DecisionKind.CLOSE_EARLY, decision)
+
+    @workflow.update(name="follow_up")
+    async def follow_up_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.FOLLOW_UP, decision)
+
+    @follow_up_update.validator
+    def follow_up_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.FOLLOW_UP, decision)
+
+    @workflow.signal(name="follow_up")
+    async def follow_up_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.FOLLOW_UP, decision)
 
     # --- plain facts: signals only ----------------------------------------------------------
 

@@ -29,9 +29,12 @@ def current_details(state: IncidentState) -> str:
         heading = f"**Completed** — {state.case_status}"
         reason = f" ({state.closure_reason})" if state.closure_reason else ""
         return f"{heading}{reason}\n\nSeverity {state.severity}."
-    number = STEP_NUMBERS[state.step]
+    if state.step == Step.FOLLOW_UP:
+        heading = "**Post-closure follow-up** (the six steps are done)"
+    else:
+        heading = f"**Step {STEP_NUMBERS[state.step]} of 6: {state.step.replace('_', ' ')}**"
     lines = [
-        f"**Step {number} of 6: {state.step.replace('_', ' ')}**",
+        heading,
         "",
         f"- Severity: {state.severity}{'' if state.severity_confirmed else ' (provisional)'}",
         f"- Response level: {state.response.level if state.response else '—'}",

@@ -43,6 +43,8 @@ def _step_milestone(state: IncidentState) -> tuple[str, MilestoneKind] | None:
             return "closure", MilestoneKind.CLOSURE
         case Step.LESSONS_LEARNED:
             return "lessons_learned", MilestoneKind.LESSONS_LEARNED
+        case Step.FOLLOW_UP:
+            return "follow_up", MilestoneKind.FOLLOW_UP
     return None
 
 
@@ -66,6 +68,8 @@ def open_milestones(state: IncidentState) -> list[Milestone]:
         start = state.step_entered_at
         if step_milestone[0] == "verification":
             start = max(state.step_entered_at, state.opened_at)
+        if step_milestone[0] == "follow_up" and state.closed_at is not None:
+            start = state.closed_at  # DESIGN §5 counts the follow-up from closure
         windowed(*step_milestone, start)
     for item in state.approvals.values():
         windowed(f"approval:{item.approval_id}", MilestoneKind.APPROVAL, item.requested_at)
@@ -116,6 +120,7 @@ def pending_decisions(state: IncidentState, milestones: list[Milestone]) -> list
         Step.IMPLEMENTATION: (DecisionKind.CHECK_IN, Role.CASE_OWNER),
         Step.CLOSURE: (DecisionKind.CLOSURE, Role.CASE_OWNER),
         Step.LESSONS_LEARNED: (DecisionKind.LESSONS_LEARNED, Role.CASE_OWNER),
+        Step.FOLLOW_UP: (DecisionKind.FOLLOW_UP, Role.CASE_OWNER),
     }
     if state.step in step_decisions:
         kind, role = step_decisions[state.step]
@@ -133,6 +138,7 @@ def pending_decisions(state: IncidentState, milestones: list[Milestone]) -> list
         DecisionKind.CHECK_IN: "check_in",
         DecisionKind.CLOSURE: "closure",
         DecisionKind.LESSONS_LEARNED: "lessons_learned",
+        DecisionKind.FOLLOW_UP: "follow_up",
     }
     result = []
     for kind, role, actor in awaited:
