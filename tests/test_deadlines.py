@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,12 +18,13 @@ from activities.notifications import verify_signature
 from schemas.decisions import DecisionKind, FactKind
 from schemas.incident import IncidentStatus
 from schemas.intake import Intake
-from schemas.policy import MilestoneKind, PerSeverity, Policy
+from schemas.policy import Policy
 from tests.conftest import Receiver
 from workers import examples
 from workers import incident_client as incidents
 from workers.settings import load_settings
 from workers.worker import build_worker
+from workflows import search_attributes as sa
 
 DAY = timedelta(days=1)
 
@@ -83,6 +85,11 @@ async def test_missed_verification_climbs_the_ladder_at_exact_times_and_clears(
         await env.sleep(grace)
         status = await incidents.status(env.client, incident_id)
         assert status.escalation_level == 3
+        described = await env.client.get_workflow_handle(incident_id).describe()
+        attributes = described.typed_search_attributes
+        assert attributes.get(sa.ESCALATION_LEVEL) == 3
+        assert attributes.get(sa.OVERDUE) is True
+        assert attributes.get(sa.NEXT_DEADLINE) == due
         assert status.escalations[0].notified == [
             "owner.amara",
             "human-rights-lead",
@@ -320,35 +327,36 @@ async def test_notifications_reach_a_webhook_that_fails_first_and_succeeds_later
     assert verify_signature(b"a-long-enough-test-secret", receiver.requests[-1].body, signature)
 
 
-async def test_a_policy_change_applies_to_new_incidents_only(
-    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
+async def test_a_policy_file_change_applies_to_new_incidents_only(
+    time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     env, pool = time_skipping_env, register_pool
     task_queue = f"policy-{uuid.uuid4().hex[:8]}"
-    settings = load_settings(task_queue=task_queue, database_url="postgresql://unused")
-    stricter = Policy(
-        version="stricter",
-        deadlines={**Policy().deadlines, MilestoneKind.ACKNOWLEDGE: _days_all(0.5)},
+    policy_file = tmp_path / "policy.toml"
+    settings = load_settings(
+        task_queue=task_queue, database_url="postgresql://unused", policy_file=policy_file
     )
+    policy_file.write_text('version = "standard"\n')
     async with build_worker(env.client, settings, pool):
         before = await open_incident(env.client, task_queue)
-        old = await eventually(env.client, before, lambda s: s.deadlines != [], "it opens")
+        old = await eventually(
+            env.client, before, lambda s: s.policy_version == "standard", "the policy is read"
+        )
     # The deployment's policy file changes; the worker restarts with it.
-    async with build_worker(env.client, settings, pool, policy=stricter):
+    policy_file.write_text('version = "stricter"\n[deadlines.acknowledge]\nmedium = "12h"\n')
+    async with build_worker(env.client, settings, pool):
         after = await open_incident(env.client, task_queue)
         new = await eventually(
             env.client, after, lambda s: s.policy_version == "stricter", "the policy is read"
         )
-    assert old.policy_version != "stricter"
+    assert old.policy_version == "standard"
     assert old.deadlines[0].window == timedelta(days=7)  # medium: acknowledge within 7 days
     assert new.deadlines[0].window == timedelta(hours=12)
     stamped = await pool.fetch(
         "SELECT incident_id, policy_version FROM incidents WHERE incident_id = ANY($1)",
         [before, after],
     )
-    assert {r["incident_id"]: r["policy_version"] for r in stamped}[after] == "stricter"
-
-
-def _days_all(days: float) -> PerSeverity:
-    span = timedelta(days=days)
-    return PerSeverity(critical=span, high=span, medium=span, low=span)
+    assert {r["incident_id"]: r["policy_version"] for r in stamped} == {
+        before: "standard",
+        after: "stricter",
+    }

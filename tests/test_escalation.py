@@ -1,10 +1,21 @@
 """The escalation ladder's arithmetic (DESIGN §5)."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflows.escalation import escalation_time, grace, level_at, next_escalation
+from schemas.incident import Milestone
+from schemas.policy import EscalationContacts, MilestoneKind
+from workflows.escalation import (
+    escalation_time,
+    grace,
+    level_at,
+    next_escalation,
+    next_wakeup,
+    plan_escalations,
+    recipients,
+)
 
 DUE = datetime(2026, 12, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -56,3 +67,81 @@ def test_next_escalation_until_the_top_of_the_ladder() -> None:
     assert next_escalation(DUE, window, DUE) == DUE + timedelta(days=1, hours=18)
     assert next_escalation(DUE, window, DUE + 2 * DAY) == DUE + timedelta(days=3, hours=12)
     assert next_escalation(DUE, window, DUE + 4 * DAY) is None
+
+
+def milestone(
+    name: str, due: datetime, *, window: timedelta = 7 * DAY, extended: bool = False
+) -> Milestone:
+    return Milestone(
+        milestone=name,
+        kind=MilestoneKind.VERIFICATION,
+        due_at=due,
+        window=window,
+        extended=extended,
+    )
+
+
+@dataclass
+class Recorded:
+    kind: MilestoneKind
+    level: int
+    due_at: datetime
+    window: timedelta
+
+
+def test_plan_raises_only_above_the_recorded_level() -> None:
+    open_now = [milestone("verification", DUE)]
+    changes = plan_escalations({}, open_now, DUE + 2 * DAY)
+    assert [(c.milestone.milestone, c.level) for c in changes] == [("verification", 2)]
+    recorded = {"verification": Recorded(MilestoneKind.VERIFICATION, 2, DUE, 7 * DAY)}
+    assert plan_escalations(recorded, open_now, DUE + 2 * DAY) == []
+
+
+def test_plan_clears_a_met_milestone_with_how_late_it_was() -> None:
+    recorded = {"verification": Recorded(MilestoneKind.VERIFICATION, 1, DUE, 7 * DAY)}
+    [change] = plan_escalations(recorded, [], DUE + timedelta(hours=5))
+    assert (change.level, change.cleared_because, change.late_by) == (0, "met", timedelta(hours=5))
+
+
+def test_plan_treats_a_recurring_milestone_with_a_new_deadline_as_met() -> None:
+    recorded = {"check_in": Recorded(MilestoneKind.CHECK_IN, 1, DUE, 14 * DAY)}
+    next_one = milestone("check_in", DUE + 14 * DAY, window=14 * DAY)
+    [change] = plan_escalations(recorded, [next_one], DUE + DAY)
+    assert (change.level, change.cleared_because) == (0, "met")
+
+
+def test_plan_clears_an_extended_milestone_and_escalates_it_again_later() -> None:
+    recorded = {"verification": Recorded(MilestoneKind.VERIFICATION, 1, DUE, 7 * DAY)}
+    moved = milestone("verification", DUE + 10 * DAY, extended=True)
+    [change] = plan_escalations(recorded, [moved], DUE + DAY)
+    assert (change.level, change.cleared_because) == (0, "extended")
+    [again] = plan_escalations({}, [moved], DUE + 10 * DAY)
+    assert again.level == 1
+
+
+def test_next_wakeup_is_the_earliest_escalation_of_any_milestone() -> None:
+    soon = milestone("acknowledge", DUE + DAY)
+    later = milestone("verification", DUE + 5 * DAY)
+    assert next_wakeup([later, soon], DUE) == (DUE + DAY, "acknowledge")
+    assert next_wakeup([], DUE) is None
+
+
+@pytest.mark.parametrize(
+    ("level", "case_owner", "critical", "told"),
+    [
+        (1, "owner.lucas", False, ["owner.lucas"]),  # after a reassign, the new owner
+        (1, None, False, ["case_owners"]),
+        (2, "owner.lucas", True, ["hr.lead"]),
+        (3, "owner.lucas", False, ["cso"]),
+        (3, "owner.lucas", True, ["cso", "rmi.contact"]),
+    ],
+)
+def test_who_is_told_at_each_level(
+    level: int, case_owner: str | None, critical: bool, told: list[str]
+) -> None:
+    contacts = EscalationContacts(
+        human_rights_lead="hr.lead",
+        executive_sponsor="cso",
+        industry_programme_contact="rmi.contact",
+    )
+    assert recipients(level, case_owner, contacts, critical=critical) == told
