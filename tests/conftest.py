@@ -6,6 +6,7 @@
 """
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -25,12 +26,13 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.database import open_pool
+from activities.keyring import KeyRing
 from activities.migrations import apply_migrations
 from workers.dev_server import temporal_cli
+from workers.encryption import encrypted_data_converter
 from workers.local_postgres import LocalPostgres
 from workers.settings import load_settings
 from workers.worker import build_worker
@@ -51,12 +53,33 @@ def installed_binary(name: str) -> str:
     return found
 
 
+# The suite runs encrypted, as production does: a fixed key ring (never a real one) for every
+# client, worker and `remediation` subprocess of the tests. Two keys, as after one rotation.
+TEST_KEY_RING = KeyRing(
+    "test-2",
+    {
+        name: hashlib.sha256(f"remediation {name}".encode()).digest()
+        for name in ("test-1", "test-2")
+    },
+)
+TEST_DATA_CONVERTER = encrypted_data_converter(TEST_KEY_RING)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_key_ring() -> Iterator[KeyRing]:
+    """REMEDIATION_KEYS for the whole session, so settings and subprocesses encrypt too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REMEDIATION_KEYS", TEST_KEY_RING.to_json())
+        patch.delenv("REMEDIATION_KEY_FILE", raising=False)
+        yield TEST_KEY_RING
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_DATA_CONVERTER,
     )
     yield env
     await env.shutdown()
@@ -66,7 +89,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_DATA_CONVERTER,
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import sys
 import urllib.request
 import uuid
@@ -20,8 +21,9 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from tests.conftest import free_port
-from workers import dev_server, local_postgres
+from activities.keyring import KeyRing
+from tests.conftest import PROJECT_ROOT, free_port
+from workers import dev_server, examples, local_postgres
 from workers.errors import StartupError
 from workflows import search_attributes
 
@@ -71,7 +73,12 @@ async def running_up(
         *_up_command(data_dir, ports),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "LOG_FORMAT": "json", **(env or {})},
+        env={
+            **_without_test_key_ring(),
+            "LOG_FORMAT": "json",
+            "CODEC_SERVER_PORT": str(ports["codec"]),
+            **(env or {}),
+        },
     )
     try:
         yield Up(process)
@@ -79,6 +86,28 @@ async def running_up(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _without_test_key_ring() -> dict[str, str]:
+    """The environment minus the suite's key ring: `up` makes its own, as for a new user."""
+    return {name: value for name, value in os.environ.items() if name != "REMEDIATION_KEYS"}
+
+
+async def _remediation(data_dir: Path, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    """`remediation ARGS...` as an operator beside `up` runs it: no key ring, no addresses."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workers.cli", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=PROJECT_ROOT,
+        env={**_without_test_key_ring(), "REMEDIATION_DATA_DIR": str(data_dir)},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 async def _run_up_expecting_error(
@@ -96,7 +125,7 @@ async def _run_up_expecting_error(
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in ("temporal", "ui", "http", "postgres")}
+    return {name: free_port() for name in ("temporal", "ui", "http", "postgres", "codec")}
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -133,10 +162,25 @@ async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
         assert ready["database_url"].endswith(f":{ports['postgres']}/remediation")
         assert [e["what"] for e in up.events if e["event"] == "step"] == [
             "PostgreSQL ready",
+            "Codec server ready",
             "Temporal dev server ready",
             "Case register migrated",
             "Worker polling",
         ]
+
+        # A key ring and a codec token were made for this data directory, readable by us only.
+        key_file, token_file = data_dir / "keys.json", data_dir / "codec-token"
+        assert (_mode(key_file), _mode(token_file)) == (0o600, 0o600)
+        key_ring = KeyRing.parse(key_file.read_text())
+        assert ready["codec_server_url"] == f"http://localhost:{ports['codec']}"
+        status, body = await asyncio.to_thread(_get, f"{ready['codec_server_url']}/health")
+        assert status == 200 and "ok" in body
+        # Commands beside `up` find its address and key ring through the data directory.
+        code, out, err = await _remediation(
+            data_dir, "open", "-", stdin=json.dumps(examples.intake())
+        )
+        assert code == 0, err
+        incident_id = out.strip()
 
         status, page = await asyncio.to_thread(_get, ready["ui_url"])
         assert status == 200 and "<html" in page.lower()
@@ -179,6 +223,11 @@ async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
         description = await client.get_workflow_handle(parked_id).describe()
         assert description.status == WorkflowExecutionStatus.RUNNING
         assert description.run_id == parked.result_run_id
+        # The same key ring, so what was encrypted before the restart still reads.
+        assert KeyRing.parse((data_dir / "keys.json").read_text()) == key_ring
+        code, out, err = await _remediation(data_dir, "status", incident_id, "--json")
+        assert code == 0, err
+        assert json.loads(out)["incident_id"] == incident_id
         register = await asyncpg.connect(ready["database_url"])
         assert (
             await register.fetchval(

@@ -972,5 +972,8 @@ def schemas(
         typer.echo(f"Wrote {len(files)} schemas and index.json to {out}.")
 
 
+from workers import cli_audit as _cli_audit  # noqa: E402,F401  (registers `audit`)
+from workers import cli_codec as _cli_codec  # noqa: E402,F401  (registers `codec-server`, `keys`)
+
 if __name__ == "__main__":
     app()

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.database import redact_url
+from activities.keyring import KeyRing, KeyRingError
 from workers.errors import StartupError
 
 
@@ -28,6 +29,8 @@ class NotifyChannel(StrEnum):
 
 # An HMAC key shorter than this is too easy to guess; receivers verify signatures with it.
 NOTIFY_SECRET_MIN_LENGTH = 16
+# The codec server's bearer token guards decrypted payloads; a short one is too easy to guess.
+CODEC_TOKEN_MIN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -118,6 +121,28 @@ class Settings(BaseSettings):
         le=300,
         description="How long one webhook delivery may take before it counts as failed.",
     )
+    remediation_keys: SecretStr | None = Field(
+        default=None,
+        description='The key ring as JSON text: {"current": "<id>", "keys": {"<id>": "<base64 '
+        'of 32 bytes>"}}. Encrypts every payload sent to Temporal.',
+    )
+    remediation_key_file: Path | None = Field(
+        default=None,
+        description="File holding the key ring JSON (instead of REMEDIATION_KEYS).",
+    )
+    codec_server_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every codec server request must carry (at least "
+        f"{CODEC_TOKEN_MIN_LENGTH} characters). `remediation up` generates one when unset.",
+    )
+    codec_server_port: int = Field(
+        default=8234, ge=1, le=65535, description="Port of the codec server."
+    )
+    codec_cors_origin: str = Field(
+        default="http://localhost:8233",
+        description="The one browser origin (the Temporal Web UI) allowed to call the codec "
+        "server.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -143,6 +168,51 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host")
         return value
+
+    @field_validator("remediation_keys")
+    @classmethod
+    def _key_ring_text(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                KeyRing.parse(value.get_secret_value())
+            except KeyRingError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("remediation_key_file")
+    @classmethod
+    def _key_ring_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                KeyRing.parse(value.read_text(encoding="utf-8"))
+            except OSError as error:
+                raise ValueError(f"cannot read {value}: {error.strerror or error}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"{value} is not UTF-8 text") from None
+            except KeyRingError as error:
+                raise ValueError(f"{value}: {error}") from None
+        return value
+
+    @field_validator("codec_server_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < CODEC_TOKEN_MIN_LENGTH:
+            raise ValueError(f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters")
+        return value
+
+    @field_validator("codec_cors_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ValueError("must be an origin such as http://localhost:8233 (no path)")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @model_validator(mode="after")
+    def _one_key_ring(self) -> "Settings":
+        if self.remediation_keys is not None and self.remediation_key_file is not None:
+            raise ValueError("set REMEDIATION_KEYS or REMEDIATION_KEY_FILE, not both")
+        return self
 
     @model_validator(mode="after")
     def _webhook_configured(self) -> "Settings":
@@ -195,13 +265,21 @@ class Settings(BaseSettings):
 
     def public_view(self) -> dict[str, Any]:
         """The effective configuration, secrets masked, for logs and `remediation config`."""
-        view = self.model_dump(mode="json", exclude={"temporal_api_key", "notify_webhook_secret"})
+        secrets = {
+            "temporal_api_key",
+            "notify_webhook_secret",
+            "remediation_keys",
+            "codec_server_token",
+        }
+        view = self.model_dump(mode="json", exclude=secrets)
         view["database_url"] = redact_url(self.database_url) if self.database_url else None
         view["temporal_api_key"] = "***" if self.temporal_api_key else None
         view["notify_webhook_url"] = (
             redact_url(self.notify_webhook_url) if self.notify_webhook_url else None
         )
         view["notify_webhook_secret"] = "***" if self.notify_webhook_secret else None
+        view["remediation_keys"] = "***" if self.remediation_keys else None
+        view["codec_server_token"] = "***" if self.codec_server_token else None
         view["temporal_tls"] = self.uses_tls
         view["remediation_data_dir"] = view.pop("data_dir")
         return view

@@ -26,8 +26,15 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.database import redact_url
+from workers.codec_server import start_codec_server
 from workers.demo import seed_demo
 from workers.dev_server import DevServer, DevServerConfig, temporal_cli
+from workers.encryption import (
+    CODEC_TOKEN_FILE,
+    ensure_local_codec_token,
+    ensure_local_key_file,
+    require_key_ring,
+)
 from workers.errors import StartupError
 from workers.local_postgres import LocalPostgres, postgres_bin_dir
 from workers.register import check_reachable, migrate_database
@@ -50,6 +57,7 @@ class StackOptions:
     http_port: int = 7243
     postgres_port: int = 5432
     demo: bool = False
+    codec_port: int | None = None  # None: CODEC_SERVER_PORT
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,11 @@ class RunningStack:
     database_url: str
     data_dir: str
     logs_dir: str
+    codec_server_url: str = ""
+    # Where the key ring and the codec token are, so other commands find them (None: from the
+    # environment of `up`, which they share).
+    key_file: str | None = None
+    codec_token_file: str | None = None
 
 
 Report = Callable[[str, dict[str, Any]], None]
@@ -208,12 +221,17 @@ class LocalStack:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
+    @property
+    def codec_port(self) -> int:
+        return self.options.codec_port or self.settings.codec_server_port
+
     def _check_prerequisites(self) -> None:
         options = self.options
         ports = {
             "Temporal frontend": (options.temporal_port, "--temporal-port"),
             "Temporal Web UI": (options.ui_port, "--ui-port"),
             "Temporal HTTP API": (options.http_port, "--http-port"),
+            "codec server": (self.codec_port, "CODEC_SERVER_PORT"),
         }
         if self.settings.database_url is None:
             ports["embedded PostgreSQL"] = (options.postgres_port, "--postgres-port")
@@ -221,10 +239,43 @@ class LocalStack:
         temporal_cli()
         ensure_ports_free(options.bind, ports)
 
+    def _encryption(self, data_dir: Path) -> tuple[Settings, Path | None]:
+        """The settings with a key ring: the configured one, else `<data_dir>/keys.json`
+        (generated on the first run); and the file it is in, when it is in one."""
+        settings = self.settings
+        if settings.remediation_keys is not None:
+            return settings, None
+        key_file = settings.remediation_key_file or ensure_local_key_file(data_dir)
+        return settings.model_copy(update={"remediation_key_file": key_file}), key_file.resolve()
+
+    async def _start_codec_server(self, running: AsyncExitStack, data_dir: Path) -> str:
+        """The codec server for the Web UI; its URL. Its token: CODEC_SERVER_TOKEN, else
+        `<data_dir>/codec-token` (generated on the first run)."""
+        settings, options = self.settings, self.options
+        host = _display_host(options.bind)
+        token = (
+            settings.codec_server_token.get_secret_value()
+            if settings.codec_server_token
+            else ensure_local_codec_token(data_dir)
+        )
+        cors_origin = (
+            settings.codec_cors_origin
+            if "codec_cors_origin" in settings.model_fields_set
+            else f"http://{host}:{options.ui_port}"
+        )
+        runner = await start_codec_server(
+            require_key_ring(settings), token, cors_origin, options.bind, self.codec_port
+        )
+        running.push_async_callback(runner.cleanup)
+        url = f"http://{host}:{self.codec_port}"
+        self.report("step", {"what": "Codec server ready", "detail": url})
+        return url
+
     async def _run_in(self, data_dir: Path) -> None:
         started = time.monotonic()
         options = self.options
         self._check_prerequisites()
+        self.settings, key_file = self._encryption(data_dir)
         self.report("starting", {"data_dir": str(data_dir)})
         async with AsyncExitStack() as running:
             watched: dict[str, asyncio.Future[int]] = {}
@@ -248,6 +299,8 @@ class LocalStack:
                 watched["PostgreSQL"] = asyncio.ensure_future(postgres.process.wait())
                 self.report("step", {"what": "PostgreSQL ready", "detail": database_url})
 
+            codec_server_url = await self._start_codec_server(running, data_dir)
+
             dev_server = DevServer(
                 DevServerConfig(
                     db_file=data_dir / "temporal.sqlite",
@@ -257,6 +310,7 @@ class LocalStack:
                     ui_port=options.ui_port,
                     http_port=options.http_port,
                     namespace=self.settings.temporal_namespace,
+                    ui_codec_endpoint=codec_server_url,
                 )
             )
             running.push_async_callback(dev_server.stop)
@@ -307,6 +361,11 @@ class LocalStack:
                 database_url=redact_url(database_url),
                 data_dir=str(data_dir),
                 logs_dir=str(data_dir / "logs"),
+                codec_server_url=codec_server_url,
+                key_file=str(key_file) if key_file else None,
+                codec_token_file=(
+                    None if self.settings.codec_server_token else str(data_dir / CODEC_TOKEN_FILE)
+                ),
             )
             (data_dir / STACK_FILE).write_text(json.dumps(asdict(stack), indent=2))
             self.report("ready", {**asdict(stack), "seconds": round(time.monotonic() - started, 1)})

@@ -4,9 +4,9 @@ import atexit
 import gc
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from workers.encryption import encrypted_data_converter, require_key_ring
 from workers.errors import StartupError
 from workers.settings import Settings
 
@@ -38,12 +38,14 @@ def _tls_config(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect(settings: Settings) -> Client:
-    """Connect with pydantic payloads; a server that cannot be reached is a StartupError."""
+    """Connect with pydantic payloads encrypted by the key ring (required: see
+    workers/encryption.py); a server that cannot be reached is a StartupError."""
+    data_converter = encrypted_data_converter(require_key_ring(settings))
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter,
             tls=_tls_config(settings),
             api_key=(
                 settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
