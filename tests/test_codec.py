@@ -381,6 +381,17 @@ async def test_codec_server_requires_the_token(codec_url: str) -> None:
         assert health.status == 200
 
 
+async def test_codec_server_takes_the_token_in_the_path_for_the_web_ui(codec_url: str) -> None:
+    """A dev server's UI cannot send a bearer token; its endpoint carries it as /t/<token>."""
+    encoded = _body(*await EncryptionCodec(TEST_KEY_RING).encode([PLAIN]))
+    status, decoded = await _post(f"{codec_url}/t/{TOKEN}/decode", encoded, None)
+    assert status == 200 and isinstance(decoded, dict) and _payloads(decoded) == [PLAIN]
+    status, _ = await _post(f"{codec_url}/t/{TOKEN}x/decode", encoded, None)
+    assert status == 401
+    status, _ = await _post(f"{codec_url}/t/decode", encoded, None)
+    assert status == 401
+
+
 async def test_codec_server_encodes_and_decodes(codec_url: str) -> None:
     status, encoded = await _post(f"{codec_url}/encode", _body(PLAIN))
     assert status == 200 and isinstance(encoded, dict)

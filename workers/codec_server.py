@@ -2,8 +2,11 @@
 
 `POST .../encode` and `POST .../decode` take and return `{"payloads": [...]}` (Payloads in
 protobuf JSON). Both hand out or take plaintext, so each request needs
-`Authorization: Bearer <CODEC_SERVER_TOKEN>`. Browsers may call it from the one configured origin
-(the Temporal Web UI) only; every other origin gets no CORS headers and so cannot read answers.
+`Authorization: Bearer <CODEC_SERVER_TOKEN>`, or the token as the path prefix `/t/<token>/`: the
+Temporal Web UI of a dev server has no login and so cannot send a bearer token, but it can be given
+`http://host:port/t/<token>` as its codec endpoint (only browsers that can open that UI learn it).
+Browsers may call it from the one configured origin (the Temporal Web UI) only; every other origin
+gets no CORS headers and so cannot read answers.
 """
 
 import asyncio
@@ -42,7 +45,13 @@ def build_app(ring: KeyRing, token: str, cors_origin: str) -> web.Application:
 
     def authorized(request: web.Request) -> bool:
         given = request.headers.get("Authorization", "").encode()
-        return secrets.compare_digest(given, expected)
+        parts = request.path.split("/")
+        in_path = (
+            len(parts) > 3
+            and parts[1] == "t"
+            and secrets.compare_digest(parts[2].encode(), token.encode())
+        )
+        return in_path or secrets.compare_digest(given, expected)
 
     async def convert(request: web.Request, operation: Convert) -> web.StreamResponse:
         if not authorized(request):

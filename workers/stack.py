@@ -185,6 +185,7 @@ class LocalStack:
         self.settings = settings
         self.report = report
         self.stop = asyncio.Event()
+        self.ui_codec_endpoint = ""
 
     async def _unless_stopped(self, work: Awaitable[T]) -> T:
         task = asyncio.ensure_future(work)
@@ -269,6 +270,9 @@ class LocalStack:
         running.push_async_callback(runner.cleanup)
         url = f"http://{host}:{self.codec_port}"
         self.report("step", {"what": "Codec server ready", "detail": url})
+        # The dev server's UI has no login to pass a bearer token from: it gets the token in
+        # its endpoint's path instead.
+        self.ui_codec_endpoint = f"{url}/t/{token}"
         return url
 
     async def _run_in(self, data_dir: Path) -> None:
@@ -310,7 +314,7 @@ class LocalStack:
                     ui_port=options.ui_port,
                     http_port=options.http_port,
                     namespace=self.settings.temporal_namespace,
-                    ui_codec_endpoint=codec_server_url,
+                    ui_codec_endpoint=self.ui_codec_endpoint,
                 )
             )
             running.push_async_callback(dev_server.stop)
