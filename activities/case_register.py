@@ -4,10 +4,13 @@ Temporal delivers every activity at least once, so each one is idempotent: a red
 its own earlier write (by incident id, event sequence, notification key) and changes nothing. An
 activity that writes several tables does so in one transaction, so a retry never meets half a write.
 
-Personal data (the intake's reporter and description, decision payloads) is stored but never
-logged, never put in the audit trail and never put in a report.
+Personal data is never stored in the clear: the intake's reporter and description are sealed under
+the key ring (`incidents.confidential`), victims' personal data arrives sealed under each victim's
+own key (see `activities.victim_vault`). Nothing personal is logged, audited or reported.
 """
 
+import base64
+import json
 import re
 import uuid
 from collections import defaultdict
@@ -25,7 +28,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.database import Connection
+from activities.keyring import KeyRing
+from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
+from schemas.erasure import ErasureRecord, ErasureTarget
 from schemas.register import (
     ActionRecord,
     ApprovalRecord,
@@ -84,17 +90,52 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (entry_id) DO NOTHING
 """
 
+# The intake's fields that may identify people; sealed, never stored as plain JSON.
+CONFIDENTIAL_INTAKE_FIELDS = frozenset({"reporter", "description"})
+
+_UPSERT_VICTIM = """
+INSERT INTO victims (
+    incident_id, victim_id, child, recorded_at, recorded_by, updated_sequence, personal_data
+)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (incident_id, victim_id) DO UPDATE
+SET child = excluded.child,
+    updated_sequence = excluded.updated_sequence,
+    personal_data = coalesce(excluded.personal_data, victims.personal_data)
+WHERE victims.erased_at IS NULL
+"""
+
+# Erasure destroys the victim's data key (or leaves a tombstone that stops one being created),
+# then drops every sealed copy the register holds.
+_DESTROY_VICTIM_KEY = """
+INSERT INTO victim_keys (incident_id, victim_id, erased_at, erased_by)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (incident_id, victim_id) DO UPDATE
+SET wrapped_key = NULL,
+    wrapping_key_id = NULL,
+    erased_at = coalesce(victim_keys.erased_at, excluded.erased_at),
+    erased_by = coalesce(victim_keys.erased_by, excluded.erased_by)
+"""
+_ERASE_VICTIM_ROW = """
+UPDATE victims SET personal_data = NULL, erased_at = $3, erased_by = $4
+WHERE incident_id = $1 AND victim_id = $2
+"""
+_ERASE_SEALED_PAYLOADS = """
+UPDATE incident_events SET payload = payload - 'personal_data'
+WHERE incident_id = $1 AND kind = 'record_victim' AND payload ->> 'victim_id' = $2
+"""
+
 _INSERT_INCIDENT = """
 INSERT INTO incidents (
     incident_id, external_reference, received_at, opened_at, channel, country, region,
     site_name, site_type, tier, minerals, facility_ids, suppliers, alleged_harms,
     affected_persons_estimate, children_affected, migrants_affected, women_affected,
     imminent_danger, provisional_severity, severity, step, case_status, case_owner,
-    policy_version, intake, updated_at
+    policy_version, intake, confidential_key_id, confidential, updated_at
 )
 VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $20, $21, $22, $23, $24, $25, clock_timestamp()
+    $20, $20, $21, $22, $23, $24, $25, $26, $27, clock_timestamp()
 )
 ON CONFLICT (incident_id) DO NOTHING
 RETURNING incident_id
@@ -293,6 +334,14 @@ async def _write_audit(connection: Connection, entry: AuditEntry) -> None:
         entry.reason,
         entry.details,
     )
+
+
+async def _erase_victim(
+    connection: Connection, incident_id: str, victim_id: str, at: datetime, by: str
+) -> None:
+    await connection.execute(_DESTROY_VICTIM_KEY, incident_id, victim_id, at, by)
+    await connection.execute(_ERASE_VICTIM_ROW, incident_id, victim_id, at, by)
+    await connection.execute(_ERASE_SEALED_PAYLOADS, incident_id, victim_id)
 
 
 def _link_reason(shared_facilities: Sequence[str], same_site: bool, same_supplier: bool) -> str:
@@ -584,8 +633,25 @@ def _report_markdown(facts: _ClosureFacts) -> str:
 class CaseRegister:
     """Reads and writes the case register; the pool is injected by the worker."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, key_ring: KeyRing) -> None:
         self._pool = pool
+        self._key_ring = key_ring
+
+    def _seal_confidential(self, opening: IncidentOpening) -> tuple[dict[str, Any], str, bytes]:
+        """The intake as stored: plain fields as JSON, the confidential ones sealed."""
+        intake = opening.intake.model_dump(mode="json")
+        confidential = {name: intake.pop(name) for name in sorted(CONFIDENTIAL_INTAKE_FIELDS)}
+        key_id, sealed = self._key_ring.encrypt(
+            json.dumps(confidential).encode(), opening.incident_id.encode()
+        )
+        return intake, key_id, sealed
+
+    def open_confidential(self, incident_id: str, key_id: str, sealed: bytes) -> dict[str, Any]:
+        """The reporter and description of an incident, for those holding the key ring."""
+        opened: dict[str, Any] = json.loads(
+            self._key_ring.decrypt(key_id, sealed, incident_id.encode())
+        )
+        return opened
 
     @activity.defn(name="open_incident")
     async def open_incident(self, opening: IncidentOpening) -> IncidentOpened:
@@ -595,6 +661,7 @@ class CaseRegister:
         """
         intake = opening.intake
         location = intake.location
+        stored_intake, key_id, confidential = self._seal_confidential(opening)
         try:
             async with self._pool.acquire() as connection, connection.transaction():
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", _OPENING_LOCK_KEY)
@@ -624,7 +691,9 @@ class CaseRegister:
                     CaseStatus.ACTIVE.value,
                     opening.case_owner,
                     opening.policy_version,
-                    intake.model_dump(mode="json"),
+                    stored_intake,
+                    key_id,
+                    confidential,
                 )
                 if inserted is None:
                     related = await self._links_made_by(connection, opening.incident_id)
@@ -780,6 +849,27 @@ class CaseRegister:
                 _UPSERT_ACTION,
                 [self._action_row(event, action) for action in event.actions],
             )
+        if event.victim is not None:
+            victim = event.victim
+            sealed = victim.personal_data
+            await connection.execute(
+                _UPSERT_VICTIM,
+                event.incident_id,
+                victim.victim_id,
+                victim.child,
+                event.occurred_at,
+                victim.recorded_by,
+                event.sequence,
+                None if sealed is None else base64.b64decode(sealed.ciphertext),
+            )
+        if event.erased_victim is not None:
+            await _erase_victim(
+                connection,
+                event.incident_id,
+                event.erased_victim,
+                event.occurred_at,
+                event.actor.id,
+            )
         if event.check_in is not None:
             check_in = event.check_in
             await connection.execute(
@@ -838,6 +928,59 @@ class CaseRegister:
             *(value.value if isinstance(value, Enum) else value for value in values),
             event.sequence,
         )
+
+    @activity.defn(name="erasure_target")
+    async def erasure_target(self, incident_id: str, victim_id: str) -> ErasureTarget:
+        """What the register knows of an ended incident's victim, before erasing them."""
+        incident = await self._pool.fetchrow(
+            "SELECT case_owner FROM incidents WHERE incident_id = $1", incident_id
+        )
+        if incident is None:
+            return ErasureTarget(incident_found=False)
+        victim = await self._pool.fetchrow(
+            "SELECT erased_at FROM victims WHERE incident_id = $1 AND victim_id = $2",
+            incident_id,
+            victim_id,
+        )
+        return ErasureTarget(
+            incident_found=True,
+            case_owner=incident["case_owner"],
+            victim_recorded=victim is not None,
+            erased_at=None if victim is None else victim["erased_at"],
+        )
+
+    @activity.defn(name="erase_victim_record")
+    async def erase_victim_record(self, record: ErasureRecord) -> bool:
+        """Destroy the victim's data key and sealed data, and audit it, once (a redelivery
+        finds the audit entry and changes nothing); True when this call erased."""
+        entry_id = uuid.uuid5(AUDIT_NAMESPACE, f"{record.incident_id}:erasure:{record.victim_id}")
+        async with self._pool.acquire() as connection, connection.transaction():
+            done = await connection.fetchval(
+                "SELECT true FROM audit_trail WHERE entry_id = $1", entry_id
+            )
+            if done:
+                return False
+            await _erase_victim(
+                connection,
+                record.incident_id,
+                record.victim_id,
+                record.erased_at,
+                record.approved_by,
+            )
+            await _write_audit(
+                connection,
+                AuditEntry(
+                    entry_id=entry_id,
+                    incident_id=record.incident_id,
+                    occurred_at=record.erased_at,
+                    actor=Actor(id=record.approved_by, roles=(Role.APPROVER,)),
+                    action="victim.erased",
+                    reason=record.reason,
+                    details={"victim_id": record.victim_id, "requested_by": record.requested_by},
+                ),
+            )
+        log.info("victim erased", incident_id=record.incident_id, victim_id=record.victim_id)
+        return True
 
     @activity.defn(name="queue_notification")
     async def queue_notification(self, notification: Notification) -> bool:
@@ -1013,4 +1156,6 @@ def case_register_activities(register: CaseRegister) -> list[Callable[..., Any]]
         register.queue_notification,
         register.write_closure_report,
         register.store_lessons,
+        register.erasure_target,
+        register.erase_victim_record,
     ]

@@ -1,9 +1,11 @@
 """Constrained types shared by the contract's models."""
 
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 # Computed once at import: workflows validate models inside the sandbox, where pycountry must
 # not lazily read its database files.
@@ -23,6 +25,46 @@ def _iso_currency(code: str) -> str:
     return code
 
 
+# Text is stored in PostgreSQL, which cannot hold NUL in text nor \u0000 or a lone surrogate in
+# jsonb: a message that carried one would be accepted and then fail forever in the register write.
+# Other control characters (escape sequences, C1 controls) have no place in a case file either.
+# Line breaks and tabs are allowed (names pasted from forms carry them, and histories of running
+# incidents may hold such names: refusing them now would change how those histories replay).
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    found = _NOT_TEXT.search(value)
+    if found is not None:
+        code = ord(found.group())
+        if 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"contains a lone surrogate (U+{code:04X}); remove it")
+        raise ValueError(f"contains a control character (U+{code:04X}); remove it")
+    return value
+
+
+# Instants and days the register and the deadline arithmetic can hold: converting to UTC or adding
+# escalation graces to a date near year 9999 overflows Python's datetime.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+
+
+def _instant(moment: datetime) -> datetime:
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:
+        year = moment.year
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR} (UTC)")
+    return moment
+
+
+def _day(day: date) -> date:
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return day
+
+
 class Contract(BaseModel):
     """Base of every message: unknown fields are refused, instances are immutable."""
 
@@ -39,9 +81,14 @@ CurrencyCode = Annotated[
     Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code."),
     AfterValidator(_iso_currency),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-ShortText = Annotated[str, Field(min_length=1, max_length=1_000)]
-LongText = Annotated[str, Field(min_length=1, max_length=10_000)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
+ShortText = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(_text)]
+LongText = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text)]
+# An aware instant within EARLIEST_YEAR..LATEST_YEAR in UTC, so that PostgreSQL's timestamptz
+# and the workflow's deadline arithmetic can hold it.
+Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+# A calendar day within EARLIEST_YEAR..LATEST_YEAR.
+Day = Annotated[date, AfterValidator(_day)]
 ActorId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@:+-]+$")]
 FacilityId = Annotated[
     str,

@@ -5,12 +5,11 @@ on the incident's state (step, role, earlier decisions) are enforced by the work
 """
 
 from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from schemas.actor import Actor
 from schemas.common import (
@@ -18,11 +17,14 @@ from schemas.common import (
     ActorId,
     Contract,
     CurrencyCode,
+    Day,
+    Instant,
     LongText,
     Name,
     ShortText,
     VictimId,
 )
+from schemas.victims import SealedData
 from schemas.vocabulary import (
     CHILD_HARMS,
     ActionCategory,
@@ -47,6 +49,9 @@ from schemas.vocabulary import (
     VerificationOutcome,
 )
 
+# Approval ids (`response-1`), milestone ids (`action:A1`) and incident ids: no spaces, no controls.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
+
 
 class DecisionKind(StrEnum):
     """Name of every decision; the update and the signal carrying it have this name."""
@@ -66,6 +71,12 @@ class DecisionKind(StrEnum):
     EXTEND_DEADLINE = "extend_deadline"
     CLOSE_EARLY = "close_early"
     FOLLOW_UP = "follow_up"
+    RECORD_VICTIM = "record_victim"
+    RECORD_CONSENT = "record_consent"
+    WITHDRAW_CONSENT = "withdraw_consent"
+    SHARE_VICTIM_DATA = "share_victim_data"
+    BEST_INTERESTS = "best_interests"
+    ERASE_VICTIM = "erase_victim"
 
 
 class FactKind(StrEnum):
@@ -105,7 +116,7 @@ class ImmediateProtection(Decision):
     referral_made: bool = Field(description="Whether a protection referral was made.")
     partner: Name | None = Field(default=None, description="Partner the person was referred to.")
     arrangements: ShortText | None = Field(default=None, description="What was arranged.")
-    arranged_at: AwareDatetime | None = Field(default=None, description="When it was arranged.")
+    arranged_at: Instant | None = Field(default=None, description="When it was arranged.")
     reason_not_made: ShortText | None = Field(
         default=None, description="Why no referral could be made."
     )
@@ -177,11 +188,18 @@ class Verification(Decision):
             VerificationOutcome.PARTIALLY_SUBSTANTIATED,
         )
         if substantiated and not self.harms_confirmed:
-            raise ValueError(f"a {self.outcome} allegation needs at least one harm confirmed")
+            raise ValueError(
+                f"harms_confirmed: a {self.outcome} allegation needs at least one harm confirmed"
+            )
         if not substantiated and self.harms_confirmed:
-            raise ValueError(f"an allegation found {self.outcome} cannot confirm harms")
+            raise ValueError(
+                f"harms_confirmed: an allegation found {self.outcome} cannot confirm harms"
+            )
         if self.outcome == VerificationOutcome.INCONCLUSIVE and not self.information_needed:
-            raise ValueError("an inconclusive verification must say what information is needed")
+            raise ValueError(
+                "information_needed: an inconclusive verification must say what information "
+                "is needed"
+            )
         if set(self.harms_confirmed) & CHILD_HARMS and self.affected_persons.children == 0:
             raise ValueError("child labour is confirmed but no children are counted as affected")
         return self
@@ -266,7 +284,7 @@ class Consent(Contract):
     to_involve_authorities: bool = Field(
         default=False, description="Consents to authorities being involved."
     )
-    recorded_at: AwareDatetime = Field(description="When the consent was recorded.")
+    recorded_at: Instant = Field(description="When the consent was recorded.")
 
 
 class Budget(Contract):
@@ -301,7 +319,7 @@ class PlannedAction(Contract):
     implementing_partner: ActorId | None = Field(
         default=None, description="Partner (actor id) that implements it and may report on it."
     )
-    due_date: date = Field(description="When it must be done.")
+    due_date: Day = Field(description="When it must be done.")
     budget: Budget = Field(description="Budget and funding.")
     success_indicators: list[ShortText] = Field(
         min_length=1, max_length=20, description="How success is measured."
@@ -358,7 +376,9 @@ class ActionProgress(Contract):
     evidence_refs: list[Name] = Field(
         default_factory=list, max_length=50, description="References to evidence."
     )
-    spend_to_date: Decimal = Field(ge=0, decimal_places=2, description="Spend to date.")
+    spend_to_date: Decimal = Field(
+        ge=0, le=Decimal("1e12"), decimal_places=2, description="Spend to date."
+    )
     completion: CompletionCheck | None = Field(
         default=None, description="Required when the status is completed."
     )
@@ -389,8 +409,8 @@ class VictimFeedback(Contract):
 class CheckIn(Decision):
     """A monitoring check-in (Step 4)."""
 
-    period_start: date = Field(description="First day of the reporting period.")
-    period_end: date = Field(description="Last day of the reporting period.")
+    period_start: Day = Field(description="First day of the reporting period.")
+    period_end: Day = Field(description="Last day of the reporting period.")
     progress: list[ActionProgress] = Field(
         min_length=1, max_length=100, description="Progress per action."
     )
@@ -410,7 +430,7 @@ class ActionChange(Contract):
 
     action_id: ActionId = Field(description="The action to change.")
     description: ShortText | None = Field(default=None, description="New description.")
-    due_date: date | None = Field(default=None, description="New due date.")
+    due_date: Day | None = Field(default=None, description="New due date.")
     budget: Budget | None = Field(default=None, description="New budget.")
     implementing_partner: ActorId | None = Field(default=None, description="New partner.")
 
@@ -526,7 +546,10 @@ class Approve(Decision):
     """Approve a pending approval."""
 
     approval_id: str = Field(
-        min_length=1, max_length=64, description="The pending approval approved."
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER_PATTERN,
+        description="The pending approval approved.",
     )
     comments: ShortText | None = Field(default=None, description="Comments.")
 
@@ -535,7 +558,10 @@ class Reject(Decision):
     """Reject a pending approval; it returns to its author with the comments."""
 
     approval_id: str = Field(
-        min_length=1, max_length=64, description="The pending approval rejected."
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER_PATTERN,
+        description="The pending approval rejected.",
     )
     comments: ShortText = Field(description="What the author must change.")
 
@@ -551,9 +577,12 @@ class ExtendDeadline(Decision):
     """Move one milestone's deadline; needs approval."""
 
     milestone: str = Field(
-        min_length=1, max_length=64, description="Milestone id, as the status query lists it."
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER_PATTERN,
+        description="Milestone id, as the status query lists it.",
     )
-    new_deadline: AwareDatetime = Field(description="The new deadline.")
+    new_deadline: Instant = Field(description="The new deadline.")
     justification: ShortText = Field(description="Why more time is needed.")
 
 
@@ -565,6 +594,7 @@ class CloseEarly(Decision):
     related_incident: str | None = Field(
         default=None,
         max_length=200,
+        pattern=IDENTIFIER_PATTERN,
         description="Incident id this one duplicates or was merged into (required then).",
     )
 
@@ -585,6 +615,89 @@ class FollowUp(Decision):
     )
     victims_consulted: bool = Field(description="Whether victims were asked.")
     findings: ShortText = Field(description="What the follow-up found; no victims' names.")
+
+
+class RecordVictim(Decision):
+    """Register a victim under a pseudonymous id, with their personal data sealed under their
+    own key (`remediation victim record` seals it); resending updates the record."""
+
+    victim_id: VictimId = Field(description="Pseudonymous victim id.")
+    child: bool = Field(description="Whether the victim is under 18.")
+    personal_data: SealedData | None = Field(
+        default=None, description="Personal data sealed under this victim's data key."
+    )
+
+
+class ConsentPurpose(StrEnum):
+    """What a victim's consent covers; each can be withdrawn on its own."""
+
+    SERVICES = "services"
+    DATA_SHARING = "data_sharing"
+    AUTHORITIES = "authorities"
+
+
+class RecordConsent(Decision):
+    """Record (or renew) one victim's informed consent outside the plan."""
+
+    consent: Consent = Field(description="The consent as the victim gave it.")
+
+
+class WithdrawConsent(Decision):
+    """A victim withdraws consent; from now on nothing relying on it may happen."""
+
+    victim_id: VictimId = Field(description="Pseudonymous victim id.")
+    purposes: list[ConsentPurpose] = Field(
+        min_length=1, max_length=3, description="What the withdrawal covers."
+    )
+    partners: list[Name] = Field(
+        default_factory=list,
+        max_length=20,
+        description="For data_sharing: the partners withdrawn; empty means every partner.",
+    )
+    reason: ShortText | None = Field(default=None, description="Context, if the victim gave it.")
+    withdrawn_at: Instant = Field(description="When the victim withdrew it.")
+
+    @model_validator(mode="after")
+    def _partners_only_for_sharing(self) -> "WithdrawConsent":
+        _distinct([str(p) for p in self.purposes], "purposes")
+        if self.partners and ConsentPurpose.DATA_SHARING not in self.purposes:
+            raise ValueError("partners applies only to a data_sharing withdrawal")
+        return self
+
+
+class ShareRecipient(StrEnum):
+    PARTNER = "partner"
+    AUTHORITIES = "authorities"
+
+
+class ShareVictimData(Decision):
+    """Share a victim's data with a partner or the authorities: allowed only under their
+    recorded consent for that purpose (and, for a child, after a best-interests assessment)."""
+
+    victim_id: VictimId = Field(description="Pseudonymous victim id.")
+    recipient_kind: ShareRecipient = Field(description="partner or authorities.")
+    recipient: Name = Field(description="Partner id, or which authority.")
+    purpose: ShortText = Field(description="Why the data is shared; no names.")
+
+
+class BestInterests(Decision):
+    """A child's best-interests assessment, recorded before any action concerning them."""
+
+    victim_id: VictimId | None = Field(
+        default=None,
+        description="The child assessed; omit for the group of children the incident concerns.",
+    )
+    assessed_by: Name = Field(description="Who assessed (child-protection specialist).")
+    recommendation: ShortText = Field(description="What the assessment recommends; no names.")
+    assessed_at: Instant = Field(description="When the assessment was made.")
+
+
+class EraseVictim(Decision):
+    """Erase a victim's personal data everywhere by destroying their data key; needs approval.
+    The anonymised case remains."""
+
+    victim_id: VictimId = Field(description="Pseudonymous victim id.")
+    reason: ShortText = Field(description="Why (the victim's request, a retention limit...).")
 
 
 class Note(Contract):
@@ -618,6 +731,12 @@ DECISION_MODELS: dict[DecisionKind, type[Decision]] = {
     DecisionKind.EXTEND_DEADLINE: ExtendDeadline,
     DecisionKind.CLOSE_EARLY: CloseEarly,
     DecisionKind.FOLLOW_UP: FollowUp,
+    DecisionKind.RECORD_VICTIM: RecordVictim,
+    DecisionKind.RECORD_CONSENT: RecordConsent,
+    DecisionKind.WITHDRAW_CONSENT: WithdrawConsent,
+    DecisionKind.SHARE_VICTIM_DATA: ShareVictimData,
+    DecisionKind.BEST_INTERESTS: BestInterests,
+    DecisionKind.ERASE_VICTIM: EraseVictim,
 }
 
 FACT_MODELS: dict[FactKind, type[Contract]] = {

@@ -77,6 +77,26 @@ class ActionSummary(Contract):
     implementing_partner: ActorId | None = Field(description="Implementing partner.")
 
 
+class VictimSummary(Contract):
+    """A victim as the status shows them: pseudonymous, with what their consent covers."""
+
+    victim_id: str = Field(description="Pseudonymous victim id.")
+    child: bool = Field(description="Whether a child.")
+    personal_data_recorded: bool = Field(description="Whether sealed personal data is held.")
+    best_interests_assessed: bool = Field(description="For a child: assessment recorded.")
+    consent: list[str] = Field(description="What their consent covers now.")
+    erased_at: AwareDatetime | None = Field(description="When their data was erased.")
+
+
+class PartnerView(Contract):
+    """Result of the `partner_actions` query: an implementing partner's own actions only."""
+
+    incident_id: str = Field(description="Workflow id.")
+    partner: ActorId = Field(description="The partner.")
+    step: Step = Field(description="Current step.")
+    actions: list[ActionSummary] = Field(description="The actions this partner implements.")
+
+
 class Milestone(Contract):
     milestone: str = Field(description="Milestone id (extend_deadline names it).")
     kind: MilestoneKind = Field(description="Kind of milestone.")
@@ -125,6 +145,9 @@ class IncidentStatus(Contract):
     closed_at: AwareDatetime | None = Field(description="When it was closed.")
     closure_reason: str | None = Field(description="Why it was closed.")
     policy_version: str = Field(description="Policy the incident lives by.")
+    victims: list[VictimSummary] = Field(
+        default_factory=list, description="Victims recorded, by pseudonymous id."
+    )
 
 
 class DecisionResult(Contract):

@@ -13,11 +13,13 @@ from schemas.actor import Actor
 from schemas.decisions import (
     ActionPlan,
     AmendPlan,
+    BestInterests,
     CloseEarly,
     Closure,
     CompletionCheck,
     Consent,
     DecisionKind,
+    EraseVictim,
     ExtendDeadline,
     FollowUp,
     ImmediateProtection,
@@ -38,7 +40,16 @@ from schemas.vocabulary import (
     Step,
 )
 
-ApprovalSubject = Response | ActionPlan | AmendPlan | Closure | ExtendDeadline | CloseEarly
+ApprovalSubject = (
+    Response | ActionPlan | AmendPlan | Closure | ExtendDeadline | CloseEarly | EraseVictim
+)
+
+# Incidents opened before roles, consent gates and victims' records were enforced keep the
+# rules they were opened under (a replayed history must decide exactly as it did).
+RULES_BEFORE_PROTECTION = 1
+RULES_WITH_PROTECTION = 2
+
+GROUP_ASSESSMENT = "children"
 
 # How many decision ids are remembered to recognise a resent decision.
 REMEMBERED_DECISION_IDS = 1_000
@@ -88,6 +99,21 @@ class Escalation(BaseModel):
     notified: list[str] = Field(default_factory=list)
 
 
+class VictimState(BaseModel):
+    """A victim known to the incident by pseudonymous id; their personal data is in the register,
+    sealed under their own key, never here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    victim_id: str
+    child: bool
+    recorded_at: datetime
+    recorded_by: str
+    personal_data_recorded: bool = False
+    erased_at: datetime | None = None
+    erased_by: str | None = None
+
+
 class IncidentState(BaseModel):
     """Everything the process knows about one incident."""
 
@@ -132,6 +158,10 @@ class IncidentState(BaseModel):
     sequence: int = 0
     seen_decisions: dict[str, int] = Field(default_factory=dict)
     timeline: list[TimelineEvent] = Field(default_factory=list)
+    rules_version: int = RULES_BEFORE_PROTECTION
+    victims: dict[str, VictimState] = Field(default_factory=dict)
+    # Best-interests assessments by child victim id; GROUP_ASSESSMENT for the children as a group.
+    best_interests: dict[str, BestInterests] = Field(default_factory=dict)
 
     @property
     def imminent_danger_open(self) -> bool:
@@ -140,6 +170,19 @@ class IncidentState(BaseModel):
     @property
     def all_actions_resolved(self) -> bool:
         return all(action.resolved for action in self.actions.values())
+
+    @property
+    def protected(self) -> bool:
+        """Whether roles, consent gates and victims' records are enforced."""
+        return self.rules_version >= RULES_WITH_PROTECTION
+
+    def is_child(self, victim_id: str) -> bool:
+        victim = self.victims.get(victim_id)
+        return victim is not None and victim.child
+
+    def erased(self, victim_id: str) -> bool:
+        victim = self.victims.get(victim_id)
+        return victim is not None and victim.erased_at is not None
 
     def pending_of_kind(self, kind: DecisionKind) -> PendingItem | None:
         return next((item for item in self.approvals.values() if item.kind == kind), None)

@@ -1,6 +1,6 @@
 """The intake: what is known when an allegation opens an incident (DESIGN §2, Step 1)."""
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from schemas.actor import Actor
 from schemas.common import (
@@ -8,6 +8,7 @@ from schemas.common import (
     Contract,
     CountryCode,
     FacilityId,
+    Instant,
     LongText,
     Name,
     ShortText,
@@ -49,7 +50,7 @@ class Intake(Contract):
         pattern=EXTERNAL_REFERENCE_PATTERN,
         description="Sender's reference; the same reference never opens two incidents.",
     )
-    received_at: AwareDatetime = Field(description="When the allegation was received.")
+    received_at: Instant = Field(description="When the allegation was received.")
     channel: Channel = Field(description="How the allegation reached the company.")
     reporter: Reporter | None = Field(
         default=None, description="Who reported it; omit when unknown."

@@ -79,6 +79,21 @@ class EscalationContacts(Contract):
     )
 
 
+class RoleDirectory(Contract):
+    """Who holds the organisation-wide roles. A role left unset is not restricted: any actor
+    claiming it holds it (for development); a list restricts it to exactly those actor ids.
+
+    Case owners and implementing partners are per incident (the assigned owner; the partners
+    named on the plan's actions), so an assignment is what gives those roles."""
+
+    case_owner: list[ActorId] | None = Field(
+        default=None, description="Who may own (acknowledge) an unassigned case."
+    )
+    verifier: list[ActorId] | None = Field(default=None, description="Who may verify.")
+    approver: list[ActorId] | None = Field(default=None, description="Who may approve.")
+    executive: list[ActorId] | None = Field(default=None, description="Executives.")
+
+
 class Policy(Contract):
     """Deadlines, escalation contacts and limits an incident lives by."""
 
@@ -106,6 +121,9 @@ class Policy(Contract):
     )
     related_incident_window_days: int = Field(
         default=365, ge=1, le=3650, description="Window in which incidents count as related."
+    )
+    roles: RoleDirectory = Field(
+        default_factory=RoleDirectory, description="Who holds the organisation-wide roles."
     )
 
     def window(self, kind: MilestoneKind, severity: Severity) -> timedelta | None:

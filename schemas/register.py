@@ -10,6 +10,7 @@ from schemas.actor import Actor
 from schemas.common import ActionId, ActorId, Contract, CountryCode, FacilityId, ShortText
 from schemas.decisions import VictimFeedback
 from schemas.intake import Intake
+from schemas.victims import SealedData
 from schemas.vocabulary import (
     ActionCategory,
     ActionStatus,
@@ -149,6 +150,17 @@ class EscalationRecord(Contract):
     notified: list[str] = Field(default_factory=list, description="Who was told.")
 
 
+class VictimRecord(Contract):
+    """A victim's row: pseudonymous id, whether a child, their personal data still sealed."""
+
+    victim_id: str = Field(max_length=40, description="Pseudonymous victim id.")
+    child: bool = Field(description="Whether the victim is a child.")
+    recorded_by: str = Field(max_length=128, description="Who recorded them.")
+    personal_data: SealedData | None = Field(
+        default=None, description="Sealed under the victim's key; None keeps what is stored."
+    )
+
+
 class RegisterEvent(Contract):
     """One event of an incident, written atomically with everything it changes."""
 
@@ -166,6 +178,10 @@ class RegisterEvent(Contract):
     actions: list[ActionRecord] = Field(default_factory=list, description="Upserted.")
     check_in: CheckInRecord | None = Field(default=None, description="Inserted.")
     escalation: EscalationRecord | None = Field(default=None, description="Inserted.")
+    victim: VictimRecord | None = Field(default=None, description="Upserted.")
+    erased_victim: str | None = Field(
+        default=None, max_length=40, description="Victim whose key and sealed data are destroyed."
+    )
 
 
 class NotificationKind(StrEnum):
@@ -176,6 +192,7 @@ class NotificationKind(StrEnum):
     ITEM_RETURNED = "item_returned"
     ESCALATION = "escalation"
     ESCALATION_CLEARED = "escalation_cleared"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 class Notification(Contract):

@@ -56,6 +56,7 @@ from schemas.vocabulary import (
     Step,
     SupplyChainTier,
 )
+from tests.conftest import TEST_KEY_RING
 
 RECEIVED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 OPENER = Actor(id="grievance-intake", roles=(Role.INTEGRATION,))
@@ -213,7 +214,7 @@ async def _opened(register: CaseRegister, intake: Intake | None = None) -> str:
 async def test_opening_twice_registers_and_audits_the_incident_once(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     opening = _opening()
     env = ActivityEnvironment()
 
@@ -228,7 +229,14 @@ async def test_opening_twice_registers_and_audits_the_incident_once(
     assert (row["step"], row["case_status"]) == ("verification", "active")
     assert row["severity"] == row["provisional_severity"] == "high"
     assert row["minerals"] == ["tin", "tantalum"]
-    assert row["intake"] == opening.intake.model_dump(mode="json")
+    intake = opening.intake.model_dump(mode="json")
+    confidential = {name: intake.pop(name) for name in ("description", "reporter")}
+    assert row["intake"] == intake  # the confidential fields are sealed, not stored as JSON
+    assert "Josephine" not in str(row) and "Amani" not in str(row)
+    opened = register.open_confidential(
+        opening.incident_id, row["confidential_key_id"], row["confidential"]
+    )
+    assert opened == confidential
     assert row["last_sequence"] == 0
 
     trail = await AuditTrail(register_pool).entries_for(opening.incident_id)
@@ -241,7 +249,7 @@ async def test_opening_twice_registers_and_audits_the_incident_once(
 async def test_an_external_reference_never_opens_two_incidents(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     intake = _intake()
     await ActivityEnvironment().run(register.open_incident, _opening(intake, incident_id="first"))
 
@@ -276,7 +284,7 @@ def _sharing(
 async def test_incidents_sharing_a_facility_site_or_supplier_within_a_year_are_linked(
     register_pool: asyncpg.Pool, kind: str, reason: str
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     key = _unique("CID")
     earlier = await _opened(
         register, _sharing(kind, key, received_at=RECEIVED - timedelta(days=300))
@@ -295,7 +303,7 @@ async def test_incidents_sharing_a_facility_site_or_supplier_within_a_year_are_l
 async def test_incidents_more_than_a_year_apart_are_not_linked(
     register_pool: asyncpg.Pool, kind: str
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     key = _unique("CID")
     long_ago = RECEIVED - timedelta(days=365 + 1)  # the default window is a year
     older = await _opened(register, _sharing(kind, key, received_at=long_ago))
@@ -311,7 +319,7 @@ async def test_incidents_more_than_a_year_apart_are_not_linked(
 async def test_the_same_site_in_another_country_is_not_related(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     site = _unique("Site ")
     await _opened(register, _intake(country="RW", site_name=site))
     opened = await ActivityEnvironment().run(
@@ -323,7 +331,7 @@ async def test_the_same_site_in_another_country_is_not_related(
 async def test_a_redelivered_opening_returns_the_links_it_made_not_later_ones(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     facility = _unique("CID")
     first = await _opened(register, _intake(facility_ids=[facility]))
     opening = _opening(_intake(facility_ids=[facility], suppliers=["Shared Trader"]))
@@ -341,7 +349,7 @@ async def test_a_redelivered_opening_returns_the_links_it_made_not_later_ones(
 async def test_concurrent_openings_of_related_incidents_link_each_other(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     facility = _unique("CID")
     openings = [_opening(_intake(facility_ids=[facility])) for _ in range(3)]
 
@@ -356,7 +364,7 @@ async def test_concurrent_openings_of_related_incidents_link_each_other(
 
 
 async def test_recording_an_event_twice_writes_it_once(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(
         incident_id,
@@ -400,7 +408,7 @@ async def test_recording_an_event_twice_writes_it_once(register_pool: asyncpg.Po
 
 
 async def test_a_system_event_without_payload_is_recorded(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, kind="opened", outcome=EventOutcome.RECORDED)
     event = event.model_copy(update={"payload": None})
@@ -415,7 +423,7 @@ async def test_a_retry_after_a_committed_write_leaves_one_row(
     register_pool: asyncpg.Pool,
 ) -> None:
     """The worker committed attempt 1 but died before reporting; Temporal runs attempt 2."""
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, actions=[_action()])
     first_attempt = ActivityEnvironment()
@@ -433,7 +441,7 @@ async def test_a_retry_after_a_committed_write_leaves_one_row(
 async def test_concurrent_deliveries_of_one_event_record_it_once(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, actions=[_action()], approvals=[_approval()])
 
@@ -449,7 +457,7 @@ async def test_concurrent_deliveries_of_one_event_record_it_once(
 async def test_a_failed_write_leaves_nothing_and_its_retry_records_everything(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     # Bypasses validation so that the database refuses the action half-way through the write.
     broken = ActionRecord.model_construct(**{**_action().model_dump(), "progress_percent": 150})
@@ -473,7 +481,7 @@ async def test_a_failed_write_leaves_nothing_and_its_retry_records_everything(
 async def test_an_older_event_recorded_late_never_rolls_the_register_back(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     older = _event(incident_id, 1, kind="action_plan", actions=[_action()], approvals=[_approval()])
     newer = _event(
@@ -502,7 +510,7 @@ async def test_an_older_event_recorded_late_never_rolls_the_register_back(
 
 
 async def test_a_check_in_is_stored_with_its_event(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     check_in = CheckInRecord(
         period_start=date(2026, 5, 1),
@@ -538,7 +546,7 @@ async def test_a_check_in_is_stored_with_its_event(register_pool: asyncpg.Pool) 
 async def test_the_audit_action_names_what_became_of_the_event(
     register_pool: asyncpg.Pool, kind: str, outcome: EventOutcome, action: str
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, kind=kind, outcome=outcome, reason="Step is verification")
 
@@ -561,7 +569,7 @@ def test_audit_actions_are_dotted_lower_case_names(kind: str, action: str) -> No
 async def test_an_event_of_an_unregistered_incident_is_refused_for_good(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     with pytest.raises(ApplicationError) as refused:
         await ActivityEnvironment().run(register.record_event, _event(_unique("missing-"), 1))
     assert refused.value.non_retryable
@@ -571,7 +579,7 @@ async def test_an_event_of_an_unregistered_incident_is_refused_for_good(
 
 
 async def test_a_notification_is_queued_once(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     notification = Notification(
         incident_id=incident_id,
@@ -683,7 +691,7 @@ async def _closed_incident(register: CaseRegister) -> tuple[str, str, str]:
 
 
 async def test_the_closure_report_holds_no_personal_data(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id, _, _ = await _closed_incident(register)
     request = ClosureReportRequest(
         incident_id=incident_id, generated_at=RECEIVED + timedelta(days=9)
@@ -698,7 +706,7 @@ async def test_the_closure_report_holds_no_personal_data(register_pool: asyncpg.
 
 
 async def test_the_closure_report_says_where_the_case_ended(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id, related, facility = await _closed_incident(register)
     request = ClosureReportRequest(
         incident_id=incident_id, generated_at=RECEIVED + timedelta(days=9)
@@ -741,7 +749,7 @@ async def test_the_closure_report_says_where_the_case_ended(register_pool: async
 
 
 async def test_rewriting_the_closure_report_keeps_one_row(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id, _, _ = await _closed_incident(register)
     request = ClosureReportRequest(
         incident_id=incident_id, generated_at=RECEIVED + timedelta(days=9)
@@ -761,7 +769,7 @@ async def test_rewriting_the_closure_report_keeps_one_row(register_pool: asyncpg
 async def test_lessons_are_stored_once_and_found_by_what_they_concern(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     facility = _unique("CID")
     incident_id = await _opened(register, _intake(facility_ids=[facility]))
     lessons = LessonRecord(
@@ -847,7 +855,7 @@ async def test_check_constraints_allow_exactly_the_vocabulary(
 
 
 def test_the_worker_gets_every_activity(register_pool: asyncpg.Pool) -> None:
-    activities = case_register_activities(CaseRegister(register_pool))
+    activities = case_register_activities(CaseRegister(register_pool, TEST_KEY_RING))
     names = [getattr(a, "__temporal_activity_definition").name for a in activities]
     assert names == [
         "open_incident",
@@ -855,4 +863,6 @@ def test_the_worker_gets_every_activity(register_pool: asyncpg.Pool) -> None:
         "queue_notification",
         "write_closure_report",
         "store_lessons",
+        "erasure_target",
+        "erase_victim_record",
     ]

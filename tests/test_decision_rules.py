@@ -21,7 +21,7 @@ from schemas.decisions import (
     ExtendDeadline,
     Verification,
 )
-from schemas.incident_state import IncidentState
+from schemas.incident_state import RULES_WITH_PROTECTION, IncidentState
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, Policy
 from schemas.register import EventOutcome
@@ -97,10 +97,16 @@ def completed(*action_ids: str) -> list[dict[str, Any]]:
 # state and decisions
 
 
-def new_state(*, policy: Policy | None = None, **intake_changes: Any) -> IncidentState:
+def new_state(
+    *,
+    policy: Policy | None = None,
+    rules_version: int = RULES_WITH_PROTECTION,
+    **intake_changes: Any,
+) -> IncidentState:
     intake = Intake.model_validate(examples.intake(**intake_changes))
     severity = provisional_severity(intake)
     return IncidentState(
+        rules_version=rules_version,
         incident_id="incident-X",
         intake=intake,
         policy=policy or Policy(),
@@ -226,6 +232,12 @@ def valid_payload(kind: DecisionKind) -> dict[str, Any]:
         K.EXTEND_DEADLINE: extend("acknowledge", NOW + 30 * DAY),
         K.CLOSE_EARLY: close_early(),
         K.FOLLOW_UP: examples.follow_up(),
+        K.RECORD_VICTIM: examples.record_victim(),
+        K.RECORD_CONSENT: examples.record_consent(),
+        K.WITHDRAW_CONSENT: examples.withdraw_consent(),
+        K.SHARE_VICTIM_DATA: examples.share_victim_data(),
+        K.BEST_INTERESTS: examples.best_interests(None),
+        K.ERASE_VICTIM: examples.erase_victim(),
     }
     return payloads[kind]
 
@@ -251,6 +263,12 @@ EXPECTED_ROLES: dict[DecisionKind, set[str]] = {
     K.EXTEND_DEADLINE: {"case_owner"},
     K.CLOSE_EARLY: {"case_owner"},
     K.FOLLOW_UP: {"case_owner"},
+    K.RECORD_VICTIM: {"case_owner"},
+    K.RECORD_CONSENT: {"case_owner"},
+    K.WITHDRAW_CONSENT: {"case_owner"},
+    K.SHARE_VICTIM_DATA: {"case_owner"},
+    K.BEST_INTERESTS: {"case_owner"},
+    K.ERASE_VICTIM: {"case_owner"},
 }
 ACTORS = [CASE_OWNER, VERIFIER, APPROVER, EXECUTIVE, PARTNER, INTEGRATION]
 
@@ -378,15 +396,17 @@ def test_severity_correction_needs_a_reason() -> None:
     assert effect.reason == "Ten children."
 
 
-def test_only_the_assigned_case_owner_may_acknowledge() -> None:
-    state = new_state()
+@pytest.mark.parametrize(
+    ("rules_version", "message"),
+    [
+        (1, f"only the assigned case owner {OWNER_ID} can acknowledge"),
+        (2, rf"owner.lucas is not the case owner of incident-X \({OWNER_ID} is\)"),
+    ],
+)
+def test_only_the_assigned_case_owner_may_acknowledge(rules_version: int, message: str) -> None:
+    state = new_state(rules_version=rules_version)
     state.case_owner = OWNER_ID
-    assert_refused(
-        state,
-        K.ACKNOWLEDGE,
-        examples.acknowledge(actor=SECOND_OWNER),
-        f"only the assigned case owner {OWNER_ID} can acknowledge",
-    )
+    assert_refused(state, K.ACKNOWLEDGE, examples.acknowledge(actor=SECOND_OWNER), message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,6 +585,7 @@ def test_actions_concerning_children_need_a_safeguard_even_if_none_were_counted(
 @pytest.mark.parametrize("safeguard", ["education", "best_interests_assessment"])
 def test_plan_with_a_child_safeguard_is_accepted(safeguard: str) -> None:
     state = drive(Step.ACTION_PLAN, verification=CHILDREN_FOUND)
+    decide(state, K.BEST_INTERESTS, examples.best_interests(None))
     plan = examples.action_plan([examples.action("A1"), child_safeguard(safeguard)])
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
 

@@ -27,7 +27,7 @@ from activities.notifications import (
 from schemas.intake import Intake
 from schemas.register import IncidentOpening, Notification, NotificationKey, NotificationKind
 from schemas.vocabulary import Severity
-from tests.conftest import Receiver, free_port
+from tests.conftest import TEST_KEY_RING, Receiver, free_port
 from workers import examples
 from workers.errors import StartupError
 from workers.settings import NotifyChannel, Settings, load_settings
@@ -62,7 +62,7 @@ async def _incident(pool: asyncpg.Pool) -> str:
         case_owner="case-owner-7",
         policy_version="2026.1",
     )
-    await ActivityEnvironment().run(CaseRegister(pool).open_incident, opening)
+    await ActivityEnvironment().run(CaseRegister(pool, TEST_KEY_RING).open_incident, opening)
     return incident_id
 
 
@@ -81,7 +81,9 @@ async def _queued(
         body=BODY,
         created_at=CREATED,
     )
-    assert await ActivityEnvironment().run(CaseRegister(pool).queue_notification, notification)
+    assert await ActivityEnvironment().run(
+        CaseRegister(pool, TEST_KEY_RING).queue_notification, notification
+    )
     return NotificationKey.of(notification)
 
 

@@ -14,6 +14,7 @@ from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.policy import Policy
 from schemas.register import RegisterEvent
+from tests.conftest import TEST_KEY_RING
 from workers import examples
 from workers import incident_client as incidents
 from workers.settings import load_settings
@@ -24,7 +25,7 @@ from workflows.incident import IncidentWorkflow
 async def test_a_register_write_retried_after_a_failure_leaves_one_row(
     temporal_env: WorkflowEnvironment, register_pool: asyncpg.Pool
 ) -> None:
-    register = CaseRegister(register_pool)
+    register = CaseRegister(register_pool, TEST_KEY_RING)
     failed_after_write: list[int] = []
 
     @activity.defn(name="record_event")

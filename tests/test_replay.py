@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.conftest import TEST_DATA_CONVERTER
-from workflows.incident import IncidentWorkflow
+from workers.worker import WORKFLOWS
 
 ROOT = Path(__file__).parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
@@ -45,6 +45,6 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(f"replay-{path.parent.name}-{path.stem}", text)
     # The suite's encrypting converter: histories recorded before encryption hold plain payloads,
     # which it passes through; those recorded since are sealed with the test key ring.
-    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=TEST_DATA_CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

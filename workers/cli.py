@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from activities.database import redact_url
-from schemas.actor import Role
+from activities.victim_vault import VictimErased
+from schemas.actor import Actor, Role
+from schemas.common import VictimId
 from schemas.decisions import (
     DECISION_MODELS,
     FACT_MODELS,
@@ -23,17 +25,22 @@ from schemas.decisions import (
     FactKind,
     Note,
 )
-from schemas.incident import IncidentStatus
+from schemas.incident import IncidentStatus, PartnerView
 from schemas.intake import Intake
 from schemas.register import EventOutcome
+from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
 from workers.errors import StartupError
 from workers.logs import configure_logging
 from workers.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from asyncpg import Pool
     from temporalio.client import Client
     from temporalio.service import RPCError
+
+    from activities.keyring import KeyRing
+    from schemas.incident import DecisionResult
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -164,6 +171,7 @@ def _human_report(event: str, fields: dict[str, Any]) -> None:
             f"(namespace {fields['namespace']}, task queue {fields['task_queue']})\n"
             f"  Temporal HTTP API  {fields['http_api_url']}\n"
             f"  Database URL       {fields['database_url']}\n"
+            f"  Codec server       {fields['codec_server_url']}  (decrypts payloads for the UI)\n"
             f"  Logs               {fields['logs_dir']}\n"
             "Press Ctrl-C to stop."
         )
@@ -507,45 +515,12 @@ def _send_signal(
     )
 
 
-@app.command(help=_decide_help())
-def decide(
-    incident_id: IncidentIdArgument,
-    decision: Annotated[
-        DecisionKind,
-        typer.Argument(metavar="DECISION", help="The decision.", case_sensitive=False),
-    ],
-    file: Annotated[
-        str,
-        typer.Argument(
-            metavar="FILE", help="The decision's JSON payload, or - for standard input."
-        ),
-    ],
-    actor_id: ActorOption = None,
-    roles: PayloadRoleOption = None,
-    as_signal: Annotated[
-        bool,
-        typer.Option("--signal", help="Send as a signal: validated later by the workflow."),
-    ] = False,
-    as_json: JsonOption = False,
+def _send_decision(
+    incident_id: str, decision: DecisionKind, document: dict[str, Any], as_json: bool
 ) -> None:
+    """Send a checked decision as an update; print the result, or `refused: why` (exit 1)."""
     from workers import incident_client as incidents
 
-    text = _read_document(file)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        _invalid(f"{_source_name(file)} is not JSON: {error}")
-    if not isinstance(document, dict):
-        _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
-    document = _with_actor(document, actor_id, roles)
-    _validated(
-        DECISION_MODELS[decision],
-        json.dumps(document),
-        f"{_source_name(file)} is not a valid {decision} decision",
-    )
-    if as_signal:
-        _send_signal(incident_id, decision, document, as_json)
-        return
     hint = (
         f" The decision may still be applied when a worker picks it up: check "
         f"`remediation timeline {incident_id}`."
@@ -577,6 +552,47 @@ def decide(
             f'{{"approval_id": "{result.approval_id}"}}.'
         )
     typer.echo(f"Event {result.sequence}; the incident is now at {_step_label(result.step)}.")
+
+
+@app.command(help=_decide_help())
+def decide(
+    incident_id: IncidentIdArgument,
+    decision: Annotated[
+        DecisionKind,
+        typer.Argument(metavar="DECISION", help="The decision.", case_sensitive=False),
+    ],
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="The decision's JSON payload, or - for standard input."
+        ),
+    ],
+    actor_id: ActorOption = None,
+    roles: PayloadRoleOption = None,
+    as_signal: Annotated[
+        bool,
+        typer.Option("--signal", help="Send as a signal: validated later by the workflow."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+
+    text = _read_document(file)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        _invalid(f"{_source_name(file)} is not JSON: {error}")
+    if not isinstance(document, dict):
+        _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
+    document = _with_actor(document, actor_id, roles)
+    _validated(
+        DECISION_MODELS[decision],
+        json.dumps(document),
+        f"{_source_name(file)} is not a valid {decision} decision",
+    )
+    if as_signal:
+        _send_signal(incident_id, decision, document, as_json)
+        return
+    _send_decision(incident_id, decision, document, as_json)
 
 
 @app.command()
@@ -750,6 +766,207 @@ def _print_status(status: IncidentStatus) -> None:
         _table(["MILESTONE", "LEVEL", "WAS DUE", "OVERDUE SINCE", "TOLD"], rows, indent="  ")
 
 
+# --- victims: sealed records, erasure --------------------------------------------------------
+
+victim_app = typer.Typer(
+    help="Victims' records: personal data sealed under each victim's own key.",
+    no_args_is_help=True,
+)
+app.add_typer(victim_app, name="victim")
+VictimIdArgument = Annotated[
+    str, typer.Argument(metavar="VICTIM", help="Pseudonymous victim id, e.g. V-0001.")
+]
+
+
+def _key_ring(settings: Settings) -> "KeyRing":
+    from workers.encryption import require_key_ring
+
+    try:
+        return require_key_ring(settings)
+    except StartupError as error:
+        _fail(str(error))
+
+
+async def _with_register(database_url: str, work: Callable[["Pool"], Awaitable[T]]) -> T:
+    from workers.register import open_register
+
+    pool = await open_register(database_url, max_size=2)
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+@victim_app.command("record")
+def victim_record(
+    incident_id: IncidentIdArgument,
+    victim_id: VictimIdArgument,
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="FILE",
+            help="The victim's personal data (JSON: name, date_of_birth, contact...), or - for "
+            "standard input; omit to record the pseudonymous id alone.",
+        ),
+    ] = None,
+    child: Annotated[bool, typer.Option("--child", help="The victim is under 18.")] = False,
+    actor_id: Annotated[
+        str, typer.Option("--as", metavar="ACTOR_ID", help="Who records (the case owner).")
+    ] = "",
+    roles: RoleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a victim of an incident under a pseudonymous id (the `record_victim` decision).
+
+    The personal data is sealed here, before it is sent, under a data key of this victim alone
+    (kept wrapped in the register under the key ring): Temporal's history and the register only
+    ever hold the sealed copy, and `remediation erase-victim` makes it unreadable everywhere.
+    Resending updates the record. Needs the key ring and the register (DATABASE_URL or the
+    running `remediation up`).
+    """
+    from schemas.victims import VictimPersonalData
+    from workers import incident_client as incidents
+
+    if not actor_id:
+        _invalid("--as ACTOR_ID is required: who records the victim")
+    personal_data = None
+    if file is not None:
+        personal_data = _validated(
+            VictimPersonalData,
+            _read_document(file),
+            f"{_source_name(file)} is not valid personal data",
+        )
+    actor = _validated(
+        Actor,
+        json.dumps({"id": actor_id, "roles": [str(r) for r in roles or [Role.CASE_OWNER]]}),
+        "--as is not a valid actor id",
+    )
+    try:
+        TypeAdapter(VictimId).validate_python(victim_id)
+    except ValidationError:
+        _invalid(f"{victim_id} is not a pseudonymous victim id such as V-0001")
+    settings = _client_settings()
+    ring = _key_ring(settings)
+    database_url = _database_url(settings)
+
+    async def send(client: "Client") -> "DecisionResult":
+        return await _with_register(
+            database_url,
+            lambda pool: incidents.record_victim(
+                client,
+                pool,
+                ring,
+                incident_id,
+                victim_id=victim_id,
+                child=child,
+                personal_data=personal_data,
+                actor=actor,
+            ),
+        )
+
+    try:
+        result = _run(_with_temporal(settings, send, incident_id=incident_id))
+    except (incidents.DecisionRejected, VictimErased) as refusal:
+        typer.echo(f"refused: {refusal}", err=True)
+        raise typer.Exit(code=1) from None
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        typer.echo(result.message)
+
+
+@victim_app.command("show")
+def victim_show(
+    incident_id: IncidentIdArgument, victim_id: VictimIdArgument, as_json: JsonOption = False
+) -> None:
+    """Show a victim's record with their personal data opened (needs the key ring)."""
+    from activities.victim_vault import read_victim
+
+    settings = _settings()
+    ring = _key_ring(settings)
+    url = _database_url(settings)
+    try:
+        view = _run(
+            _with_register(url, lambda pool: read_victim(pool, ring, incident_id, victim_id))
+        )
+    except VictimErased as erased:
+        _fail(str(erased))
+    if view is None:
+        _fail(f"{incident_id} has no recorded victim {victim_id}")
+    personal = view.personal_data
+    data = personal.model_dump(mode="json", exclude_none=True) if personal else None
+    if as_json:
+        _print_json({**asdict(view), "personal_data": data})
+        return
+    typer.echo(f"{victim_id} of {incident_id} ({'child' if view.child else 'adult'})")
+    typer.echo(f"  recorded  {_when(view.recorded_at)} by {view.recorded_by}")
+    if view.erased_at is not None:
+        typer.echo(f"  erased    {_when(view.erased_at)} by {view.erased_by}: no personal data")
+    elif data is None:
+        typer.echo("  no personal data recorded")
+    else:
+        for name, value in data.items():
+            typer.echo(f"  {name:<14}{value}")
+
+
+@app.command("erase-victim")
+def erase_victim(
+    incident_id: IncidentIdArgument,
+    victim_id: VictimIdArgument,
+    reason: Annotated[str, typer.Option(help="Why (the victim's request...).")],
+    actor_id: Annotated[
+        str, typer.Option("--as", metavar="ACTOR_ID", help="Who asks (the case owner).")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Ask to erase a victim's personal data everywhere.
+
+    While the incident runs, this is its `erase_victim` decision; once it has ended, the request
+    runs as an erasure workflow (`erasure-<incident>-<victim>`). Either way an approver other than
+    you approves it (`remediation decide <printed id> approve` with the printed approval id);
+    then the victim's data key is destroyed, which makes every sealed copy of their data
+    unreadable: the register, event payloads and Temporal's history. The pseudonymous case
+    remains for learning.
+    """
+    from workers import incident_client as incidents
+
+    actor = _validated(
+        Actor,
+        json.dumps({"id": actor_id, "roles": [str(Role.CASE_OWNER)]}),
+        "--as is not a valid actor id",
+    )
+    settings = _client_settings()
+    try:
+        requested = _run(
+            _with_temporal(
+                settings,
+                lambda client: incidents.request_erasure(
+                    client,
+                    incident_id,
+                    victim_id,
+                    reason=reason,
+                    actor=actor,
+                    task_queue=settings.task_queue,
+                ),
+                incident_id=incident_id,
+            )
+        )
+    except incidents.ErasureRefused as refusal:
+        if as_json:
+            _print_json({"incident_id": incident_id, "refused": str(refusal)})
+        typer.echo(f"refused: {refusal}", err=True)
+        raise typer.Exit(code=1) from None
+    if as_json:
+        _print_json(asdict(requested))
+        return
+    typer.echo(requested.message)
+    typer.echo(
+        f"An approver other than {actor_id} decides it: `remediation decide "
+        f"{requested.workflow_id} approve FILE` with "
+        f'{{"approval_id": "{requested.approval_id}"}} (or reject with comments).'
+    )
+
+
 @app.command()
 def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
     """Where an incident stands: step, severity, response level, case owner, what is awaited
@@ -907,6 +1124,8 @@ def _contract_schemas() -> list[_SchemaFile]:
         entry(f"fact.{kind}.json", "signal", str(kind), FACT_MODELS[kind]) for kind in FactKind
     ]
     files.append(entry("query.status.json", "query", "status", IncidentStatus))
+    files.append(entry("query.partner_actions.json", "query", "partner_actions", PartnerView))
+    files.append(entry("victim_personal_data.json", "sealed", "victim record", VictimPersonalData))
     timeline_schema = TypeAdapter(list[TimelineEvent]).json_schema()
     timeline_schema["title"] = "Timeline"
     timeline_schema["description"] = "Result of the `timeline` query: every event, oldest first."

@@ -214,3 +214,55 @@ def approve(approval_id: str, actor: dict[str, Any] = APPROVER) -> dict[str, Any
 
 def reject(approval_id: str, comments: str = "Add a livelihood action.") -> dict[str, Any]:
     return {"actor": APPROVER, "approval_id": approval_id, "comments": comments}
+
+
+def record_victim(victim_id: str = "V-0001", child: bool = False, **changes: Any) -> dict[str, Any]:
+    """Without personal data: `remediation victim record` seals that under the victim's key."""
+    return {"actor": CASE_OWNER, "victim_id": victim_id, "child": child, **changes}
+
+
+def record_consent(victim_id: str = "V-0001", **changes: Any) -> dict[str, Any]:
+    return {"actor": CASE_OWNER, "consent": {**consent(victim_id), **changes}}
+
+
+def withdraw_consent(
+    victim_id: str = "V-0001", purposes: list[str] | None = None, **changes: Any
+) -> dict[str, Any]:
+    return {
+        "actor": CASE_OWNER,
+        "victim_id": victim_id,
+        "purposes": purposes or ["data_sharing"],
+        "withdrawn_at": datetime.now(UTC).isoformat(),
+        **changes,
+    }
+
+
+def share_victim_data(victim_id: str = "V-0001", **changes: Any) -> dict[str, Any]:
+    return {
+        "actor": CASE_OWNER,
+        "victim_id": victim_id,
+        "recipient_kind": "partner",
+        "recipient": PARTNER["id"],
+        "purpose": "Fictional: arrange the wage repayment.",
+        **changes,
+    }
+
+
+def best_interests(victim_id: str | None = "V-0003", **changes: Any) -> dict[str, Any]:
+    return {
+        "actor": CASE_OWNER,
+        "victim_id": victim_id,
+        "assessed_by": "Fictional child-protection officer",
+        "recommendation": "Fictional: return to school with a family-tracing referral.",
+        "assessed_at": datetime.now(UTC).isoformat(),
+        **changes,
+    }
+
+
+def erase_victim(victim_id: str = "V-0001", **changes: Any) -> dict[str, Any]:
+    return {
+        "actor": CASE_OWNER,
+        "victim_id": victim_id,
+        "reason": "Fictional: the victim asked for their data to be erased.",
+        **changes,
+    }

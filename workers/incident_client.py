@@ -3,13 +3,16 @@
 Every call goes through Temporal; the workflow is the only writer of an incident's state.
 """
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -21,20 +24,27 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from schemas.decisions import DecisionKind, FactKind
+from activities.keyring import KeyRing
+from activities.victim_vault import seal_personal_data, victim_data_key
+from schemas.actor import Actor
+from schemas.decisions import DecisionKind, EraseVictim, FactKind, RecordVictim
+from schemas.erasure import ERASURE_APPROVAL_ID, ErasureRequest, erasure_workflow_id
 from schemas.history import TimelineEvent
 from schemas.incident import (
     DecisionResult,
     IncidentInput,
     IncidentStatus,
+    PartnerView,
     incident_id_for,
 )
 from schemas.intake import Intake
 from schemas.policy import Policy
+from schemas.victims import VictimPersonalData
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 from workflows.incident_details import static_summary
 from workflows.severity import provisional_severity
+from workflows.victim_erasure import VictimErasureWorkflow
 
 
 class IncidentExists(Exception):
@@ -85,7 +95,7 @@ async def open_incident(
     incident_id = incident_id_for(intake.external_reference)
     try:
         await client.start_workflow(
-            IncidentWorkflow.run,
+            IncidentWorkflow.__name__,
             IncidentInput(intake=intake, policy=policy),
             id=incident_id,
             task_queue=task_queue,
@@ -120,6 +130,94 @@ async def decide(
         )
     except WorkflowUpdateFailedError as error:
         raise DecisionRejected(_failure_message(error)) from None
+    return result
+
+
+async def record_victim(
+    client: Client,
+    pool: asyncpg.Pool,
+    key_ring: KeyRing,
+    incident_id: str,
+    *,
+    victim_id: str,
+    child: bool,
+    personal_data: VictimPersonalData | None,
+    actor: Actor,
+) -> DecisionResult:
+    """Record a victim, their personal data sealed here under their own data key first, so it
+    never enters Temporal or the register readable by anyone without that key."""
+    sealed = None
+    if personal_data is not None:
+        key = await victim_data_key(pool, key_ring, incident_id, victim_id)
+        sealed = seal_personal_data(key, incident_id, victim_id, personal_data)
+    decision = RecordVictim(actor=actor, victim_id=victim_id, child=child, personal_data=sealed)
+    return await decide(client, incident_id, DecisionKind.RECORD_VICTIM, decision)
+
+
+class ErasureRefused(Exception):
+    """The erasure request was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class ErasureRequested:
+    workflow_id: str  # the incident's, or the erasure workflow's once the incident has ended
+    approval_id: str
+    message: str
+
+
+async def request_erasure(
+    client: Client,
+    incident_id: str,
+    victim_id: str,
+    *,
+    reason: str,
+    actor: Actor,
+    task_queue: str,
+) -> ErasureRequested:
+    """Ask for a victim's erasure: the `erase_victim` decision of a running incident, or, once
+    the incident has ended, a `VictimErasureWorkflow`. Either waits for an approver."""
+    handle = _handle(client, incident_id)
+    described = await handle.describe()
+    if described.status == WorkflowExecutionStatus.RUNNING:
+        decision = EraseVictim(actor=actor, victim_id=victim_id, reason=reason)
+        try:
+            result = await decide(client, incident_id, DecisionKind.ERASE_VICTIM, decision)
+        except DecisionRejected as refusal:
+            raise ErasureRefused(str(refusal)) from None
+        return ErasureRequested(incident_id, result.approval_id or "", result.message)
+    request = ErasureRequest(
+        incident_id=incident_id, victim_id=victim_id, reason=reason, requested_by=actor
+    )
+    workflow_id = erasure_workflow_id(incident_id, victim_id)
+    try:
+        erasure = await client.start_workflow(
+            VictimErasureWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            static_summary=f"erasure of {victim_id} of {incident_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        raise ErasureRefused(
+            f"the erasure of {victim_id} is already awaiting approval ({workflow_id})"
+        ) from None
+    # The request is checked against the register first: wait for that verdict.
+    while not await erasure.query(VictimErasureWorkflow.checked):
+        if (await erasure.describe()).status != WorkflowExecutionStatus.RUNNING:
+            try:
+                await erasure.result()
+            except WorkflowFailureError as failure:
+                raise ErasureRefused(_failure_message(failure)) from None
+        await asyncio.sleep(0.1)
+    outcome = await erasure.query(VictimErasureWorkflow.status)
+    return ErasureRequested(workflow_id, ERASURE_APPROVAL_ID, outcome.message)
+
+
+async def partner_actions(client: Client, incident_id: str, partner: str) -> PartnerView:
+    result: PartnerView = await _handle(client, incident_id).query(
+        "partner_actions", partner, result_type=PartnerView
+    )
     return result
 
 

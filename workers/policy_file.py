@@ -25,6 +25,12 @@ medium = "PT36H"
 human_rights_lead = "hr.lead"
 executive_sponsor = "cso"
 industry_programme_contact = "rmi.contact"
+
+[roles]
+verifier = ["verifier.kofi", "verifier.lena"]
+approver = ["approver.sofia"]
+executive = ["cso"]
+case_owner = ["owner.amara", "owner.jon"]
 ```
 
 - The top-level settings are those of `schemas.policy.Policy`, with its limits (for example
@@ -34,6 +40,10 @@ industry_programme_contact = "rmi.contact"
   effective policy, so any change to the policy gets a new version.
 - `[deadlines.<milestone>]` takes any milestone kind except `action_due` (an action's due date
   comes from its plan) and any subset of `critical`, `high`, `medium`, `low`.
+- `[roles]` lists who holds each organisation-wide role (`case_owner`, `verifier`, `approver`,
+  `executive`). A role that is not listed is unrestricted: anyone claiming it holds it, which
+  suits development only. Case owners of an assigned case and implementing partners come from
+  the incident itself.
 - Durations are strings: `"<n>d"`, `"<n>h"`, `"<n>m"` (minutes, lower case so it is never read
   as months) and combinations such as `"1d12h"`, or ISO 8601 weeks, days and times such as
   `"P5D"`, `"PT36H"`, `"P1DT12H"` (no years or months). A duration is longer than zero and at

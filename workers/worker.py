@@ -18,6 +18,7 @@ from activities.case_register import CaseRegister, case_register_activities
 from activities.deployment_policy import DeploymentPolicy
 from activities.notifications import Notifier, notifier_activities
 from schemas.policy import Policy
+from workers.encryption import MISSING_KEY_RING, key_ring_from
 from workers.errors import StartupError
 from workers.logs import ActivityLogContext
 from workers.policy_file import load_policy
@@ -25,11 +26,12 @@ from workers.register import migrate, open_register
 from workers.settings import Settings
 from workers.temporal_client import connect
 from workflows.incident import IncidentWorkflow
+from workflows.victim_erasure import VictimErasureWorkflow
 
 log = structlog.get_logger(__name__)
 
 # Workflow classes the engine runs; each capability adds its workflow here.
-WORKFLOWS: list[type] = [IncidentWorkflow]
+WORKFLOWS: list[type] = [IncidentWorkflow, VictimErasureWorkflow]
 
 
 def activities_for(
@@ -37,9 +39,12 @@ def activities_for(
 ) -> list[Callable[..., Any]]:
     """Every activity, bound to its injected dependencies."""
     audit_trail = AuditTrail(pool)
+    key_ring = key_ring_from(settings)
+    if key_ring is None:
+        raise StartupError(MISSING_KEY_RING)
     return [
         audit_trail.record_audit_entry,
-        *case_register_activities(CaseRegister(pool)),
+        *case_register_activities(CaseRegister(pool, key_ring)),
         *notifier_activities(Notifier(pool, settings)),
         DeploymentPolicy(policy).deployment_policy,
     ]

@@ -9,30 +9,45 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.actor import Role
+from schemas.actor import Actor, Role
 from schemas.decisions import (
     Acknowledge,
     ActionPlan,
     AmendPlan,
     Approve,
+    BestInterests,
     CheckIn,
     CloseEarly,
     Closure,
     Consent,
+    ConsentPurpose,
     Decision,
     DecisionKind,
+    EraseVictim,
     ExtendDeadline,
     FollowUp,
     ImmediateProtection,
     LessonsLearned,
     PlannedAction,
     Reassign,
+    RecordConsent,
+    RecordVictim,
     Reject,
     Response,
+    ShareRecipient,
+    ShareVictimData,
     Verification,
+    WithdrawConsent,
 )
 from schemas.history import ReturnedItem
-from schemas.incident_state import ActionState, ApprovalSubject, IncidentState, PendingItem
+from schemas.incident_state import (
+    GROUP_ASSESSMENT,
+    ActionState,
+    ApprovalSubject,
+    IncidentState,
+    PendingItem,
+    VictimState,
+)
 from schemas.register import EventOutcome, NotificationKind
 from schemas.vocabulary import (
     CHILD_SAFEGUARDS,
@@ -68,6 +83,12 @@ ALLOWED_ROLES: dict[DecisionKind, frozenset[Role]] = {
     DecisionKind.EXTEND_DEADLINE: frozenset({Role.CASE_OWNER}),
     DecisionKind.CLOSE_EARLY: frozenset({Role.CASE_OWNER}),
     DecisionKind.FOLLOW_UP: frozenset({Role.CASE_OWNER}),
+    DecisionKind.RECORD_VICTIM: frozenset({Role.CASE_OWNER}),
+    DecisionKind.RECORD_CONSENT: frozenset({Role.CASE_OWNER}),
+    DecisionKind.WITHDRAW_CONSENT: frozenset({Role.CASE_OWNER}),
+    DecisionKind.SHARE_VICTIM_DATA: frozenset({Role.CASE_OWNER}),
+    DecisionKind.BEST_INTERESTS: frozenset({Role.CASE_OWNER}),
+    DecisionKind.ERASE_VICTIM: frozenset({Role.CASE_OWNER}),
 }
 
 NEEDS_APPROVAL = frozenset(
@@ -78,8 +99,11 @@ NEEDS_APPROVAL = frozenset(
         DecisionKind.CLOSURE,
         DecisionKind.EXTEND_DEADLINE,
         DecisionKind.CLOSE_EARLY,
+        DecisionKind.ERASE_VICTIM,
     }
 )
+# Kinds that may wait for approval several at a time (one per milestone, one per victim).
+_SEVERAL_PENDING = frozenset({DecisionKind.EXTEND_DEADLINE, DecisionKind.ERASE_VICTIM})
 
 STEP_OF_DECISION: dict[DecisionKind, Step] = {
     DecisionKind.VERIFICATION: Step.VERIFICATION,
@@ -128,12 +152,15 @@ def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
     if state.step == Step.COMPLETED:
         raise DecisionRefused(f"incident {state.incident_id} is completed; it takes no decisions")
     allowed = ALLOWED_ROLES[kind]
-    if not allowed & set(decision.actor.roles):
+    claimed = allowed & set(decision.actor.roles)
+    if not claimed:
         roles = " or ".join(sorted(allowed))
         raise DecisionRefused(
             f"{kind} needs the {roles} role; {decision.actor.id} acts as "
             f"{', '.join(decision.actor.roles) or 'no role'}"
         )
+    if not claimed & held_roles(state, decision.actor):
+        raise DecisionRefused(_not_held(state, decision.actor, min(claimed)))
     expected_step = STEP_OF_DECISION.get(kind)
     if kind == DecisionKind.CLOSURE and state.closure is not None:
         raise DecisionRefused("the closure was already approved")
@@ -141,7 +168,7 @@ def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
         raise DecisionRefused(
             f"{kind} belongs to the {expected_step} step; the incident is in the {state.step} step"
         )
-    if kind in NEEDS_APPROVAL and kind != DecisionKind.EXTEND_DEADLINE:
+    if kind in NEEDS_APPROVAL and kind not in _SEVERAL_PENDING:
         pending = state.pending_of_kind(kind)
         if pending is not None:
             raise DecisionRefused(
@@ -149,6 +176,43 @@ def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
                 "wait for the approver's decision"
             )
     _CHECKS[kind](state, decision, now)
+
+
+def held_roles(state: IncidentState, actor: Actor) -> set[Role]:
+    """The roles the actor claims that they really hold on this incident: case owner by
+    assignment, implementing partner by the plan, the others from the policy's role directory."""
+    claimed = set(actor.roles)
+    if not state.protected:
+        return claimed
+    directory = state.policy.roles
+    held = set()
+    for role in claimed:
+        match role:
+            case Role.CASE_OWNER if state.case_owner is not None:
+                holds = actor.id == state.case_owner
+            case Role.CASE_OWNER | Role.VERIFIER | Role.APPROVER | Role.EXECUTIVE:
+                listed = getattr(directory, role.value)
+                holds = listed is None or actor.id in listed
+            case Role.IMPLEMENTING_PARTNER:
+                holds = any(a.plan.implementing_partner == actor.id for a in state.actions.values())
+            case _:  # integrations and the system open cases and escalate; they never decide
+                holds = False
+        if holds:
+            held.add(role)
+    return held
+
+
+def _not_held(state: IncidentState, actor: Actor, role: Role) -> str:
+    match role:
+        case Role.CASE_OWNER if state.case_owner is not None:
+            return (
+                f"{actor.id} is not the case owner of {state.incident_id} ({state.case_owner} is)"
+            )
+        case Role.IMPLEMENTING_PARTNER:
+            return f"{actor.id} implements no action of {state.incident_id}'s plan"
+        case Role.CASE_OWNER | Role.VERIFIER | Role.APPROVER | Role.EXECUTIVE:
+            return f"{actor.id} does not hold the {role} role (the policy's roles.{role} list)"
+    return f"the {role} role cannot send decisions"
 
 
 def _effective_step(state: IncidentState) -> Step:
@@ -236,6 +300,27 @@ def _consent_problems(actions: list[PlannedAction], consents: dict[str, Consent]
     return None
 
 
+def _child_problems(state: IncidentState, actions: list[PlannedAction]) -> str | None:
+    """A child's best interests are assessed before any action concerning them is planned."""
+    if not state.protected:
+        return None
+    for action in actions:
+        for victim_id in action.beneficiaries:
+            if state.erased(victim_id):
+                return f"action {action.action_id} serves {victim_id}, whose record was erased"
+            if state.is_child(victim_id) and victim_id not in state.best_interests:
+                return (
+                    f"action {action.action_id} concerns the child {victim_id}, who has no "
+                    "best-interests assessment: record best_interests first"
+                )
+        if action.concerns_children and not state.best_interests:
+            return (
+                f"action {action.action_id} concerns children and no best-interests assessment "
+                "is recorded: record best_interests first"
+            )
+    return None
+
+
 def _check_new_actions(state: IncidentState, actions: list[PlannedAction], now: datetime) -> None:
     for action in actions:
         if action.due_date <= now.date():
@@ -266,7 +351,9 @@ def _check_action_plan(state: IncidentState, decision: Decision, now: datetime) 
             "or a best_interests_assessment"
         )
     consents = {c.victim_id: c for c in decision.consents}
-    problem = _consent_problems(decision.actions, consents)
+    problem = _consent_problems(decision.actions, consents) or _child_problems(
+        state, decision.actions
+    )
     if problem:
         raise DecisionRefused(problem)
 
@@ -275,7 +362,7 @@ def _check_check_in(state: IncidentState, decision: Decision, now: datetime) -> 
     assert isinstance(decision, CheckIn)
     if decision.period_end > now.date():
         raise DecisionRefused(f"period_end {decision.period_end} is in the future")
-    partner_only = Role.CASE_OWNER not in decision.actor.roles
+    partner_only = Role.CASE_OWNER not in held_roles(state, decision.actor)
     for progress in decision.progress:
         action = state.actions.get(progress.action_id)
         if action is None:
@@ -315,7 +402,9 @@ def _check_amend_plan(state: IncidentState, decision: Decision, now: datetime) -
         for change in decision.change
         if change.implementing_partner is not None
     ]
-    problem = _consent_problems([*decision.add, *repartnered], consents)
+    problem = _consent_problems([*decision.add, *repartnered], consents) or _child_problems(
+        state, decision.add
+    )
     if problem:
         raise DecisionRefused(problem)
 
@@ -373,6 +462,8 @@ def _check_approve(state: IncidentState, decision: Decision, now: datetime) -> N
     try:
         if isinstance(item.subject, ExtendDeadline):
             _check_extension_target(state, item.subject, now)
+        elif isinstance(item.subject, EraseVictim):
+            _check_erasure_target(state, item.subject)
         else:
             _CHECKS[item.kind](state, item.subject, now)
     except DecisionRefused as stale:
@@ -434,6 +525,98 @@ def _check_follow_up(state: IncidentState, decision: Decision, now: datetime) ->
         raise DecisionRefused("the follow-up was already recorded")
 
 
+def _recorded_victim(state: IncidentState, victim_id: str) -> VictimState:
+    victim = state.victims.get(victim_id)
+    if victim is None:
+        known = ", ".join(state.victims) or "none"
+        raise DecisionRefused(
+            f"{victim_id} is not a recorded victim of this incident (recorded: {known}); "
+            "record_victim first"
+        )
+    return victim
+
+
+def _not_erased(state: IncidentState, victim_id: str) -> None:
+    if state.erased(victim_id):
+        raise DecisionRefused(f"{victim_id}'s record was erased; nothing more can be recorded")
+
+
+def _not_in_future(moment: datetime, name: str, now: datetime) -> None:
+    if moment > now:
+        raise DecisionRefused(f"{name} {moment.isoformat()} is in the future")
+
+
+def _check_record_victim(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, RecordVictim)
+    _not_erased(state, decision.victim_id)
+
+
+def _check_record_consent(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, RecordConsent)
+    _not_erased(state, decision.consent.victim_id)
+    _not_in_future(decision.consent.recorded_at, "recorded_at", now)
+
+
+def _check_withdraw_consent(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, WithdrawConsent)
+    if decision.victim_id not in state.consents:
+        raise DecisionRefused(f"{decision.victim_id} has no recorded consent to withdraw")
+    _not_in_future(decision.withdrawn_at, "withdrawn_at", now)
+
+
+def sharing_problem(state: IncidentState, decision: ShareVictimData) -> str | None:
+    """Why this sharing is not covered by the victim's recorded consent, if it is not."""
+    victim_id = decision.victim_id
+    consent = state.consents.get(victim_id)
+    if consent is None:
+        return f"{victim_id} has no recorded consent; record_consent first"
+    if decision.recipient_kind == ShareRecipient.AUTHORITIES and not consent.to_involve_authorities:
+        return f"{victim_id}'s consent does not cover involving the authorities"
+    if (
+        decision.recipient_kind == ShareRecipient.PARTNER
+        and decision.recipient not in consent.share_data_with
+    ):
+        return f"{victim_id}'s consent does not cover sharing their data with {decision.recipient}"
+    if state.is_child(victim_id) and victim_id not in state.best_interests:
+        return f"{victim_id} is a child: record a best-interests assessment before sharing"
+    return None
+
+
+def _check_share_victim_data(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, ShareVictimData)
+    _not_erased(state, decision.victim_id)
+    problem = sharing_problem(state, decision)
+    if problem:
+        raise DecisionRefused(problem)
+
+
+def _check_best_interests(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, BestInterests)
+    _not_in_future(decision.assessed_at, "assessed_at", now)
+    if decision.victim_id is not None:
+        victim = _recorded_victim(state, decision.victim_id)
+        _not_erased(state, decision.victim_id)
+        if not victim.child:
+            raise DecisionRefused(f"{decision.victim_id} is not recorded as a child")
+
+
+def _check_erasure_target(state: IncidentState, decision: EraseVictim) -> None:
+    _recorded_victim(state, decision.victim_id)
+    if state.erased(decision.victim_id):
+        raise DecisionRefused(f"{decision.victim_id} was already erased")
+
+
+def _check_erase_victim(state: IncidentState, decision: Decision, now: datetime) -> None:
+    assert isinstance(decision, EraseVictim)
+    _check_erasure_target(state, decision)
+    for item in state.approvals.values():
+        if isinstance(item.subject, EraseVictim) and item.subject.victim_id == decision.victim_id:
+            raise DecisionRefused(
+                f"the erasure of {decision.victim_id} is already awaiting approval "
+                f"({item.approval_id})"
+            )
+
+
 _CHECKS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], None]] = {
     DecisionKind.ACKNOWLEDGE: _check_acknowledge,
     DecisionKind.IMMEDIATE_PROTECTION: _check_immediate_protection,
@@ -450,6 +633,12 @@ _CHECKS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], None]]
     DecisionKind.EXTEND_DEADLINE: _check_extend_deadline,
     DecisionKind.CLOSE_EARLY: _check_close_early,
     DecisionKind.FOLLOW_UP: _check_follow_up,
+    DecisionKind.RECORD_VICTIM: _check_record_victim,
+    DecisionKind.RECORD_CONSENT: _check_record_consent,
+    DecisionKind.WITHDRAW_CONSENT: _check_withdraw_consent,
+    DecisionKind.SHARE_VICTIM_DATA: _check_share_victim_data,
+    DecisionKind.BEST_INTERESTS: _check_best_interests,
+    DecisionKind.ERASE_VICTIM: _check_erase_victim,
 }
 
 
@@ -486,6 +675,8 @@ def _summary_of(kind: DecisionKind, decision: Decision) -> str:
             return f"extend {decision.milestone} to {decision.new_deadline.isoformat()}"
         case CloseEarly():
             return f"early closure as {decision.reason}"
+        case EraseVictim():
+            return f"erase {decision.victim_id}'s personal data"
     return str(kind)
 
 
@@ -698,6 +889,8 @@ def _apply_approve(state: IncidentState, decision: Decision, now: datetime) -> E
     assert isinstance(decision, Approve)
     item = state.approvals.pop(decision.approval_id)
     touched_actions = _approved(state, item.subject, now)
+    if isinstance(item.subject, EraseVictim):  # erased by the approver's decision
+        state.victims[item.subject.victim_id].erased_by = decision.actor.id
     return Effect(
         outcome=EventOutcome.APPROVED,
         summary=f"{item.approval_id} approved by {decision.actor.id}: {item.summary}",
@@ -768,6 +961,10 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
             state.case_status = CaseStatus.CLOSED
             state.approvals.clear()
             enter_step(state, Step.COMPLETED, now)
+        case EraseVictim():
+            victim = state.victims[subject.victim_id]
+            victim.erased_at = now
+            victim.personal_data_recorded = False
     return []
 
 
@@ -777,6 +974,90 @@ def _apply_follow_up(state: IncidentState, decision: Decision, now: datetime) ->
     sustained = "remedy sustained" if decision.remedy_sustained else "remedy not sustained"
     recurred = "; harm recurred, a linked incident opens" if decision.recurrence else ""
     return _accepted(f"follow-up recorded: {sustained}{recurred}")
+
+
+def _apply_record_victim(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, RecordVictim)
+    previous = state.victims.get(decision.victim_id)
+    state.victims[decision.victim_id] = VictimState(
+        victim_id=decision.victim_id,
+        child=decision.child,
+        recorded_at=previous.recorded_at if previous else now,
+        recorded_by=previous.recorded_by if previous else decision.actor.id,
+        personal_data_recorded=decision.personal_data is not None
+        or (previous is not None and previous.personal_data_recorded),
+    )
+    who = "child" if decision.child else "adult"
+    data = "; personal data sealed under their own key" if decision.personal_data else ""
+    verb = "updated" if previous else "recorded"
+    return _accepted(f"victim {decision.victim_id} ({who}) {verb}{data}")
+
+
+def _apply_record_consent(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, RecordConsent)
+    consent = decision.consent
+    state.consents[consent.victim_id] = consent
+    covers = ["services"] if consent.to_receive_services else []
+    covers += [f"sharing with {len(consent.share_data_with)} partner(s)"] * bool(
+        consent.share_data_with
+    )
+    covers += ["authorities"] if consent.to_involve_authorities else []
+    return _accepted(f"consent of {consent.victim_id} recorded ({', '.join(covers) or 'nothing'})")
+
+
+def _apply_withdraw_consent(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, WithdrawConsent)
+    consent = state.consents[decision.victim_id]
+    updates: dict[str, object] = {}
+    if ConsentPurpose.SERVICES in decision.purposes:
+        updates["to_receive_services"] = False
+    if ConsentPurpose.AUTHORITIES in decision.purposes:
+        updates["to_involve_authorities"] = False
+    if ConsentPurpose.DATA_SHARING in decision.purposes:
+        updates["share_data_with"] = [
+            p for p in consent.share_data_with if decision.partners and p not in decision.partners
+        ]
+    state.consents[decision.victim_id] = consent.model_copy(update=updates)
+    affected = [
+        action
+        for action in state.actions.values()
+        if decision.victim_id in action.plan.beneficiaries and not action.resolved
+    ]
+    purposes = ", ".join(decision.purposes)
+    summary = f"{decision.victim_id} withdrew consent ({purposes})"
+    if affected:
+        summary += f"; actions serving them: {', '.join(a.plan.action_id for a in affected)}"
+    partners = sorted(
+        {a.plan.implementing_partner for a in affected if a.plan.implementing_partner}
+    )
+    notices = [
+        Notice(
+            NotificationKind.CONSENT_WITHDRAWN,
+            recipient,
+            f"Consent withdrawn on {state.incident_id}",
+            f"{decision.victim_id} withdrew consent ({purposes}). Stop anything that relies on "
+            "it; the case owner will amend the plan.",
+        )
+        for recipient in [*partners, state.case_owner or "case_owners"]
+    ]
+    return _accepted(summary, reason=decision.reason, notices=notices)
+
+
+def _apply_share_victim_data(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, ShareVictimData)
+    return _accepted(
+        f"{decision.victim_id}'s data shared with {decision.recipient_kind} "
+        f"{decision.recipient} under their consent",
+        reason=decision.purpose,
+    )
+
+
+def _apply_best_interests(state: IncidentState, decision: Decision, now: datetime) -> Effect:
+    assert isinstance(decision, BestInterests)
+    subject = decision.victim_id or GROUP_ASSESSMENT
+    state.best_interests[subject] = decision
+    whom = decision.victim_id or "the children concerned"
+    return _accepted(f"best-interests assessment of {whom} recorded")
 
 
 _APPLIERS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], Effect]] = {
@@ -789,4 +1070,9 @@ _APPLIERS: dict[DecisionKind, Callable[[IncidentState, Decision, datetime], Effe
     DecisionKind.REJECT: _apply_reject,
     DecisionKind.REASSIGN: _apply_reassign,
     DecisionKind.FOLLOW_UP: _apply_follow_up,
+    DecisionKind.RECORD_VICTIM: _apply_record_victim,
+    DecisionKind.RECORD_CONSENT: _apply_record_consent,
+    DecisionKind.WITHDRAW_CONSENT: _apply_withdraw_consent,
+    DecisionKind.SHARE_VICTIM_DATA: _apply_share_victim_data,
+    DecisionKind.BEST_INTERESTS: _apply_best_interests,
 }

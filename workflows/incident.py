@@ -8,6 +8,7 @@ refused signal is recorded in the timeline and changes nothing else). The rules 
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -27,8 +28,10 @@ with workflow.unsafe.imports_passed_through():
         CheckIn,
         Decision,
         DecisionKind,
+        EraseVictim,
         FactKind,
         FollowUp,
+        RecordVictim,
     )
     from schemas.history import TimelineEvent
     from schemas.incident import (
@@ -37,9 +40,10 @@ with workflow.unsafe.imports_passed_through():
         IncidentOutcome,
         IncidentStatus,
         Milestone,
+        PartnerView,
         incident_id_for,
     )
-    from schemas.incident_state import Escalation, IncidentState
+    from schemas.incident_state import RULES_WITH_PROTECTION, Escalation, IncidentState
     from schemas.policy import MilestoneKind, Policy
     from schemas.register import (
         ActionRecord,
@@ -58,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationKey,
         NotificationKind,
         RegisterEvent,
+        VictimRecord,
     )
     from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus, Severity, Step
     from workflows import search_attributes as sa
@@ -70,7 +75,7 @@ with workflow.unsafe.imports_passed_through():
         recipients,
     )
     from workflows.incident_details import current_details, static_summary
-    from workflows.incident_state import open_milestones, status_view
+    from workflows.incident_state import open_milestones, partner_view, status_view
     from workflows.severity import provisional_severity
 
 REGISTER_TIMEOUT = timedelta(seconds=30)
@@ -83,23 +88,33 @@ DEADLINE_TRACKER_PATCH = "deadline-tracker"
 DEPLOYMENT_POLICY_PATCH = "deployment-policy"
 OUTBOX_DELIVERY_PATCH = "outbox-delivery"
 FOLLOW_UP_PATCH = "post-closure-follow-up"
+# Roles from the policy and assignments, consent gates, victims' records and erasure.
+VICTIM_PROTECTION_PATCH = "victim-protection"
 # Delivery retries until the channel is back, backing off to one attempt an hour.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(hours=1),
 )
+FIELD_LABEL_MAX = 60
 REFUSED = "DecisionRefused"
 MALFORMED = "MalformedDecision"
 UNIDENTIFIED = Actor(id="unidentified-sender")
 M = TypeVar("M", bound=BaseModel)
 
 
+def _field_label(part: object) -> str:
+    """A field name from a message, made safe to echo: an unknown field's name is the sender's
+    text (escape sequences, NUL, megabytes), and it goes into refusals, the timeline and the
+    register."""
+    return re.sub(r"[^\w.:-]", "?", str(part), flags=re.ASCII)[:FIELD_LABEL_MAX]
+
+
 def _describe_validation_error(error: ValidationError) -> str:
     problems = []
-    for problem in error.errors()[:5]:
-        where = ".".join(str(part) for part in problem["loc"]) or "payload"
-        problems.append(f"{where}: {problem['msg']}")
+    for problem in error.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(_field_label(part) for part in problem["loc"]) or "payload"
+        problems.append(f"{where}: {problem['msg'][:200]}")
     more = error.error_count() - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
@@ -113,7 +128,7 @@ def _decode(raw: RawValue) -> Any:
         ) from None
 
 
-def _parse(model: type[M], raw: RawValue) -> M:
+def parse_message(model: type[M], raw: RawValue) -> M:
     value = _decode(raw)
     try:
         return model.model_validate(value)
@@ -141,7 +156,17 @@ class _TimeToContinueAsNew(Exception):
 @workflow.defn
 class IncidentWorkflow:
     @workflow.init
-    def __init__(self, input: IncidentInput) -> None:
+    def __init__(self, raw_input: RawValue) -> None:
+        # Decoded here rather than by the SDK: an input sent as plain JSON (the HTTP API, the UI)
+        # that does not fit the contract must fail the incident with the reason, not fail the
+        # workflow task for ever.
+        self._input_refused: str | None = None
+        try:
+            input = parse_message(IncidentInput, raw_input)
+        except ApplicationError as refusal:
+            self._input_refused = refusal.message
+            return
+        self._input = input
         self._lock = asyncio.Lock()
         self._published: dict[str, Any] = {}
         self._deadlines_changed = False
@@ -169,8 +194,13 @@ class IncidentWorkflow:
     # --- the six steps ----------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, input: IncidentInput) -> IncidentOutcome:
+    async def run(self, raw_input: RawValue) -> IncidentOutcome:
+        if self._input_refused is not None:
+            raise ApplicationError(self._input_refused, type=MALFORMED, non_retryable=True)
+        input = self._input
         if input.carried is None:
+            if workflow.patched(VICTIM_PROTECTION_PATCH):
+                self.state.rules_version = RULES_WITH_PROTECTION
             if input.policy is None and workflow.patched(DEPLOYMENT_POLICY_PATCH):
                 self.state.policy = await workflow.execute_activity(
                     "deployment_policy",
@@ -395,7 +425,7 @@ class IncidentWorkflow:
             }
         )
         child = await workflow.start_child_workflow(
-            IncidentWorkflow.run,
+            "IncidentWorkflow",
             IncidentInput(intake=intake, policy=None),
             id=incident_id_for(reference),
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -544,7 +574,7 @@ class IncidentWorkflow:
 
     def _validate(self, kind: DecisionKind, raw: RawValue) -> None:
         """Update validator: never mutates; raising rejects the update without a trace."""
-        decision = _parse(DECISION_MODELS[kind], raw)
+        decision = parse_message(DECISION_MODELS[kind], raw)
         if (
             decision.decision_id is not None
             and str(decision.decision_id) in self.state.seen_decisions
@@ -556,7 +586,7 @@ class IncidentWorkflow:
             raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
 
     async def _decide(self, kind: DecisionKind, raw: RawValue) -> DecisionResult:
-        decision = _parse(DECISION_MODELS[kind], raw)
+        decision = parse_message(DECISION_MODELS[kind], raw)
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             duplicate = self._duplicate_result(kind, decision)
@@ -573,7 +603,7 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             try:
-                decision = _parse(DECISION_MODELS[kind], raw)
+                decision = parse_message(DECISION_MODELS[kind], raw)
             except ApplicationError as error:
                 await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
                 return
@@ -614,8 +644,26 @@ class IncidentWorkflow:
         if decision.decision_id is not None:
             draft.remember_decision(str(decision.decision_id), draft.sequence)
         check_in = decision if isinstance(decision, CheckIn) else None
+        victim = None
+        if isinstance(decision, RecordVictim):
+            victim = VictimRecord(
+                victim_id=decision.victim_id,
+                child=decision.child,
+                recorded_by=decision.actor.id,
+                personal_data=decision.personal_data,
+            )
+        erased = effect.decided.subject if effect.decided is not None else None
         await self._persist(
-            draft, kind, decision.actor, effect, decision.model_dump(mode="json"), check_in
+            draft,
+            kind,
+            decision.actor,
+            effect,
+            decision.model_dump(mode="json"),
+            check_in,
+            victim=victim,
+            erased_victim=erased.victim_id
+            if isinstance(erased, EraseVictim) and effect.outcome == EventOutcome.APPROVED
+            else None,
         )
         self.state = draft
         self._publish()
@@ -633,11 +681,16 @@ class IncidentWorkflow:
         draft = self.state.model_copy(deep=True)
         draft.sequence += 1
         try:
-            payload = workflow.payload_converter().from_payload(raw.payload)
+            received = workflow.payload_converter().from_payload(raw.payload)
         except Exception:
-            payload = None
-        if not isinstance(payload, dict):
-            payload = {"undecodable": True}
+            received = None
+        # A refused message may carry anything, personal data included: the register keeps only
+        # its shape, never its values.
+        payload: dict[str, Any] = (
+            {"refused_fields": sorted(_field_label(key) for key in received)[:50]}
+            if isinstance(received, dict)
+            else {"undecodable": True}
+        )
         effect = Effect(
             outcome=EventOutcome.REFUSED,
             summary=f"{kind} signal refused",
@@ -652,7 +705,7 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             try:
-                fact = _parse(FACT_MODELS[kind], raw)
+                fact = parse_message(FACT_MODELS[kind], raw)
             except ApplicationError as error:
                 await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
                 return
@@ -685,6 +738,8 @@ class IncidentWorkflow:
         check_in: CheckIn | None,
         *,
         escalation: EscalationRecord | None = None,
+        victim: VictimRecord | None = None,
+        erased_victim: str | None = None,
     ) -> None:
         now = workflow.now()
         draft.timeline.append(
@@ -710,6 +765,8 @@ class IncidentWorkflow:
             payload=payload,
             snapshot=_snapshot(draft, now),
             escalation=escalation,
+            victim=victim,
+            erased_victim=erased_victim,
             approvals=[
                 _approval_record(draft, approval_id, actor, effect, now)
                 for approval_id in effect.touched_approvals
@@ -800,15 +857,25 @@ class IncidentWorkflow:
 
     # --- queries ----------------------------------------------------------------------------
 
+    def _opened_state(self) -> IncidentState:
+        if self._input_refused is not None:
+            raise ApplicationError(f"the incident never opened: {self._input_refused}")
+        return self.state
+
     @workflow.query
     def status(self) -> IncidentStatus:
         """Where the case stands: step, severity, what is awaited from whom and by when."""
-        return status_view(self.state)
+        return status_view(self._opened_state())
 
     @workflow.query
     def timeline(self) -> list[TimelineEvent]:
         """Every event with actor, time, reason and outcome."""
-        return list(self.state.timeline)
+        return list(self._opened_state().timeline)
+
+    @workflow.query
+    def partner_actions(self, partner: str) -> PartnerView:
+        """What an implementing partner may see: only the actions they implement."""
+        return partner_view(self._opened_state(), partner)
 
     # --- decisions: an update (validated before acceptance) and a signal for each ----------
 
@@ -991,6 +1058,80 @@ class IncidentWorkflow:
     @workflow.signal(name="follow_up")
     async def follow_up_signal(self, decision: RawValue) -> None:
         await self._decide_by_signal(DecisionKind.FOLLOW_UP, decision)
+
+    # --- victims: records, consent, best interests, erasure ------------------------------------
+
+    @workflow.update(name="record_victim")
+    async def record_victim_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.RECORD_VICTIM, decision)
+
+    @record_victim_update.validator
+    def record_victim_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.RECORD_VICTIM, decision)
+
+    @workflow.signal(name="record_victim")
+    async def record_victim_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.RECORD_VICTIM, decision)
+
+    @workflow.update(name="record_consent")
+    async def record_consent_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.RECORD_CONSENT, decision)
+
+    @record_consent_update.validator
+    def record_consent_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.RECORD_CONSENT, decision)
+
+    @workflow.signal(name="record_consent")
+    async def record_consent_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.RECORD_CONSENT, decision)
+
+    @workflow.update(name="withdraw_consent")
+    async def withdraw_consent_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.WITHDRAW_CONSENT, decision)
+
+    @withdraw_consent_update.validator
+    def withdraw_consent_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.WITHDRAW_CONSENT, decision)
+
+    @workflow.signal(name="withdraw_consent")
+    async def withdraw_consent_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.WITHDRAW_CONSENT, decision)
+
+    @workflow.update(name="share_victim_data")
+    async def share_victim_data_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.SHARE_VICTIM_DATA, decision)
+
+    @share_victim_data_update.validator
+    def share_victim_data_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.SHARE_VICTIM_DATA, decision)
+
+    @workflow.signal(name="share_victim_data")
+    async def share_victim_data_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.SHARE_VICTIM_DATA, decision)
+
+    @workflow.update(name="best_interests")
+    async def best_interests_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.BEST_INTERESTS, decision)
+
+    @best_interests_update.validator
+    def best_interests_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.BEST_INTERESTS, decision)
+
+    @workflow.signal(name="best_interests")
+    async def best_interests_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.BEST_INTERESTS, decision)
+
+    @workflow.update(name="erase_victim")
+    async def erase_victim_update(self, decision: RawValue) -> DecisionResult:
+        return await self._decide(DecisionKind.ERASE_VICTIM, decision)
+
+    @erase_victim_update.validator
+    def erase_victim_validate(self, decision: RawValue) -> None:
+        self._validate(DecisionKind.ERASE_VICTIM, decision)
+
+    @workflow.signal(name="erase_victim")
+    async def erase_victim_signal(self, decision: RawValue) -> None:
+        await self._decide_by_signal(DecisionKind.ERASE_VICTIM, decision)
 
     # --- plain facts: signals only ----------------------------------------------------------
 

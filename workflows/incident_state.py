@@ -11,11 +11,15 @@ from schemas.incident import (
     ActiveEscalation,
     IncidentStatus,
     Milestone,
+    PartnerView,
     PendingApproval,
     PendingDecision,
+    VictimSummary,
 )
 from schemas.incident_state import (
+    ActionState,
     IncidentState,
+    VictimState,
 )
 from schemas.policy import MilestoneKind
 from schemas.vocabulary import (
@@ -187,18 +191,7 @@ def status_view(state: IncidentState) -> IncidentStatus:
             for item in state.approvals.values()
         ],
         returned=list(state.returned),
-        actions=[
-            ActionSummary(
-                action_id=action.plan.action_id,
-                category=action.plan.category,
-                action_type=str(action.plan.remedy_type or action.plan.assistance_type),
-                status=action.status,
-                progress_percent=action.progress_percent,
-                due_date=action.plan.due_date,
-                implementing_partner=action.plan.implementing_partner,
-            )
-            for action in state.actions.values()
-        ],
+        actions=[_action_summary(action) for action in state.actions.values()],
         actions_by_status=counts,
         deadlines=milestones,
         escalations=[
@@ -217,4 +210,48 @@ def status_view(state: IncidentState) -> IncidentStatus:
         closed_at=state.closed_at,
         closure_reason=state.closure_reason,
         policy_version=state.policy.version,
+        victims=[_victim_summary(state, victim) for victim in state.victims.values()],
+    )
+
+
+def _action_summary(action: ActionState) -> ActionSummary:
+    return ActionSummary(
+        action_id=action.plan.action_id,
+        category=action.plan.category,
+        action_type=str(action.plan.remedy_type or action.plan.assistance_type),
+        status=action.status,
+        progress_percent=action.progress_percent,
+        due_date=action.plan.due_date,
+        implementing_partner=action.plan.implementing_partner,
+    )
+
+
+def _victim_summary(state: IncidentState, victim: VictimState) -> VictimSummary:
+    consent = state.consents.get(victim.victim_id)
+    covers = []
+    if consent is not None:
+        covers += ["services"] if consent.to_receive_services else []
+        covers += [f"data sharing with {partner}" for partner in consent.share_data_with]
+        covers += ["authorities"] if consent.to_involve_authorities else []
+    return VictimSummary(
+        victim_id=victim.victim_id,
+        child=victim.child,
+        personal_data_recorded=victim.personal_data_recorded,
+        best_interests_assessed=victim.victim_id in state.best_interests,
+        consent=covers,
+        erased_at=victim.erased_at,
+    )
+
+
+def partner_view(state: IncidentState, partner: str) -> PartnerView:
+    """What an implementing partner may see: their own actions, nothing else of the case."""
+    return PartnerView(
+        incident_id=state.incident_id,
+        partner=partner,
+        step=state.step,
+        actions=[
+            _action_summary(action)
+            for action in state.actions.values()
+            if action.plan.implementing_partner == partner
+        ],
     )

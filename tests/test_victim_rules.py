@@ -1,0 +1,355 @@
+"""Roles held on the incident, consent gates, children's best interests and erasure (DESIGN §6).
+
+Pure, like tests/test_decision_rules.py, whose helpers these tests share: a refusal names the
+problem and leaves the state untouched.
+"""
+
+from typing import Any
+
+import pytest
+
+from schemas.incident_state import RULES_BEFORE_PROTECTION
+from schemas.policy import Policy, RoleDirectory
+from schemas.register import EventOutcome, NotificationKind
+from schemas.vocabulary import Step
+from tests.test_decision_rules import (
+    APPROVER,
+    CASE_OWNER,
+    EXECUTIVE,
+    PARTNER,
+    PARTNER_ID,
+    VERIFIER,
+    K,
+    approved,
+    assert_refused,
+    decide,
+    drive,
+    new_state,
+)
+from workers import examples
+from workflows.incident_state import partner_view, status_view
+
+DIRECTORY = Policy(
+    roles=RoleDirectory(
+        verifier=[str(VERIFIER["id"])],
+        approver=[str(APPROVER["id"])],
+        executive=[str(EXECUTIVE["id"])],
+        case_owner=[str(CASE_OWNER["id"])],
+    )
+)
+
+
+def claiming(role: str, actor_id: str = "intruder.x") -> dict[str, Any]:
+    return {"id": actor_id, "roles": [role]}
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+def test_an_approver_not_in_the_directory_is_refused() -> None:
+    state = new_state(policy=DIRECTORY)
+    decide(state, K.ACKNOWLEDGE, examples.acknowledge())
+    decide(state, K.VERIFICATION, examples.verification())
+    assert state.proposed_level is not None
+    decide(state, K.RESPONSE, examples.response(state.proposed_level))
+    assert_refused(
+        state,
+        K.APPROVE,
+        examples.approve("response-1", actor=claiming("approver")),
+        r"intruder.x does not hold the approver role \(the policy's roles.approver list\)",
+    )
+    assert decide(state, K.APPROVE, examples.approve("response-1")).outcome == (
+        EventOutcome.APPROVED
+    )
+
+
+def test_a_verifier_not_in_the_directory_is_refused() -> None:
+    state = new_state(policy=DIRECTORY)
+    decide(state, K.ACKNOWLEDGE, examples.acknowledge())
+    payload = {**examples.verification(), "actor": claiming("verifier")}
+    assert_refused(state, K.VERIFICATION, payload, "does not hold the verifier role")
+
+
+def test_only_listed_case_owners_may_take_an_unassigned_case() -> None:
+    state = new_state(policy=DIRECTORY)
+    assert_refused(
+        state,
+        K.ACKNOWLEDGE,
+        examples.acknowledge(actor=claiming("case_owner")),
+        "does not hold the case_owner role",
+    )
+
+
+def test_once_assigned_only_the_case_owner_acts_as_case_owner() -> None:
+    state = drive(Step.RESPONSE)
+    impostor = claiming("case_owner", "owner.someone-else")
+    assert state.proposed_level is not None
+    assert_refused(
+        state,
+        K.RESPONSE,
+        {**examples.response(state.proposed_level), "actor": impostor},
+        r"owner.someone-else is not the case owner of incident-X \(owner.amara is\)",
+    )
+
+
+def test_an_executive_may_reassign_only_when_listed() -> None:
+    state = new_state(policy=DIRECTORY)
+    decide(state, K.ACKNOWLEDGE, examples.acknowledge())
+    payload = {"new_case_owner": "owner.lucas", "reason": "Workload."}
+    assert_refused(
+        state,
+        K.REASSIGN,
+        {**payload, "actor": claiming("executive")},
+        "does not hold the executive role",
+    )
+    decide(state, K.REASSIGN, {**payload, "actor": EXECUTIVE})
+    assert state.case_owner == "owner.lucas"
+
+
+def test_a_partner_must_implement_an_action_to_report() -> None:
+    state = drive(Step.IMPLEMENTATION)
+    stranger = claiming("implementing_partner", "partner.stranger")
+    payload = examples.check_in([examples.progress("A1")], actor=stranger)
+    assert_refused(state, K.CHECK_IN, payload, "partner.stranger implements no action")
+
+
+def two_partner_plan() -> dict[str, Any]:
+    other = examples.action("A2", implementing_partner="partner.other", uses_victim_data=False)
+    return examples.action_plan([examples.action("A1"), other])
+
+
+def test_a_partner_cannot_report_on_another_partners_action() -> None:
+    plan = examples.action_plan(
+        [
+            examples.action("A1"),
+            examples.action("A2", implementing_partner="partner.other", uses_victim_data=False),
+        ]
+    )
+    state = drive(Step.IMPLEMENTATION, plan=plan)
+    payload = examples.check_in([examples.progress("A2")], actor=PARTNER)
+    assert_refused(state, K.CHECK_IN, payload, "may report only on their own actions")
+    mine = examples.check_in([examples.progress("A1")], actor=PARTNER)
+    assert decide(state, K.CHECK_IN, mine).outcome == EventOutcome.ACCEPTED
+
+
+def test_a_partner_sees_only_their_own_actions() -> None:
+    plan = examples.action_plan(
+        [
+            examples.action("A1"),
+            examples.action("A2", implementing_partner="partner.other", uses_victim_data=False),
+        ]
+    )
+    state = drive(Step.IMPLEMENTATION, plan=plan)
+    view = partner_view(state, PARTNER_ID)
+    assert [a.action_id for a in view.actions] == ["A1"]
+    assert partner_view(state, "partner.nobody").actions == []
+
+
+def test_the_system_role_never_decides() -> None:
+    state = drive(Step.RESPONSE)
+    assert state.proposed_level is not None
+    decide(state, K.RESPONSE, examples.response(state.proposed_level))
+    system = {"id": "system", "roles": ["system", "approver"]}
+    assert_refused(
+        state,
+        K.APPROVE,
+        examples.approve("response-1", actor={"id": "system", "roles": ["system"]}),
+        "needs the approver role",
+    )
+    # Claiming approver besides system is checked like any claim: allowed only when held.
+    assert decide(state, K.APPROVE, examples.approve("response-1", actor=system)).outcome == (
+        EventOutcome.APPROVED
+    )
+
+
+def test_incidents_opened_under_earlier_rules_trust_claimed_roles() -> None:
+    state = new_state(policy=DIRECTORY, rules_version=RULES_BEFORE_PROTECTION)
+    decide(state, K.ACKNOWLEDGE, examples.acknowledge(actor=claiming("case_owner", "owner.amara")))
+    payload = {**examples.verification(), "actor": claiming("verifier")}
+    assert decide(state, K.VERIFICATION, payload).outcome == EventOutcome.ACCEPTED
+
+
+# --- consent gates --------------------------------------------------------------------------
+
+
+def with_victims(*children: str) -> Any:
+    state = drive(Step.ACTION_PLAN)
+    for victim_id in ("V-0001", "V-0002", *children):
+        decide(
+            state, K.RECORD_VICTIM, examples.record_victim(victim_id, child=victim_id in children)
+        )
+    return state
+
+
+def test_sharing_needs_recorded_consent_for_that_recipient() -> None:
+    state = with_victims()
+    assert_refused(
+        state, K.SHARE_VICTIM_DATA, examples.share_victim_data(), "V-0001 has no recorded consent"
+    )
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0001"))
+    assert_refused(
+        state,
+        K.SHARE_VICTIM_DATA,
+        examples.share_victim_data(recipient="partner.other"),
+        "does not cover sharing their data with partner.other",
+    )
+    assert_refused(
+        state,
+        K.SHARE_VICTIM_DATA,
+        examples.share_victim_data(recipient_kind="authorities", recipient="Labour inspectorate"),
+        "does not cover involving the authorities",
+    )
+    effect = decide(state, K.SHARE_VICTIM_DATA, examples.share_victim_data())
+    assert effect.summary == f"V-0001's data shared with partner {PARTNER_ID} under their consent"
+
+
+def test_withdrawn_consent_blocks_further_sharing_and_tells_the_partners() -> None:
+    state = drive(Step.IMPLEMENTATION)
+    decide(state, K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0002"))
+    effect = decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent("V-0002"))
+    assert "actions serving them: A1, A2" in effect.summary
+    told = {(n.kind, n.recipient) for n in effect.notices}
+    assert (NotificationKind.CONSENT_WITHDRAWN, PARTNER_ID) in told
+    assert state.consents["V-0002"].share_data_with == []
+    assert state.consents["V-0002"].to_receive_services  # only sharing was withdrawn
+    assert_refused(
+        state,
+        K.SHARE_VICTIM_DATA,
+        examples.share_victim_data("V-0002"),
+        "does not cover sharing their data with",
+    )
+    # New actions relying on the withdrawn consent are refused too.
+    assert_refused(
+        state,
+        K.AMEND_PLAN,
+        {
+            "actor": CASE_OWNER,
+            "reason": "More support.",
+            "add": [examples.action("A3", beneficiaries=["V-0002"])],
+        },
+        "action A3 shares V-0002's data with",
+    )
+
+
+def test_withdrawing_consent_from_one_partner_keeps_the_others() -> None:
+    state = drive(Step.ACTION_PLAN)
+    consent = examples.record_consent("V-0001", share_data_with=[PARTNER_ID, "partner.other"])
+    decide(state, K.RECORD_CONSENT, consent)
+    decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent(partners=["partner.other"]))
+    assert state.consents["V-0001"].share_data_with == [PARTNER_ID]
+
+
+def test_withdrawing_consent_that_was_never_given_is_refused() -> None:
+    assert_refused(
+        drive(Step.ACTION_PLAN),
+        K.WITHDRAW_CONSENT,
+        examples.withdraw_consent("V-0009"),
+        "V-0009 has no recorded consent to withdraw",
+    )
+
+
+# --- children -------------------------------------------------------------------------------
+
+
+def test_an_action_for_a_child_needs_their_best_interests_assessed_first() -> None:
+    state = with_victims("V-0003")
+    plan = examples.action_plan(
+        [examples.action("A1", beneficiaries=["V-0001", "V-0003"])],
+        consents=[examples.consent("V-0001"), examples.consent("V-0003")],
+    )
+    assert_refused(
+        state,
+        K.ACTION_PLAN,
+        plan,
+        "action A1 concerns the child V-0003, who has no best-interests assessment",
+    )
+    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003"))
+    assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
+
+
+def test_sharing_a_childs_data_needs_their_best_interests_assessed() -> None:
+    state = with_victims("V-0003")
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0003"))
+    assert_refused(
+        state,
+        K.SHARE_VICTIM_DATA,
+        examples.share_victim_data("V-0003"),
+        "V-0003 is a child: record a best-interests assessment before sharing",
+    )
+    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003"))
+    decide(state, K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0003"))
+
+
+def test_a_best_interests_assessment_is_for_a_recorded_child() -> None:
+    state = with_victims()
+    assert_refused(
+        state,
+        K.BEST_INTERESTS,
+        examples.best_interests("V-0001"),
+        "V-0001 is not recorded as a child",
+    )
+    assert_refused(
+        state,
+        K.BEST_INTERESTS,
+        examples.best_interests("V-0042"),
+        "V-0042 is not a recorded victim",
+    )
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+
+def test_erasure_needs_approval_by_someone_else_and_then_blocks_the_victim() -> None:
+    state = with_victims()
+    request = decide(state, K.ERASE_VICTIM, examples.erase_victim("V-0001"))
+    assert request.outcome == EventOutcome.PENDING_APPROVAL
+    assert request.approval_id is not None
+    self_approval = examples.approve(request.approval_id, actor=claiming("approver", "owner.amara"))
+    assert_refused(state, K.APPROVE, self_approval, "cannot also decide it")
+    assert_refused(
+        state,
+        K.ERASE_VICTIM,
+        examples.erase_victim("V-0001"),
+        "already awaiting approval",
+    )
+    # Another victim's erasure may wait at the same time.
+    decide(state, K.ERASE_VICTIM, examples.erase_victim("V-0002"))
+    decide(state, K.APPROVE, examples.approve(request.approval_id))
+    victim = state.victims["V-0001"]
+    assert victim.erased_at is not None
+    assert victim.erased_by == "approver.sofia"
+    for kind, payload in [
+        (K.RECORD_VICTIM, examples.record_victim("V-0001")),
+        (K.RECORD_CONSENT, examples.record_consent("V-0001")),
+        (K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0001")),
+    ]:
+        assert_refused(state, kind, payload, "V-0001's record was erased")
+    assert_refused(state, K.ERASE_VICTIM, examples.erase_victim("V-0001"), "already erased")
+    summary = next(v for v in status_view(state).victims if v.victim_id == "V-0001")
+    assert summary.erased_at is not None
+
+
+def test_only_a_recorded_victim_can_be_erased() -> None:
+    assert_refused(
+        drive(Step.ACTION_PLAN),
+        K.ERASE_VICTIM,
+        examples.erase_victim("V-0007"),
+        "V-0007 is not a recorded victim of this incident",
+    )
+
+
+def test_erasure_works_in_any_step_until_completion() -> None:
+    state = drive(Step.LESSONS_LEARNED)
+    decide(state, K.RECORD_VICTIM, examples.record_victim("V-0001"))
+    effect = approved(state, K.ERASE_VICTIM, examples.erase_victim("V-0001"))
+    assert effect.outcome == EventOutcome.APPROVED
+
+
+@pytest.mark.parametrize("child", [False, True])
+def test_recording_a_victim_shows_in_the_status_without_personal_data(child: bool) -> None:
+    state = drive(Step.VERIFICATION)
+    decide(state, K.RECORD_VICTIM, examples.record_victim("V-0005", child=child))
+    [summary] = status_view(state).victims
+    assert summary.victim_id == "V-0005"
+    assert summary.child is child
+    assert not summary.personal_data_recorded
