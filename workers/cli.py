@@ -3,7 +3,7 @@
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -30,9 +30,18 @@ from schemas.intake import Intake
 from schemas.register import EventOutcome
 from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
+from workers.cli_audit import audit_app
+from workers.cli_codec import codec_server, keys_app
+from workers.cli_support import (
+    JsonOption,
+    _database_url,
+    _fail,
+    _print_json,
+    _run,
+    _settings,
+)
 from workers.errors import StartupError
-from workers.logs import configure_logging
-from workers.settings import Settings, load_settings
+from workers.settings import Settings
 
 if TYPE_CHECKING:
     from asyncpg import Pool
@@ -58,34 +67,6 @@ db_app = typer.Typer(
     help="The case register (PostgreSQL): migrations and status.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; operator-fixable failures become one line on stderr and exit code 1."""
-    try:
-        return asyncio.run(work)
-    except StartupError as error:
-        _fail(str(error))
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        settings = load_settings(**overrides)
-    except StartupError as error:
-        _fail(str(error))
-    configure_logging(settings.log_format, settings.logging_level)
-    return settings
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
 
 
 def _version(show: bool) -> None:
@@ -205,18 +186,6 @@ def config(as_json: JsonOption = False) -> None:
     width = max(len(name) for name in view)
     for name, value in view.items():
         typer.echo(f"{name.upper():<{width}}  {'' if value is None else value}")
-
-
-def _database_url(settings: Settings) -> str:
-    """DATABASE_URL, else the register of a `remediation up` running on the data directory."""
-    from workers.stack import read_running_stack
-
-    if settings.database_url:
-        return settings.database_url
-    stack = read_running_stack(settings.data_dir.resolve())
-    if stack is None or ":***@" in stack.database_url:
-        _fail(f"DATABASE_URL is not set and no `remediation up` is running on {settings.data_dir}")
-    return stack.database_url
 
 
 @db_app.command("migrate")
@@ -1191,8 +1160,9 @@ def schemas(
         typer.echo(f"Wrote {len(files)} schemas and index.json to {out}.")
 
 
-from workers import cli_audit as _cli_audit  # noqa: E402,F401  (registers `audit`)
-from workers import cli_codec as _cli_codec  # noqa: E402,F401  (registers `codec-server`, `keys`)
+app.add_typer(audit_app, name="audit")
+app.command("codec-server")(codec_server)
+app.add_typer(keys_app, name="keys")
 
 if __name__ == "__main__":
     app()

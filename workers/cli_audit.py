@@ -1,40 +1,21 @@
 """`remediation audit`: checks of the tamper-evident audit trail.
 
-Registered on the `remediation` app by the import at the bottom of workers/cli.py.
+Registered on the `remediation` app by workers/cli.py.
 """
 
-import importlib
-import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from activities.audit_trail import ChainReport
-
-if TYPE_CHECKING:
-    from workers import cli
-else:
-    # `python -m workers.cli` runs cli.py as `__main__`: register on that module's app, not on a
-    # second copy of workers.cli whose app never runs. Either way cli.py is fully defined by now.
-    _main = sys.modules.get("__main__")
-    if getattr(getattr(_main, "__spec__", None), "name", None) == "workers.cli":
-        cli = _main
-    else:
-        cli = importlib.import_module("workers.cli")
+from workers import cli_support as support
 
 audit_app = typer.Typer(
     help="The append-only, tamper-evident audit trail of the case register.", no_args_is_help=True
 )
 
-
-def _register() -> None:
-    # In a function so that mypy, which sees the import cycle with cli.py, can defer it.
-    cli.app.add_typer(audit_app, name="audit")
-
-
-_register()
 
 # Progress goes to stderr only once a check has taken this long, then at most this often.
 _QUIET_SECONDS = 2.0
@@ -75,7 +56,7 @@ def verify(
             metavar="INCIDENT", help="Check only this incident (default: every incident)."
         ),
     ] = None,
-    as_json: cli.JsonOption = False,
+    as_json: support.JsonOption = False,
 ) -> None:
     """Check that no audit entry was changed or removed since it was recorded.
 
@@ -91,12 +72,12 @@ def verify(
     incident's newest entry kept outside the database.
     Uses DATABASE_URL, or the register of the `remediation up` running on the data directory.
     """
-    url = cli._database_url(cli._settings())
-    report = cli._run(_verify(url, incident_id))
+    url = support._database_url(support._settings())
+    report = support._run(_verify(url, incident_id))
     if incident_id is not None and report.rows_checked == 0:
-        cli._fail(f"the audit trail has no entries for incident {incident_id}")
+        support._fail(f"the audit trail has no entries for incident {incident_id}")
     if as_json:
-        cli._print_json(report.model_dump(mode="json"))
+        support._print_json(report.model_dump(mode="json"))
     elif report.ok:
         typer.echo(
             f"audit trail intact: {report.rows_checked} rows across "
@@ -109,7 +90,7 @@ def verify(
                 f"{link.failure.description}"
             )
     if not report.ok:
-        cli._fail(
+        support._fail(
             f"audit trail broken in {len(report.broken)} of {report.incidents_checked} "
             f"incidents ({report.rows_checked} rows checked)"
         )

@@ -1,30 +1,18 @@
 """`remediation codec-server` and `remediation keys`: payload encryption from the command line.
 
-Registered on the `remediation` app by the import at the bottom of workers/cli.py.
+Registered on the `remediation` app by workers/cli.py.
 """
 
-import importlib
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from activities.keyring import KeyRing, KeyRingError
+from workers import cli_support as support
 from workers.errors import StartupError
-
-if TYPE_CHECKING:
-    from workers import cli
-else:
-    # `python -m workers.cli` runs cli.py as `__main__`: register on that module's app, not on a
-    # second copy of workers.cli whose app never runs. Either way cli.py is fully defined by now.
-    _main = sys.modules.get("__main__")
-    if getattr(getattr(_main, "__spec__", None), "name", None) == "workers.cli":
-        cli = _main
-    else:
-        cli = importlib.import_module("workers.cli")
 
 keys_app = typer.Typer(
     help="The encryption key ring: generate one, rotate to a new current key.",
@@ -55,14 +43,14 @@ def codec_server(
     from workers.encryption import require_key_ring
 
     overrides = {"codec_cors_origin": cors_origin} if cors_origin else {}
-    settings = cli._settings(**overrides)
+    settings = support._settings(**overrides)
     if settings.codec_server_token is None:
-        cli._fail("CODEC_SERVER_TOKEN is not set: the codec server needs a token to check")
+        support._fail("CODEC_SERVER_TOKEN is not set: the codec server needs a token to check")
     try:
         ring = require_key_ring(settings)
     except StartupError as error:
-        cli._fail(str(error))
-    cli._run(
+        support._fail(str(error))
+    support._run(
         serve_codec_until_signalled(
             ring,
             settings.codec_server_token.get_secret_value(),
@@ -83,7 +71,7 @@ def keys_generate(
     try:
         typer.echo(KeyRing.single(key_id).to_json(), nl=False)
     except KeyRingError as error:
-        cli._fail(str(error))
+        support._fail(str(error))
 
 
 @keys_app.command("rotate")
@@ -99,9 +87,9 @@ def keys_rotate(
         ring = KeyRing.parse(file.read_text(encoding="utf-8")).with_new_current_key(key_id)
         _replace_private(file, ring.to_json())
     except OSError as error:
-        cli._fail(f"cannot rotate {file}: {error.strerror or error}")
+        support._fail(f"cannot rotate {file}: {error.strerror or error}")
     except (UnicodeDecodeError, KeyRingError) as error:
-        cli._fail(f"{file}: {error}")
+        support._fail(f"{file}: {error}")
     typer.echo(ring.current_key_id)
 
 
@@ -117,12 +105,3 @@ def _replace_private(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def _register() -> None:
-    # In a function so that mypy, which sees the import cycle with cli.py, can defer it.
-    cli.app.command("codec-server")(codec_server)
-    cli.app.add_typer(keys_app, name="keys")
-
-
-_register()
