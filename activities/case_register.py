@@ -933,7 +933,7 @@ class CaseRegister:
     async def erasure_target(self, incident_id: str, victim_id: str) -> ErasureTarget:
         """What the register knows of an ended incident's victim, before erasing them."""
         incident = await self._pool.fetchrow(
-            "SELECT case_owner FROM incidents WHERE incident_id = $1", incident_id
+            "SELECT case_owner, step FROM incidents WHERE incident_id = $1", incident_id
         )
         if incident is None:
             return ErasureTarget(incident_found=False)
@@ -944,6 +944,7 @@ class CaseRegister:
         )
         return ErasureTarget(
             incident_found=True,
+            incident_completed=incident["step"] == Step.COMPLETED.value,
             case_owner=incident["case_owner"],
             victim_recorded=victim is not None,
             erased_at=None if victim is None else victim["erased_at"],

@@ -5,7 +5,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 
 # Computed once at import: workflows validate models inside the sandbox, where pycountry must
 # not lazily read its database files.
@@ -32,8 +39,20 @@ def _iso_currency(code: str) -> str:
 # incidents may hold such names: refusing them now would change how those histories replay).
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
+# Validation context under which these checks (added after incidents were already running) are
+# skipped: a workflow re-reading a message it accepted before them must accept it again, or its
+# history would no longer replay. New messages are always checked (update validators, intakes,
+# signals of incidents opened since).
+ACCEPTED_BEFORE = "accepted_before"
 
-def _text(value: str) -> str:
+
+def _lenient(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get(ACCEPTED_BEFORE))
+
+
+def _text(value: str, info: ValidationInfo) -> str:
+    if _lenient(info):
+        return value
     found = _NOT_TEXT.search(value)
     if found is not None:
         code = ord(found.group())
@@ -49,7 +68,9 @@ EARLIEST_YEAR = 1900
 LATEST_YEAR = 2999
 
 
-def _instant(moment: datetime) -> datetime:
+def _instant(moment: datetime, info: ValidationInfo) -> datetime:
+    if _lenient(info):
+        return moment
     try:
         year = moment.astimezone(UTC).year
     except OverflowError:
@@ -59,7 +80,9 @@ def _instant(moment: datetime) -> datetime:
     return moment
 
 
-def _day(day: date) -> date:
+def _day(day: date, info: ValidationInfo) -> date:
+    if _lenient(info):
+        return day
     if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
         raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return day

@@ -11,7 +11,6 @@ from pydantic import Field
 
 from schemas.actor import Actor
 from schemas.common import Contract, ShortText, VictimId
-from schemas.policy import Policy
 
 ERASURE_APPROVAL_ID = "erasure"
 
@@ -27,15 +26,13 @@ class ErasureRequest(Contract):
     victim_id: VictimId = Field(description="Pseudonymous victim id.")
     reason: ShortText = Field(description="Why (the victim's request...).")
     requested_by: Actor = Field(description="The incident's case owner.")
-    policy: Policy | None = Field(
-        default=None, description="Roles to check; the deployment's policy when left out."
-    )
 
 
 class ErasureTarget(Contract):
     """What the register knows of the incident and the victim."""
 
     incident_found: bool
+    incident_completed: bool = False
     case_owner: str | None = None
     victim_recorded: bool = False
     erased_at: datetime | None = None

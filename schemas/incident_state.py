@@ -27,6 +27,7 @@ from schemas.decisions import (
     PlannedAction,
     Response,
     Verification,
+    WithdrawConsent,
 )
 from schemas.history import ReturnedItem, TimelineEvent
 from schemas.intake import Intake
@@ -162,6 +163,9 @@ class IncidentState(BaseModel):
     victims: dict[str, VictimState] = Field(default_factory=dict)
     # Best-interests assessments by child victim id; GROUP_ASSESSMENT for the children as a group.
     best_interests: dict[str, BestInterests] = Field(default_factory=dict)
+    # Every withdrawal of consent: a consent recorded before one (in a plan awaiting approval,
+    # say) never brings back what the victim withdrew.
+    withdrawals: list[WithdrawConsent] = Field(default_factory=list)
 
     @property
     def imminent_danger_open(self) -> bool:

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -1113,10 +1113,19 @@ async def _first_task_failure_or_none(
     return None
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"description": "Fictional\x00", "colour": "red"}, "colour: Extra inputs"),
+        ({"description": "Fic\x0ctional"}, "description: Value error, contains a control"),
+        ({"received_at": "2999-12-31T23:00:00-05:00"}, "received_at: Value error, must lie"),
+    ],
+    ids=["unknown-field", "control-character", "beyond-the-years"],
+)
 async def test_an_invalid_intake_started_raw_fails_the_workflow_with_a_clear_message(
-    engine: Engine,
+    engine: Engine, changes: dict[str, Any], reason: str
 ) -> None:
-    payload = examples.intake(description="Fictional\x00", colour="red")
+    payload = examples.intake(**changes)
     handle = await engine.client.start_workflow(
         "IncidentWorkflow",
         raw({"intake": payload}),
@@ -1126,8 +1135,9 @@ async def test_an_invalid_intake_started_raw_fails_the_workflow_with_a_clear_mes
     try:
         failure = await _first_task_failure_or_none(engine, handle, 3.0)
         assert failure is None, f"workflow task failed: {failure}"
-        description = await handle.describe()
-        assert description.status is not None and description.status.name == "FAILED"
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(handle.result(), 10)
+        assert reason in str(failed.value.cause)
     finally:
         await _terminate(handle)
 

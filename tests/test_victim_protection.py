@@ -13,12 +13,13 @@ from typing import Any
 import asyncpg
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from activities.keyring import KeyRing, KeyRingError, open_sealed
 from activities.victim_vault import VictimErased, read_victim, victim_data_key
 from schemas.actor import Actor
 from schemas.decisions import DecisionKind
+from schemas.erasure import ErasureRequest
 from schemas.history import TimelineEvent
 from schemas.intake import Intake
 from schemas.policy import Policy, RoleDirectory
@@ -28,6 +29,8 @@ from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, Cli, Engine
 from tests.test_incident_lifecycle import decide, finish, open_incident, wait_for
 from workers import examples
 from workers import incident_client as incidents
+from workers.settings import load_settings
+from workers.worker import build_worker
 
 OWNER = Actor.model_validate(examples.CASE_OWNER)
 
@@ -214,13 +217,23 @@ async def test_old_victims_stay_readable_after_key_rotation(engine: Engine) -> N
 
 
 async def test_roles_come_from_the_policy_and_the_assignments(engine: Engine) -> None:
-    policy = Policy(roles=RoleDirectory(approver=["approver.sofia"], verifier=["verifier.kenji"]))
-    intake = examples.intake()
+    deployment = Policy(
+        roles=RoleDirectory(approver=["approver.sofia"], verifier=["verifier.kenji"])
+    )
+    task_queue = f"roles-{uuid.uuid4().hex[:8]}"
+    settings = load_settings(task_queue=task_queue, database_url="postgresql://unused")
+    async with build_worker(engine.client, settings, engine.pool, policy=deployment):
+        await _roles_are_enforced(Engine(engine.client, task_queue, engine.pool))
+
+
+async def _roles_are_enforced(engine: Engine) -> None:
+    # The sender of the intake cannot name the approvers: the deployment's roles apply.
+    own_roles = Policy(roles=RoleDirectory(approver=["owner.amara"]))
     incident_id = await incidents.open_incident(
         engine.client,
-        Intake.model_validate(intake),
+        Intake.model_validate(examples.intake()),
         task_queue=engine.task_queue,
-        policy=policy,
+        policy=own_roles,
     )
     await decide(engine, incident_id, "acknowledge", examples.acknowledge())
     refused = incidents.DecisionRejected
@@ -388,6 +401,22 @@ async def test_a_victim_of_an_ended_incident_is_erased_through_an_erasure_workfl
             task_queue=engine.task_queue,
         )
 
+    still_open = await open_incident(engine)
+    await decide(engine, still_open, "acknowledge", examples.acknowledge())
+    early = await engine.client.start_workflow(
+        "VictimErasureWorkflow",
+        ErasureRequest(
+            incident_id=still_open,
+            victim_id="V-0001",
+            reason="Fictional.",
+            requested_by=OWNER,
+        ),
+        id=f"erasure-{still_open}-V-0001",
+        task_queue=engine.task_queue,
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await early.result()
+    assert "is still open: erase through its own erase_victim decision" in str(failed.value.cause)
     with pytest.raises(incidents.ErasureRefused, match="V-0042 is not a recorded victim"):
         await ask("V-0042")
     with pytest.raises(incidents.ErasureRefused, match=r"only the case owner .*owner.amara"):

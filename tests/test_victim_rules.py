@@ -34,7 +34,7 @@ DIRECTORY = Policy(
         verifier=[str(VERIFIER["id"])],
         approver=[str(APPROVER["id"])],
         executive=[str(EXECUTIVE["id"])],
-        case_owner=[str(CASE_OWNER["id"])],
+        case_owner=[str(CASE_OWNER["id"]), "owner.lucas"],
     )
 )
 
@@ -205,6 +205,7 @@ def test_sharing_needs_recorded_consent_for_that_recipient() -> None:
 
 def test_withdrawn_consent_blocks_further_sharing_and_tells_the_partners() -> None:
     state = drive(Step.IMPLEMENTATION)
+    decide(state, K.RECORD_VICTIM, examples.record_victim("V-0002"))
     decide(state, K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0002"))
     effect = decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent("V-0002"))
     assert "actions serving them: A1, A2" in effect.summary
@@ -232,7 +233,7 @@ def test_withdrawn_consent_blocks_further_sharing_and_tells_the_partners() -> No
 
 
 def test_withdrawing_consent_from_one_partner_keeps_the_others() -> None:
-    state = drive(Step.ACTION_PLAN)
+    state = with_victims()
     consent = examples.record_consent("V-0001", share_data_with=[PARTNER_ID, "partner.other"])
     decide(state, K.RECORD_CONSENT, consent)
     decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent(partners=["partner.other"]))
@@ -353,3 +354,97 @@ def test_recording_a_victim_shows_in_the_status_without_personal_data(child: boo
     assert summary.victim_id == "V-0005"
     assert summary.child is child
     assert not summary.personal_data_recorded
+
+
+def test_approving_a_plan_never_brings_back_withdrawn_consent() -> None:
+    state = with_victims()
+    plan = decide(state, K.ACTION_PLAN, examples.action_plan())
+    assert plan.approval_id is not None
+    # The victim withdraws while the plan (carrying their earlier consent) awaits approval.
+    decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent("V-0001", ["services"]))
+    assert_refused(
+        state,
+        K.APPROVE,
+        examples.approve(plan.approval_id),
+        "A1 serves V-0001, who has no recorded consent to receive services",
+    )
+    decide(state, K.REJECT, examples.reject(plan.approval_id))
+    # Consent recorded again afterwards counts: the victim changed their mind.
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0001"))
+    assert state.consents["V-0001"].to_receive_services
+
+
+def test_a_plan_keeps_consents_recorded_outside_it() -> None:
+    state = with_victims("V-0003")
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0003"))
+    approved(state, K.ACTION_PLAN, examples.action_plan())
+    assert set(state.consents) == {"V-0001", "V-0002", "V-0003"}
+
+
+def test_a_childs_record_cannot_become_an_adults() -> None:
+    state = with_victims("V-0003")
+    assert_refused(
+        state,
+        K.RECORD_VICTIM,
+        examples.record_victim("V-0003", child=False),
+        "a child's record stays a child's",
+    )
+
+
+def test_victim_ids_are_opaque() -> None:
+    assert_refused(
+        drive(Step.VERIFICATION),
+        K.RECORD_VICTIM,
+        examples.record_victim("V-Maria-Lopez"),
+        "opaque numbers such as V-0001, never names",
+    )
+
+
+def test_sharing_or_consent_needs_a_recorded_victim() -> None:
+    state = drive(Step.ACTION_PLAN)
+    for kind, payload in [
+        (K.RECORD_CONSENT, examples.record_consent("V-0777")),
+        (K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0777")),
+    ]:
+        assert_refused(state, kind, payload, "V-0777 is not a recorded victim")
+
+
+def test_reassigning_needs_a_listed_case_owner() -> None:
+    state = new_state(policy=DIRECTORY)
+    decide(state, K.ACKNOWLEDGE, examples.acknowledge())
+    assert_refused(
+        state,
+        K.REASSIGN,
+        {"actor": CASE_OWNER, "new_case_owner": "partner.eve", "reason": "Fictional."},
+        "partner.eve does not hold the case_owner role",
+    )
+
+
+def test_a_pending_erasure_is_decided_before_the_incident_closes_early() -> None:
+    state = with_victims()
+    decide(state, K.ERASE_VICTIM, examples.erase_victim("V-0001"))
+    assert_refused(
+        state,
+        K.CLOSE_EARLY,
+        {"actor": CASE_OWNER, "reason": "withdrawn", "explanation": "Fictional."},
+        "an erasure awaits approval",
+    )
+
+
+def test_a_group_assessment_is_needed_for_an_action_concerning_children_as_a_group() -> None:
+    state = with_victims("V-0003")
+    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003"))
+    group_action = examples.action(
+        "A5",
+        category="assistance",
+        remedy_type=None,
+        assistance_type="education",
+        beneficiaries=[],
+        beneficiary_group="Children at the pit",
+        concerns_children=True,
+        uses_victim_data=False,
+    )
+    plan = examples.action_plan([examples.action("A1"), group_action])
+    assert_refused(state, K.ACTION_PLAN, plan, "A5 concerns children")
+    decide(state, K.BEST_INTERESTS, examples.best_interests(None))
+    assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL

@@ -40,6 +40,7 @@ from schemas.incident import (
 from schemas.intake import Intake
 from schemas.policy import Policy
 from schemas.victims import VictimPersonalData
+from schemas.vocabulary import Step
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 from workflows.incident_details import static_summary
@@ -178,7 +179,10 @@ async def request_erasure(
     the incident has ended, a `VictimErasureWorkflow`. Either waits for an approver."""
     handle = _handle(client, incident_id)
     described = await handle.describe()
-    if described.status == WorkflowExecutionStatus.RUNNING:
+    running = described.status == WorkflowExecutionStatus.RUNNING
+    # A completed incident may still run a little (a notification being delivered): it takes no
+    # decision any more, so its erasure is a workflow of its own too.
+    if running and (await status(client, incident_id)).step != Step.COMPLETED:
         decision = EraseVictim(actor=actor, victim_id=victim_id, reason=reason)
         try:
             result = await decide(client, incident_id, DecisionKind.ERASE_VICTIM, decision)

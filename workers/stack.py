@@ -271,8 +271,10 @@ class LocalStack:
         url = f"http://{host}:{self.codec_port}"
         self.report("step", {"what": "Codec server ready", "detail": url})
         # The dev server's UI has no login to pass a bearer token from: it gets the token in
-        # its endpoint's path instead.
-        self.ui_codec_endpoint = f"{url}/t/{token}"
+        # its endpoint's path instead, but only while the UI is reachable from this machine alone
+        # (the UI hands its endpoint to every browser that opens it).
+        loopback = options.bind in ("127.0.0.1", "localhost", "::1")
+        self.ui_codec_endpoint = f"{url}/t/{token}" if loopback else url
         return url
 
     async def _run_in(self, data_dir: Path) -> None:

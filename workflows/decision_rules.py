@@ -5,6 +5,7 @@
 so the workflow's validators, its signal handlers and the unit tests share them.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +62,9 @@ from schemas.vocabulary import (
 )
 from workflows.incident_state import open_milestones
 from workflows.severity import assessed_severity, proposed_response_level
+
+# Recorded victims get opaque ids: an id is kept where erasure cannot reach (workflow ids, audit).
+OPAQUE_VICTIM_ID = re.compile(r"^V-[0-9]{1,12}$")
 
 
 class DecisionRefused(Exception):
@@ -282,6 +286,34 @@ def _check_response(state: IncidentState, decision: Decision, now: datetime) -> 
         )
 
 
+def _without(consent: Consent, withdrawal: WithdrawConsent) -> Consent:
+    updates: dict[str, object] = {}
+    if ConsentPurpose.SERVICES in withdrawal.purposes:
+        updates["to_receive_services"] = False
+    if ConsentPurpose.AUTHORITIES in withdrawal.purposes:
+        updates["to_involve_authorities"] = False
+    if ConsentPurpose.DATA_SHARING in withdrawal.purposes:
+        withdrawn = withdrawal.partners
+        updates["share_data_with"] = [
+            p for p in consent.share_data_with if withdrawn and p not in withdrawn
+        ]
+    return consent.model_copy(update=updates)
+
+
+def effective_consent(state: IncidentState, consent: Consent) -> Consent:
+    """The consent less everything the victim withdrew after it was recorded."""
+    for withdrawal in state.withdrawals:
+        if withdrawal.victim_id == consent.victim_id and withdrawal.withdrawn_at >= (
+            consent.recorded_at
+        ):
+            consent = _without(consent, withdrawal)
+    return consent
+
+
+def _effective(state: IncidentState, consents: list[Consent]) -> dict[str, Consent]:
+    return {c.victim_id: effective_consent(state, c) for c in consents}
+
+
 def _consent_problems(actions: list[PlannedAction], consents: dict[str, Consent]) -> str | None:
     for action in actions:
         for victim_id in action.beneficiaries:
@@ -313,10 +345,17 @@ def _child_problems(state: IncidentState, actions: list[PlannedAction]) -> str |
                     f"action {action.action_id} concerns the child {victim_id}, who has no "
                     "best-interests assessment: record best_interests first"
                 )
-        if action.concerns_children and not state.best_interests:
+        assessed_children = [
+            v for v in action.beneficiaries if state.is_child(v) and v in state.best_interests
+        ]
+        if (
+            action.concerns_children
+            and GROUP_ASSESSMENT not in state.best_interests
+            and not assessed_children
+        ):
             return (
-                f"action {action.action_id} concerns children and no best-interests assessment "
-                "is recorded: record best_interests first"
+                f"action {action.action_id} concerns children: record a best_interests "
+                "assessment of the children concerned (or of each child it serves) first"
             )
     return None
 
@@ -350,7 +389,7 @@ def _check_action_plan(state: IncidentState, decision: Decision, now: datetime) 
             "children are affected: the plan needs an action concerning children with education "
             "or a best_interests_assessment"
         )
-    consents = {c.victim_id: c for c in decision.consents}
+    consents = _effective(state, decision.consents)
     problem = _consent_problems(decision.actions, consents) or _child_problems(
         state, decision.actions
     )
@@ -394,7 +433,7 @@ def _check_amend_plan(state: IncidentState, decision: Decision, now: datetime) -
     for change in decision.change:
         if change.due_date is not None and change.due_date <= now.date():
             raise DecisionRefused(f"action {change.action_id}: new due date is not after today")
-    consents = {**state.consents, **{c.victim_id: c for c in decision.consents}}
+    consents = {**state.consents, **_effective(state, decision.consents)}
     repartnered = [
         state.actions[change.action_id].plan.model_copy(
             update={"implementing_partner": change.implementing_partner}
@@ -481,6 +520,12 @@ def _check_reassign(state: IncidentState, decision: Decision, now: datetime) -> 
     assert isinstance(decision, Reassign)
     if decision.new_case_owner == state.case_owner:
         raise DecisionRefused(f"{decision.new_case_owner} already owns the case")
+    listed = state.policy.roles.case_owner
+    if state.protected and listed is not None and decision.new_case_owner not in listed:
+        raise DecisionRefused(
+            f"{decision.new_case_owner} does not hold the case_owner role (the policy's "
+            "roles.case_owner list)"
+        )
 
 
 def _check_extension_target(state: IncidentState, decision: ExtendDeadline, now: datetime) -> None:
@@ -517,6 +562,13 @@ def _check_close_early(state: IncidentState, decision: Decision, now: datetime) 
         )
     if decision.related_incident == state.incident_id:
         raise DecisionRefused("an incident cannot duplicate or merge into itself")
+    erasures = [
+        i.approval_id for i in state.approvals.values() if isinstance(i.subject, EraseVictim)
+    ]
+    if erasures:
+        raise DecisionRefused(
+            f"an erasure awaits approval ({', '.join(erasures[:3])}): decide it before closing"
+        )
 
 
 def _check_follow_up(state: IncidentState, decision: Decision, now: datetime) -> None:
@@ -528,10 +580,9 @@ def _check_follow_up(state: IncidentState, decision: Decision, now: datetime) ->
 def _recorded_victim(state: IncidentState, victim_id: str) -> VictimState:
     victim = state.victims.get(victim_id)
     if victim is None:
-        known = ", ".join(state.victims) or "none"
         raise DecisionRefused(
-            f"{victim_id} is not a recorded victim of this incident (recorded: {known}); "
-            "record_victim first"
+            f"{victim_id} is not a recorded victim of this incident "
+            f"({len(state.victims)} recorded); record_victim first"
         )
     return victim
 
@@ -549,17 +600,32 @@ def _not_in_future(moment: datetime, name: str, now: datetime) -> None:
 def _check_record_victim(state: IncidentState, decision: Decision, now: datetime) -> None:
     assert isinstance(decision, RecordVictim)
     _not_erased(state, decision.victim_id)
+    if not OPAQUE_VICTIM_ID.match(decision.victim_id):
+        raise DecisionRefused(
+            f"victim ids are opaque numbers such as V-0001, never names: {decision.victim_id}"
+        )
+    if state.is_child(decision.victim_id) and not decision.child:
+        raise DecisionRefused(
+            f"{decision.victim_id} is recorded as a child; a child's record stays a child's"
+        )
 
 
 def _check_record_consent(state: IncidentState, decision: Decision, now: datetime) -> None:
     assert isinstance(decision, RecordConsent)
+    _recorded_victim(state, decision.consent.victim_id)
     _not_erased(state, decision.consent.victim_id)
     _not_in_future(decision.consent.recorded_at, "recorded_at", now)
 
 
 def _check_withdraw_consent(state: IncidentState, decision: Decision, now: datetime) -> None:
     assert isinstance(decision, WithdrawConsent)
-    if decision.victim_id not in state.consents:
+    pending = [
+        c.victim_id
+        for item in state.approvals.values()
+        if isinstance(item.subject, ActionPlan | AmendPlan)
+        for c in item.subject.consents
+    ]
+    if decision.victim_id not in state.consents and decision.victim_id not in pending:
         raise DecisionRefused(f"{decision.victim_id} has no recorded consent to withdraw")
     _not_in_future(decision.withdrawn_at, "withdrawn_at", now)
 
@@ -584,6 +650,7 @@ def sharing_problem(state: IncidentState, decision: ShareVictimData) -> str | No
 
 def _check_share_victim_data(state: IncidentState, decision: Decision, now: datetime) -> None:
     assert isinstance(decision, ShareVictimData)
+    _recorded_victim(state, decision.victim_id)
     _not_erased(state, decision.victim_id)
     problem = sharing_problem(state, decision)
     if problem:
@@ -911,7 +978,10 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
             enter_step(state, Step.ACTION_PLAN, now)
         case ActionPlan():
             state.plan = subject
-            state.consents = {c.victim_id: c for c in subject.consents}
+            if state.protected:  # the plan adds to the consents recorded, never undoes one
+                state.consents.update(_effective(state, subject.consents))
+            else:
+                state.consents = {c.victim_id: c for c in subject.consents}
             state.actions = {
                 a.action_id: ActionState(plan=a, planned_at=now) for a in subject.actions
             }
@@ -919,7 +989,7 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
             enter_step(state, Step.IMPLEMENTATION, now)
             return list(state.actions)
         case AmendPlan():
-            state.consents.update({c.victim_id: c for c in subject.consents})
+            state.consents.update(_effective(state, subject.consents))
             for added in subject.add:
                 state.actions[added.action_id] = ActionState(plan=added, planned_at=now)
             for change in subject.change:
@@ -995,7 +1065,7 @@ def _apply_record_victim(state: IncidentState, decision: Decision, now: datetime
 
 def _apply_record_consent(state: IncidentState, decision: Decision, now: datetime) -> Effect:
     assert isinstance(decision, RecordConsent)
-    consent = decision.consent
+    consent = effective_consent(state, decision.consent)
     state.consents[consent.victim_id] = consent
     covers = ["services"] if consent.to_receive_services else []
     covers += [f"sharing with {len(consent.share_data_with)} partner(s)"] * bool(
@@ -1007,17 +1077,10 @@ def _apply_record_consent(state: IncidentState, decision: Decision, now: datetim
 
 def _apply_withdraw_consent(state: IncidentState, decision: Decision, now: datetime) -> Effect:
     assert isinstance(decision, WithdrawConsent)
-    consent = state.consents[decision.victim_id]
-    updates: dict[str, object] = {}
-    if ConsentPurpose.SERVICES in decision.purposes:
-        updates["to_receive_services"] = False
-    if ConsentPurpose.AUTHORITIES in decision.purposes:
-        updates["to_involve_authorities"] = False
-    if ConsentPurpose.DATA_SHARING in decision.purposes:
-        updates["share_data_with"] = [
-            p for p in consent.share_data_with if decision.partners and p not in decision.partners
-        ]
-    state.consents[decision.victim_id] = consent.model_copy(update=updates)
+    state.withdrawals.append(decision)
+    consent = state.consents.get(decision.victim_id)
+    if consent is not None:
+        state.consents[decision.victim_id] = _without(consent, decision)
     affected = [
         action
         for action in state.actions.values()

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from schemas.actor import SYSTEM_ACTOR, Actor
+    from schemas.common import ACCEPTED_BEFORE
     from schemas.decisions import (
         DECISION_MODELS,
         FACT_MODELS,
@@ -90,6 +91,8 @@ OUTBOX_DELIVERY_PATCH = "outbox-delivery"
 FOLLOW_UP_PATCH = "post-closure-follow-up"
 # Roles from the policy and assignments, consent gates, victims' records and erasure.
 VICTIM_PROTECTION_PATCH = "victim-protection"
+# A new intake that fails the checks added since incidents first ran fails the incident.
+STRICT_INTAKE_PATCH = "strict-intake"
 # Delivery retries until the channel is back, backing off to one attempt an hour.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
@@ -97,6 +100,7 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(hours=1),
 )
 FIELD_LABEL_MAX = 60
+REASON_MAX = 4_000
 REFUSED = "DecisionRefused"
 MALFORMED = "MalformedDecision"
 UNIDENTIFIED = Actor(id="unidentified-sender")
@@ -123,15 +127,21 @@ def _decode(raw: RawValue) -> Any:
     try:
         return workflow.payload_converter().from_payload(raw.payload)
     except Exception as error:  # any undecodable payload is the sender's error, not ours
+        # The error's text quotes the payload, which may hold anything: name only its kind.
         raise ApplicationError(
-            f"the payload is not JSON: {error}", type=MALFORMED, non_retryable=True
+            f"the payload is not JSON ({type(error).__name__})", type=MALFORMED, non_retryable=True
         ) from None
 
 
-def parse_message(model: type[M], raw: RawValue) -> M:
+def parse_message(model: type[M], raw: RawValue, *, accepted_before: bool = False) -> M:
+    """The message as `model`; `accepted_before` when the workflow re-reads what it already
+    accepted (an update's handler after its validator, a replayed history), which skips the
+    checks added since (see `schemas.common.ACCEPTED_BEFORE`)."""
     value = _decode(raw)
     try:
-        return model.model_validate(value)
+        return model.model_validate(
+            value, context={ACCEPTED_BEFORE: True} if accepted_before else None
+        )
     except ValidationError as error:
         raise ApplicationError(
             f"invalid {model.__name__}: {_describe_validation_error(error)}",
@@ -160,19 +170,25 @@ class IncidentWorkflow:
         # Decoded here rather than by the SDK: an input sent as plain JSON (the HTTP API, the UI)
         # that does not fit the contract must fail the incident with the reason, not fail the
         # workflow task for ever.
-        self._input_refused: str | None = None
-        try:
-            input = parse_message(IncidentInput, raw_input)
-        except ApplicationError as refusal:
-            self._input_refused = refusal.message
-            return
-        self._input = input
         self._lock = asyncio.Lock()
         self._published: dict[str, Any] = {}
         self._deadlines_changed = False
         self._tracking = False
         self._continuing = False
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._opened = False
+        self._input_refused: str | None = None
+        self._input_unchecked: str | None = None
+        try:
+            input = parse_message(IncidentInput, raw_input, accepted_before=True)
+        except ApplicationError as refusal:
+            self._input_refused = refusal.message
+            return
+        try:  # the checks added since: an incident already running passed without them
+            parse_message(IncidentInput, raw_input)
+        except ApplicationError as refusal:
+            self._input_unchecked = refusal.message
+        self._input = input
         if input.carried is not None:  # continued as new: carry on exactly where it was
             self.state = input.carried
             self._opened = True
@@ -195,19 +211,25 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, raw_input: RawValue) -> IncidentOutcome:
-        if self._input_refused is not None:
-            raise ApplicationError(self._input_refused, type=MALFORMED, non_retryable=True)
+        refused = self._input_refused
+        unchecked = self._input_unchecked
+        fresh = refused is None and unchecked is not None and self._input.carried is None
+        # Checked only where the patch is recorded: an incident that opened before it stays open.
+        if fresh and workflow.patched(STRICT_INTAKE_PATCH):
+            refused = unchecked
+        if refused is not None:
+            raise ApplicationError(refused, type=MALFORMED, non_retryable=True)
         input = self._input
         if input.carried is None:
-            if workflow.patched(VICTIM_PROTECTION_PATCH):
+            protected = workflow.patched(VICTIM_PROTECTION_PATCH)
+            if protected:
                 self.state.rules_version = RULES_WITH_PROTECTION
             if input.policy is None and workflow.patched(DEPLOYMENT_POLICY_PATCH):
-                self.state.policy = await workflow.execute_activity(
-                    "deployment_policy",
-                    result_type=Policy,
-                    start_to_close_timeout=REGISTER_TIMEOUT,
-                    summary="policy of the deployment",
-                )
+                self.state.policy = await self._deployment_policy()
+            elif protected:
+                # Who holds which role is the deployment's to say, never the intake sender's.
+                roles = (await self._deployment_policy()).roles
+                self.state.policy = self.state.policy.model_copy(update={"roles": roles})
             await self._open_incident()
         tracker = None
         if workflow.patched(DEADLINE_TRACKER_PATCH):
@@ -229,6 +251,15 @@ class IncidentWorkflow:
             lambda: workflow.all_handlers_finished() and not self._deliveries
         )
         return self._outcome()
+
+    async def _deployment_policy(self) -> Policy:
+        policy: Policy = await workflow.execute_activity(
+            "deployment_policy",
+            result_type=Policy,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            summary="policy of the deployment",
+        )
+        return policy
 
     def _history_is_long(self) -> bool:
         if not self._tracking:  # incidents from before continue-as-new existed never do it
@@ -586,7 +617,8 @@ class IncidentWorkflow:
             raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
 
     async def _decide(self, kind: DecisionKind, raw: RawValue) -> DecisionResult:
-        decision = parse_message(DECISION_MODELS[kind], raw)
+        # The validator checked it in full before it was accepted.
+        decision = parse_message(DECISION_MODELS[kind], raw, accepted_before=True)
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             duplicate = self._duplicate_result(kind, decision)
@@ -603,7 +635,9 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             try:
-                decision = parse_message(DECISION_MODELS[kind], raw)
+                decision = parse_message(
+                    DECISION_MODELS[kind], raw, accepted_before=not self.state.protected
+                )
             except ApplicationError as error:
                 await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
                 return
@@ -705,7 +739,9 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             try:
-                fact = parse_message(FACT_MODELS[kind], raw)
+                fact = parse_message(
+                    FACT_MODELS[kind], raw, accepted_before=not self.state.protected
+                )
             except ApplicationError as error:
                 await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
                 return
@@ -742,6 +778,9 @@ class IncidentWorkflow:
         erased_victim: str | None = None,
     ) -> None:
         now = workflow.now()
+        # The register holds at most REASON_MAX characters of a reason; a longer refusal must not
+        # fail the workflow task for ever.
+        reason = None if effect.reason is None else effect.reason[:REASON_MAX]
         draft.timeline.append(
             TimelineEvent(
                 sequence=draft.sequence,
@@ -749,7 +788,7 @@ class IncidentWorkflow:
                 kind=kind,
                 outcome=effect.outcome,
                 actor=actor,
-                reason=effect.reason,
+                reason=reason,
                 summary=effect.summary,
             )
         )
@@ -760,7 +799,7 @@ class IncidentWorkflow:
             outcome=effect.outcome,
             actor=actor,
             occurred_at=now,
-            reason=effect.reason,
+            reason=reason,
             summary=effect.summary[:300],
             payload=payload,
             snapshot=_snapshot(draft, now),

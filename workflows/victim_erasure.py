@@ -34,7 +34,7 @@ class VictimErasureWorkflow:
     @workflow.init
     def __init__(self, request: ErasureRequest) -> None:
         self.request = request
-        self.policy = request.policy or Policy()
+        self.policy = Policy()  # replaced by the deployment's before anything is decided
         self.outcome = ErasureOutcome(
             incident_id=request.incident_id,
             victim_id=request.victim_id,
@@ -47,10 +47,10 @@ class VictimErasureWorkflow:
 
     @workflow.run
     async def run(self, request: ErasureRequest) -> ErasureOutcome:
-        if request.policy is None:
-            self.policy = await workflow.execute_activity(
-                "deployment_policy", result_type=Policy, start_to_close_timeout=REGISTER_TIMEOUT
-            )
+        # Who may approve is the deployment's to say, never the requester's.
+        self.policy = await workflow.execute_activity(
+            "deployment_policy", result_type=Policy, start_to_close_timeout=REGISTER_TIMEOUT
+        )
         target = await workflow.execute_activity(
             "erasure_target",
             args=[request.incident_id, request.victim_id],
@@ -88,6 +88,10 @@ class VictimErasureWorkflow:
         problem = None
         if not target.incident_found:
             problem = f"{request.incident_id} is not in the case register"
+        elif not target.incident_completed:
+            problem = (
+                f"{request.incident_id} is still open: erase through its own erase_victim decision"
+            )
         elif not target.victim_recorded:
             problem = f"{request.victim_id} is not a recorded victim of {request.incident_id}"
         elif target.erased_at is not None:
@@ -146,7 +150,7 @@ class VictimErasureWorkflow:
 
     @workflow.update(name="approve")
     async def approve(self, raw: RawValue) -> DecisionResult:
-        decision = parse_message(Approve, raw)
+        decision = parse_message(Approve, raw, accepted_before=True)
         self._checked(decision)
         victim = self.request.victim_id
         return self._decide(
@@ -162,7 +166,7 @@ class VictimErasureWorkflow:
 
     @workflow.update(name="reject")
     async def reject(self, raw: RawValue) -> DecisionResult:
-        decision = parse_message(Reject, raw)
+        decision = parse_message(Reject, raw, accepted_before=True)
         self._checked(decision)
         message = f"erasure rejected: {decision.comments}"
         return self._decide(DecisionKind.REJECT, decision, ErasureStatus.REJECTED, message)
