@@ -70,6 +70,8 @@ def test_key_ring() -> Iterator[KeyRing]:
     """REMEDIATION_KEYS for the whole session, so settings and subprocesses encrypt too."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REMEDIATION_KEYS", TEST_KEY_RING.to_json())
+        # Reports of monitoring runs go to a temporary directory, never the project's .data/.
+        patch.setenv("REMEDIATION_REPORTS_DIR", tempfile.mkdtemp(prefix="remediation-reports-"))
         patch.delenv("REMEDIATION_KEY_FILE", raising=False)
         yield TEST_KEY_RING
 

@@ -166,6 +166,7 @@ async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
             "Temporal dev server ready",
             "Case register migrated",
             "Worker polling",
+            "Schedules applied",
         ]
 
         # A key ring and a codec token were made for this data directory, readable by us only.

@@ -37,7 +37,7 @@ async def test_a_register_write_retried_after_a_failure_leaves_one_row(
         return stored
 
     settings = load_settings(task_queue="unused", database_url="postgresql://unused")
-    engine_activities = activities_for(register_pool, settings, Policy())
+    engine_activities = activities_for(register_pool, settings, Policy(), temporal_env.client)
     others = [a for a in engine_activities if a.__name__ != "record_event"]
     task_queue = f"retries-{uuid.uuid4().hex[:8]}"
     async with Worker(

@@ -1,6 +1,5 @@
 """`remediation`: the command line of the remediation engine."""
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,13 +31,17 @@ from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
 from workers.cli_audit import audit_app
 from workers.cli_codec import codec_server, keys_app
+from workers.cli_report import report
+from workers.cli_schedules import schedules_app
 from workers.cli_support import (
     JsonOption,
+    _client_settings,
     _database_url,
     _fail,
     _print_json,
     _run,
     _settings,
+    _with_temporal,
 )
 from workers.errors import StartupError
 from workers.settings import Settings
@@ -46,7 +49,6 @@ from workers.settings import Settings
 if TYPE_CHECKING:
     from asyncpg import Pool
     from temporalio.client import Client
-    from temporalio.service import RPCError
 
     from activities.keyring import KeyRing
     from schemas.incident import DecisionResult
@@ -222,9 +224,6 @@ def db_status(as_json: JsonOption = False) -> None:
 
 # --- incidents: open, decide, signal, query, list ----------------------------------------------
 
-ANSWER_TIMEOUT_SECONDS = 30.0
-"""How long a command waits for Temporal (and the incident's worker) before giving up."""
-
 IncidentIdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="Incident id, e.g. incident-GRV-2026-0042.")
 ]
@@ -292,81 +291,6 @@ def _validated(model: type[M], text: str, what: str) -> M:
     except ValidationError as error:
         problems = _problems(error)
         _invalid(f"{what} ({len(problems)} problem(s)):", problems)
-
-
-def _client_settings() -> Settings:
-    """The environment; without TEMPORAL_ADDRESS, the `remediation up` running on the data dir.
-
-    A running stack also supplies the namespace and task queue unless they are set explicitly.
-    """
-    from workers.stack import read_running_stack
-
-    settings = _settings()
-    explicit = settings.model_fields_set
-    if "temporal_address" in explicit:
-        return settings
-    stack = read_running_stack(settings.data_dir.resolve())
-    if stack is None:
-        return settings
-    update: dict[str, Any] = {"temporal_address": stack.temporal_address}
-    if "temporal_namespace" not in explicit:
-        update["temporal_namespace"] = stack.namespace
-    if "task_queue" not in explicit:
-        update["task_queue"] = stack.task_queue
-    return settings.model_copy(update=update)
-
-
-def _rpc_problem(error: "RPCError", settings: Settings, incident_id: str | None) -> str:
-    from temporalio.service import RPCStatusCode
-
-    address = settings.temporal_address
-    detail = error.message
-    if error.status == RPCStatusCode.NOT_FOUND and incident_id is not None:
-        if "namespace" in detail.lower():
-            return f"Temporal at {address} has no namespace {settings.temporal_namespace}"
-        if "completed" in detail.lower():
-            return (
-                f"incident {incident_id} has ended: it takes no more decisions or facts "
-                "(its status and timeline can still be read)"
-            )
-        return f"no incident {incident_id}"
-    if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-        return f"cannot reach Temporal at {address}: {detail}"
-    return f"Temporal at {address} refused the request ({error.status.name}): {detail}"
-
-
-async def _with_temporal(
-    settings: Settings,
-    operation: Callable[["Client"], Awaitable[T]],
-    *,
-    incident_id: str | None = None,
-    on_timeout: str = "",
-) -> T:
-    """Connect and run one operation; Temporal's failures become one readable StartupError."""
-    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-    from temporalio.service import RPCError
-
-    from workers.temporal_client import connect
-
-    address = settings.temporal_address
-    try:
-        client = await asyncio.wait_for(connect(settings), ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise StartupError(
-            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
-        ) from None
-    try:
-        return await asyncio.wait_for(operation(client), ANSWER_TIMEOUT_SECONDS)
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise StartupError(
-            f"no answer from Temporal at {address} or the incident's worker within "
-            f"{ANSWER_TIMEOUT_SECONDS:.0f} s: is `remediation up` or `remediation worker` "
-            f"running?{on_timeout}"
-        ) from None
-    except WorkflowQueryFailedError as error:
-        raise StartupError(f"incident {incident_id} could not answer: {error}") from None
-    except RPCError as error:
-        raise StartupError(_rpc_problem(error, settings, incident_id)) from None
 
 
 def _when(moment: datetime | None) -> str:
@@ -1161,6 +1085,8 @@ def schemas(
 
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(schedules_app, name="schedules")
+app.command("report")(report)
 app.command("codec-server")(codec_server)
 app.add_typer(keys_app, name="keys")
 

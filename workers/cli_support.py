@@ -6,8 +6,8 @@ all use it without importing one another.
 
 import asyncio
 import json
-from collections.abc import Coroutine
-from typing import Annotated, Any, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -15,7 +15,14 @@ from workers.errors import StartupError
 from workers.logs import configure_logging
 from workers.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
 T = TypeVar("T")
+
+ANSWER_TIMEOUT_SECONDS = 30.0
+"""How long a command waits for Temporal (and the incident's worker) before giving up."""
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -56,3 +63,83 @@ def _database_url(settings: Settings) -> str:
     if stack is None or ":***@" in stack.database_url:
         _fail(f"DATABASE_URL is not set and no `remediation up` is running on {settings.data_dir}")
     return stack.database_url
+
+
+def _client_settings() -> Settings:
+    """The environment; without TEMPORAL_ADDRESS, the `remediation up` running on the data dir.
+
+    A running stack also supplies the namespace and task queue unless they are set explicitly.
+    """
+    from workers.stack import read_running_stack
+
+    settings = _settings()
+    explicit = settings.model_fields_set
+    if "temporal_address" in explicit:
+        return settings
+    stack = read_running_stack(settings.data_dir.resolve())
+    if stack is None:
+        return settings
+    update: dict[str, Any] = {"temporal_address": stack.temporal_address}
+    if "temporal_namespace" not in explicit:
+        update["temporal_namespace"] = stack.namespace
+    if "task_queue" not in explicit:
+        update["task_queue"] = stack.task_queue
+    return settings.model_copy(update=update)
+
+
+def _rpc_problem(error: "RPCError", settings: Settings, incident_id: str | None) -> str:
+    from temporalio.service import RPCStatusCode
+
+    address = settings.temporal_address
+    detail = error.message
+    if error.status == RPCStatusCode.NOT_FOUND and incident_id is not None:
+        if "namespace" in detail.lower():
+            return f"Temporal at {address} has no namespace {settings.temporal_namespace}"
+        if "completed" in detail.lower():
+            return (
+                f"incident {incident_id} has ended: it takes no more decisions or facts "
+                "(its status and timeline can still be read)"
+            )
+        return f"no incident {incident_id}"
+    if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return f"cannot reach Temporal at {address}: {detail}"
+    return f"Temporal at {address} refused the request ({error.status.name}): {detail}"
+
+
+async def _with_temporal(
+    settings: Settings,
+    operation: Callable[["Client"], Awaitable[T]],
+    *,
+    incident_id: str | None = None,
+    on_timeout: str = "",
+    timeout: float | None = ANSWER_TIMEOUT_SECONDS,
+) -> T:
+    """Connect and run one operation; Temporal's failures become one readable StartupError.
+
+    `timeout` bounds the operation (None: as long as it takes, for work that runs a workflow to
+    its end); connecting is always bounded by ANSWER_TIMEOUT_SECONDS.
+    """
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError
+
+    from workers.temporal_client import connect
+
+    address = settings.temporal_address
+    try:
+        client = await asyncio.wait_for(connect(settings), ANSWER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise StartupError(
+            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
+        ) from None
+    try:
+        return await asyncio.wait_for(operation(client), timeout)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        within = f" within {timeout:.0f} s" if timeout is not None else ""
+        raise StartupError(
+            f"no answer from Temporal at {address} or the incident's worker{within}: is "
+            f"`remediation up` or `remediation worker` running?{on_timeout}"
+        ) from None
+    except WorkflowQueryFailedError as error:
+        raise StartupError(f"incident {incident_id} could not answer: {error}") from None
+    except RPCError as error:
+        raise StartupError(_rpc_problem(error, settings, incident_id)) from None

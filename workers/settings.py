@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         validation_alias="REMEDIATION_DATA_DIR",
         description="Data directory of `remediation up` (Temporal SQLite file, PostgreSQL, logs).",
     )
+    reports_dir: Path | None = Field(
+        default=None,
+        validation_alias="REMEDIATION_REPORTS_DIR",
+        description="Where portfolio reports are written (default: `<data dir>/reports`).",
+    )
     policy_file: Path | None = Field(
         default=None,
         validation_alias="REMEDIATION_POLICY_FILE",
@@ -262,6 +267,10 @@ class Settings(BaseSettings):
     @property
     def logging_level(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+    @property
+    def effective_reports_dir(self) -> Path:
+        return self.reports_dir or self.data_dir / "reports"
 
     def public_view(self) -> dict[str, Any]:
         """The effective configuration, secrets masked, for logs and `remediation config`."""

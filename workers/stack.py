@@ -1,8 +1,8 @@
 """`remediation up`: the whole system on one machine, in the foreground.
 
 Order of start: PostgreSQL (unless DATABASE_URL names a server), the Temporal dev server,
-migrations, the worker. Order of stop is the reverse, so the worker hands back its tasks while
-Temporal and the database are still there to take them.
+migrations, the worker; then the monitoring schedules are applied. Order of stop is the reverse,
+so the worker hands back its tasks while Temporal and the database are still there to take them.
 """
 
 import asyncio
@@ -38,6 +38,7 @@ from workers.encryption import (
 from workers.errors import StartupError
 from workers.local_postgres import LocalPostgres, postgres_bin_dir
 from workers.register import check_reachable, migrate_database
+from workers.schedules import SCHEDULES, apply_schedules
 from workers.settings import Settings
 from workers.temporal_client import connect
 from workers.worker import serve
@@ -353,6 +354,7 @@ class LocalStack:
                 "step",
                 {"what": "Worker polling", "detail": f"task queue {worker_settings.task_queue}"},
             )
+            await self._apply_schedules(client, worker_settings.task_queue)
             if options.demo:
                 await self._seed_demo(client, worker_settings.task_queue)
 
@@ -382,6 +384,29 @@ class LocalStack:
         self.stop.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await worker
+
+    async def _apply_schedules(self, client: Client, task_queue: str) -> None:
+        """The monitoring schedules, created or brought up to date on every start (a schedule
+        an operator paused stays paused)."""
+        try:
+            applied = await self._unless_stopped(apply_schedules(client, task_queue))
+        except (_Interrupted, StartupError):
+            raise
+        except Exception as error:  # incidents run without them: say what failed and keep running
+            self.report("step", {"what": "Schedules not applied", "detail": str(error)})
+            return
+        labels = ", ".join(definition.label for definition in SCHEDULES)
+        changed = [result for _, result in applied if result != "unchanged"]
+        counts = ", ".join(
+            f"{changed.count(r)} {r}" for r in ("created", "updated") if r in changed
+        )
+        self.report(
+            "step",
+            {
+                "what": "Schedules applied",
+                "detail": f"{len(applied)} ({labels})" + (f": {counts}" if counts else ""),
+            },
+        )
 
     async def _seed_demo(self, client: Client, task_queue: str) -> None:
         try:

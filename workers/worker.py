@@ -17,6 +17,8 @@ from activities.audit_trail import AuditTrail
 from activities.case_register import CaseRegister, case_register_activities
 from activities.deployment_policy import DeploymentPolicy
 from activities.notifications import Notifier, notifier_activities
+from activities.portfolio import PortfolioRegister, portfolio_activities
+from activities.reconciliation import Reconciler, reconciliation_activities
 from schemas.policy import Policy
 from workers.encryption import MISSING_KEY_RING, key_ring_from
 from workers.errors import StartupError
@@ -26,16 +28,17 @@ from workers.register import migrate, open_register
 from workers.settings import Settings
 from workers.temporal_client import connect
 from workflows.incident import IncidentWorkflow
+from workflows.portfolio_monitoring import PortfolioMonitoringWorkflow
 from workflows.victim_erasure import VictimErasureWorkflow
 
 log = structlog.get_logger(__name__)
 
 # Workflow classes the engine runs; each capability adds its workflow here.
-WORKFLOWS: list[type] = [IncidentWorkflow, VictimErasureWorkflow]
+WORKFLOWS: list[type] = [IncidentWorkflow, VictimErasureWorkflow, PortfolioMonitoringWorkflow]
 
 
 def activities_for(
-    pool: asyncpg.Pool, settings: Settings, policy: Policy
+    pool: asyncpg.Pool, settings: Settings, policy: Policy, client: Client
 ) -> list[Callable[..., Any]]:
     """Every activity, bound to its injected dependencies."""
     audit_trail = AuditTrail(pool)
@@ -47,6 +50,10 @@ def activities_for(
         *case_register_activities(CaseRegister(pool, key_ring)),
         *notifier_activities(Notifier(pool, settings)),
         DeploymentPolicy(policy).deployment_policy,
+        *portfolio_activities(
+            PortfolioRegister(pool, settings.effective_reports_dir, policy=policy)
+        ),
+        *reconciliation_activities(Reconciler(pool, client)),
     ]
 
 
@@ -64,7 +71,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activities_for(pool, settings, deployment_policy),
+        activities=activities_for(pool, settings, deployment_policy, client),
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
     )

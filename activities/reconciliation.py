@@ -1,0 +1,372 @@
+"""Reconciliation of the case register with Temporal: do both still tell the same story?
+
+The workflow of an incident is the only writer of its register row, so the two agree unless
+something went wrong outside the engine (a workflow terminated by hand, a row restored from a
+backup, an edit in the database, a lost register). `reconcile_portfolio` compares them and
+reports every disagreement as a `ReconciliationFinding`:
+
+- `register_open_workflow_closed`: the register says the incident is open (step other than
+  `completed`) but its workflow has ended (completed, failed, cancelled, terminated, timed out);
+  the detail names the Temporal status;
+- `register_open_workflow_missing`: the register says open and Temporal has no workflow under the
+  incident's id at all;
+- `workflow_without_register_row`: an `IncidentWorkflow` is running and the register has no row
+  for it. A workflow writes its row with its first activity, so workflows started less than
+  `registration_grace` (two minutes) before `as_of` are not judged yet;
+- `escalation_disagrees`: the register's `incidents.escalation_level` of an open incident is not
+  the workflow's `EscalationLevel` search attribute; the detail gives both levels.
+
+Every candidate is confirmed against the live state before it becomes a finding: visibility (the
+list of running workflows) is eventually consistent and a run can overlap a workflow that is
+moving on (completing, continuing as new, recording an escalation). A workflow that `describe()`
+shows running, or in the middle of continuing as new, is not closed; an incident whose register
+row says `completed` once re-read is not open; an escalation level is compared only while the
+workflow is quiescent (no workflow task and no `record_event` activity in flight; it is described
+again for about a second before giving up), with the register re-read after the workflow's
+attributes. A disagreement still in flight is left to the next run.
+
+Runs are resumable. Open incidents are read from the register in pages, by keyset on
+`incident_id`; after each page the activity heartbeats `(last_incident_id, counts)`, and a retry
+(a worker restarted mid-run) resumes after that incident. Findings are recorded in
+`reconciliation_findings` as they are found, keyed by the run's `as_of` and unique per
+(kind, incident), so a retried run records each once; the report returned is read back from that
+table, sorted by (kind, incident_id), and therefore includes what earlier attempts of the same
+run found. Findings name incidents and states only, never personal data.
+
+The `incident_prefix` of a `Reconciler` restricts the run to incidents whose id starts with it,
+in the register and in Temporal alike. Production keeps the default (`incident-`, every incident);
+tests sharing one Temporal server use it to reconcile their own incidents only.
+"""
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from schemas.incident import WORKFLOW_ID_PREFIX
+from schemas.monitoring import FindingKind, ReconciliationFinding, ReconciliationReport
+from schemas.vocabulary import Step
+from workflows import search_attributes as sa
+
+log = structlog.get_logger(__name__)
+
+INCIDENT_WORKFLOW = "IncidentWorkflow"
+# A new incident's workflow writes its register row with its first activity.
+REGISTRATION_GRACE = timedelta(minutes=2)
+PAGE_SIZE = 500
+# While listing a large portfolio's workflows, heartbeat every so many (the resume point is kept).
+_LISTING_HEARTBEAT_EVERY = 1000
+# Prefixes go into a visibility query: only characters of incident ids, never a quote.
+_PREFIX = re.compile(r"^[A-Za-z0-9._:-]*$")
+# Statuses under which a workflow is still alive (continuing as new: its next run is starting).
+_ALIVE = frozenset({WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW})
+# The activity through which a workflow writes its register row.
+_REGISTER_WRITE = "record_event"
+# A workflow caught between its register write and its search attributes is described again a
+# few times before its escalation level is left to the next run.
+_SETTLE_ATTEMPTS = 5
+_SETTLE_PAUSE_SECONDS = 0.2
+
+_OPEN_PAGE = """
+SELECT incident_id, step, escalation_level FROM incidents
+WHERE incident_id > $1 AND starts_with(incident_id, $2) AND step <> $3
+ORDER BY incident_id
+LIMIT $4
+"""
+
+_ROW = "SELECT step, escalation_level FROM incidents WHERE incident_id = $1"
+
+_REGISTERED = "SELECT incident_id FROM incidents WHERE incident_id = ANY($1::text[])"
+
+_INSERT_FINDING = """
+INSERT INTO reconciliation_findings (as_of, kind, incident_id, detail)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (as_of, kind, incident_id) DO NOTHING
+"""
+
+_FINDINGS_OF_RUN = """
+SELECT kind, incident_id, detail FROM reconciliation_findings
+WHERE as_of = $1 AND starts_with(incident_id, $2)
+"""
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A running incident workflow as visibility lists it."""
+
+    escalation_level: int
+    started_at: datetime
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: the heartbeat details `(last_incident_id, counts)`."""
+
+    last_incident_id: str = ""
+    incidents_in_register: int = 0
+
+    @classmethod
+    def resumed(cls, details: Sequence[Any]) -> "_Progress":
+        """The progress a previous attempt heartbeated; a fresh start when there is none."""
+        if len(details) < 2:
+            return cls()
+        last, counts = details[0], details[1]
+        if not isinstance(last, str) or not isinstance(counts, dict):
+            return cls()
+        count = counts.get("incidents_in_register", 0)
+        return cls(last, count if isinstance(count, int) and count >= 0 else 0)
+
+    def details(self) -> tuple[str, dict[str, int]]:
+        return self.last_incident_id, {"incidents_in_register": self.incidents_in_register}
+
+
+def _level(value: int | None) -> int:
+    """The EscalationLevel attribute; absent means nothing is escalated."""
+    return 0 if value is None else value
+
+
+def _in_flight(description: WorkflowExecutionDescription) -> bool:
+    """Whether the workflow is between its register write and its search attributes."""
+    raw: DescribeWorkflowExecutionResponse = description.raw_description
+    if raw.HasField("pending_workflow_task"):
+        return True
+    return any(p.activity_type.name == _REGISTER_WRITE for p in raw.pending_activities)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class Reconciler:
+    """Compares the case register with Temporal; the pool and client are the worker's."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: Client,
+        *,
+        incident_prefix: str = WORKFLOW_ID_PREFIX,
+        registration_grace: timedelta = REGISTRATION_GRACE,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if not incident_prefix or not _PREFIX.match(incident_prefix):
+            raise ValueError(f"not a usable incident id prefix: {incident_prefix!r}")
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self._pool = pool
+        self._client = client
+        self._prefix = incident_prefix
+        self._grace = registration_grace
+        self._page_size = page_size
+
+    def visibility_query(self) -> str:
+        """The running incident workflows this reconciler compares with the register."""
+        return (
+            f"WorkflowType = '{INCIDENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
+            f"AND WorkflowId STARTS_WITH '{self._prefix}'"
+        )
+
+    @activity.defn(name="reconcile_portfolio")
+    async def reconcile_portfolio(self, as_of: datetime) -> ReconciliationReport:
+        """Compare register and Temporal, record the findings, report them (sorted)."""
+        as_of = _utc(as_of)
+        progress = _Progress.resumed(activity.info().heartbeat_details)
+        if progress.last_incident_id:
+            log.info(
+                "reconciliation resumed",
+                after_incident_id=progress.last_incident_id,
+                incidents_in_register=progress.incidents_in_register,
+            )
+        running = await self._running_workflows(progress)
+        while True:
+            rows = await self._pool.fetch(
+                _OPEN_PAGE,
+                progress.last_incident_id,
+                self._prefix,
+                Step.COMPLETED.value,
+                self._page_size,
+            )
+            if not rows:
+                break
+            await self._record(as_of, await self._check_open(rows, running))
+            progress.last_incident_id = rows[-1]["incident_id"]
+            progress.incidents_in_register += len(rows)
+            activity.heartbeat(*progress.details())
+            if len(rows) < self._page_size:
+                break
+        await self._record(as_of, await self._unregistered(running, as_of))
+        report = ReconciliationReport(
+            incidents_in_register=progress.incidents_in_register,
+            workflows_running=len(running),
+            findings=await self._findings_of_run(as_of),
+        )
+        log.info(
+            "portfolio reconciled",
+            as_of=as_of.isoformat(),
+            incidents_in_register=report.incidents_in_register,
+            workflows_running=report.workflows_running,
+            findings=len(report.findings),
+        )
+        return report
+
+    # --- Temporal ---------------------------------------------------------------------------
+
+    async def _running_workflows(self, progress: _Progress) -> dict[str, _Running]:
+        """Every running incident workflow (the SDK pages the listing)."""
+        running: dict[str, _Running] = {}
+        async for execution in self._client.list_workflows(self.visibility_query()):
+            if not execution.id.startswith(self._prefix):
+                continue
+            running[execution.id] = _Running(
+                _level(execution.typed_search_attributes.get(sa.ESCALATION_LEVEL)),
+                _utc(execution.start_time),
+            )
+            if len(running) % _LISTING_HEARTBEAT_EVERY == 0:
+                activity.heartbeat(*progress.details())
+        return running
+
+    async def _describe(self, incident_id: str) -> WorkflowExecutionDescription | None:
+        """The latest run of the incident's workflow; None when Temporal has none."""
+        try:
+            return await self._client.get_workflow_handle(incident_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    # --- the register -----------------------------------------------------------------------
+
+    async def _open_row(self, incident_id: str) -> asyncpg.Record | None:
+        """The incident's register row, re-read, if the register still holds it open."""
+        row = await self._pool.fetchrow(_ROW, incident_id)
+        if row is None or row["step"] == Step.COMPLETED.value:
+            return None
+        return row
+
+    async def _record(self, as_of: datetime, findings: Iterable[ReconciliationFinding]) -> None:
+        rows = [(as_of, f.kind.value, f.incident_id, f.detail) for f in findings]
+        if rows:
+            await self._pool.executemany(_INSERT_FINDING, rows)
+
+    async def _findings_of_run(self, as_of: datetime) -> list[ReconciliationFinding]:
+        rows = await self._pool.fetch(_FINDINGS_OF_RUN, as_of, self._prefix)
+        findings = [
+            ReconciliationFinding(
+                kind=FindingKind(row["kind"]), incident_id=row["incident_id"], detail=row["detail"]
+            )
+            for row in rows
+        ]
+        return sorted(findings, key=lambda f: (f.kind.value, f.incident_id))
+
+    # --- the checks -------------------------------------------------------------------------
+
+    async def _check_open(
+        self, rows: Sequence[asyncpg.Record], running: dict[str, _Running]
+    ) -> list[ReconciliationFinding]:
+        """Findings about one page of open register incidents."""
+        findings = []
+        for row in rows:
+            incident_id: str = row["incident_id"]
+            workflow = running.get(incident_id)
+            finding: ReconciliationFinding | None
+            if workflow is None:
+                finding = await self._not_running(incident_id)
+            elif workflow.escalation_level != row["escalation_level"]:
+                finding = await self._escalation(incident_id)
+            else:
+                finding = None
+            if finding is not None:
+                findings.append(finding)
+        return findings
+
+    async def _not_running(self, incident_id: str) -> ReconciliationFinding | None:
+        """An open incident visibility does not list as running: ended, missing, or lagging."""
+        description = await self._describe(incident_id)
+        if description is not None and description.status in _ALIVE:
+            return None  # visibility lagged behind a start or a continue-as-new
+        # A workflow writes `completed` to its row before it ends: re-read after describing.
+        row = await self._open_row(incident_id)
+        if row is None:
+            return None
+        if description is None:
+            return ReconciliationFinding(
+                kind=FindingKind.REGISTER_OPEN_WORKFLOW_MISSING,
+                incident_id=incident_id,
+                detail=f"register step {row['step']}; no workflow {incident_id} in Temporal",
+            )
+        status = description.status.name.lower() if description.status else "unknown"
+        return ReconciliationFinding(
+            kind=FindingKind.REGISTER_OPEN_WORKFLOW_CLOSED,
+            incident_id=incident_id,
+            detail=f"register step {row['step']}; workflow {status}",
+        )
+
+    async def _escalation(self, incident_id: str) -> ReconciliationFinding | None:
+        """Confirm an escalation disagreement on the live workflow and a re-read row."""
+        for attempt in range(_SETTLE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(_SETTLE_PAUSE_SECONDS)
+            description = await self._describe(incident_id)
+            if description is None or description.status != WorkflowExecutionStatus.RUNNING:
+                return None  # it has just ended: the next run judges it
+            if not _in_flight(description):
+                break
+        else:
+            return None
+        workflow_level = _level(description.typed_search_attributes.get(sa.ESCALATION_LEVEL))
+        row = await self._open_row(incident_id)
+        if row is None or row["escalation_level"] == workflow_level:
+            return None
+        return ReconciliationFinding(
+            kind=FindingKind.ESCALATION_DISAGREES,
+            incident_id=incident_id,
+            detail=(
+                f"register escalation level {row['escalation_level']}; "
+                f"workflow EscalationLevel {workflow_level}"
+            ),
+        )
+
+    async def _unregistered(
+        self, running: dict[str, _Running], as_of: datetime
+    ) -> list[ReconciliationFinding]:
+        """Running workflows old enough to have their register row, without one."""
+        judged = sorted(
+            incident_id
+            for incident_id, workflow in running.items()
+            if workflow.started_at <= as_of - self._grace
+        )
+        findings = []
+        for start in range(0, len(judged), self._page_size):
+            chunk = judged[start : start + self._page_size]
+            registered = {r["incident_id"] for r in await self._pool.fetch(_REGISTERED, chunk)}
+            for incident_id in chunk:
+                if incident_id in registered:
+                    continue
+                description = await self._describe(incident_id)
+                if description is None or description.status != WorkflowExecutionStatus.RUNNING:
+                    continue  # ended since it was listed: not a running workflow any more
+                if await self._pool.fetchrow(_ROW, incident_id) is not None:
+                    continue  # its row has just arrived
+                started = running[incident_id].started_at.isoformat(timespec="seconds")
+                findings.append(
+                    ReconciliationFinding(
+                        kind=FindingKind.WORKFLOW_WITHOUT_REGISTER_ROW,
+                        incident_id=incident_id,
+                        detail=f"workflow running since {started}; no register row",
+                    )
+                )
+        return findings
+
+
+def reconciliation_activities(reconciler: Reconciler) -> list[Callable[..., Any]]:
+    """The reconciler's activities, bound to it, for the worker to register."""
+    return [reconciler.reconcile_portfolio]

@@ -1,0 +1,481 @@
+"""The portfolio report rendered as JSON, Markdown and a self-contained HTML page.
+
+Pure functions of a `PortfolioReport`: no I/O, no clock. The HTML page needs nothing from
+outside (inline CSS, charts drawn here as inline SVG, no script, no external asset), so it can be
+mailed or archived as one file. Every text that reaches the page is escaped with `html.escape`.
+The report holds aggregates only, so nothing rendered here can identify a person.
+"""
+
+import html
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from schemas.monitoring import PortfolioKpis, PortfolioReport, ReconciliationReport
+
+NOTHING = "—"
+# Chart ids, stable so that tests and readers can find each chart.
+CHART_OPEN_BY_STEP = "chart-open-by-step"
+CHART_TIME_IN_STEP = "chart-time-in-step"
+CHART_ESCALATIONS_BY_WEEK = "chart-escalations-by-week"
+_COLOURS = {
+    "open": "#2f6f9f",
+    "median": "#2f6f9f",
+    "p90": "#e08a2c",
+    "level_1": "#f2c14e",
+    "level_2": "#e08a2c",
+    "level_3": "#b83a3a",
+}
+
+Row = Sequence[object]
+
+
+# --- Shared formatting -----------------------------------------------------------------------
+
+
+def _label(value: object) -> str:
+    return str(value).replace("_", " ")
+
+
+def _instant(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return NOTHING
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _percent(rate: float | None) -> str:
+    return NOTHING if rate is None else f"{rate * 100:.1f} %"
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return NOTHING
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return _number(value)
+    return str(value)
+
+
+def _counts(counts: dict[str, int], *, label: bool = True) -> list[Row]:
+    return [[_label(key) if label else key, count] for key, count in counts.items()]
+
+
+def _title(report: PortfolioReport) -> str:
+    return f"Portfolio report — as of {_instant(report.as_of)}"
+
+
+def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[str], list[Row]]]:
+    """Every table of the report: (heading, note, header, rows), in reading order."""
+    kpis = report.kpis
+    window = f"stays that ended in the {kpis.window_days} days before the report"
+    facilities_note = (
+        f"{len(kpis.open_by_facility)} of {kpis.facilities_with_open_incidents} facilities "
+        "with an open incident, most first."
+    )
+    escalations = kpis.active_escalations
+    return [
+        ("Open incidents by step", None, ["Step", "Open"], _counts(kpis.open_by_step)),
+        ("Open incidents by severity", None, ["Severity", "Open"], _counts(kpis.open_by_severity)),
+        (
+            "Open incidents by response level",
+            None,
+            ["Response level", "Open"],
+            _counts(kpis.open_by_response_level),
+        ),
+        (
+            "Open incidents by country",
+            None,
+            ["Country", "Open"],
+            _counts(kpis.open_by_country, label=False),
+        ),
+        (
+            "Open incidents by mineral",
+            "An incident concerning several minerals counts under each.",
+            ["Mineral", "Open"],
+            _counts(kpis.open_by_mineral),
+        ),
+        (
+            "Open incidents by facility",
+            facilities_note,
+            ["Facility", "Open"],
+            _counts(kpis.open_by_facility, label=False),
+        ),
+        (
+            "Active escalations by level",
+            None,
+            ["Level", "Milestones"],
+            [
+                ["L1 — case owner", escalations.level_1],
+                ["L2 — human-rights lead", escalations.level_2],
+                ["L3 — executive sponsor", escalations.level_3],
+            ],
+        ),
+        (
+            "Overdue milestones by kind",
+            None,
+            ["Milestone", "Escalated"],
+            _counts(kpis.overdue_milestones_by_kind),
+        ),
+        (
+            "Time in step",
+            f"Days, over the {window}.",
+            ["Step", "Stays", "Median (days)", "90th percentile (days)"],
+            [[_label(d.step), d.stays, d.median_days, d.p90_days] for d in kpis.time_in_step],
+        ),
+        (
+            "Milestones met on time",
+            f"Milestones met in the {kpis.window_days} days before the report; one that "
+            "escalated before being met was late.",
+            ["Milestone", "Met", "Met late", "On time"],
+            [
+                [_label(m.milestone_kind), m.met, m.met_late, _percent(m.on_time_rate)]
+                for m in kpis.on_time
+            ],
+        ),
+        (
+            "Check-in compliance",
+            "Open incidents in implementation whose last check-in (or the plan's approval) is "
+            "no older than the cadence.",
+            ["Severity", "Cadence (days)", "In implementation", "Up to date", "Rate"],
+            [
+                [_label(c.severity), c.cadence_days, c.incidents, c.compliant, _percent(c.rate)]
+                for c in kpis.check_in_compliance
+            ],
+        ),
+        (
+            "Approvals waiting longest",
+            None,
+            ["Incident", "Approval", "Kind", "Requested", "Waiting (days)"],
+            [
+                [a.incident_id, a.approval_id, _label(a.kind), a.requested_at, a.waiting_days]
+                for a in kpis.longest_waiting_approvals
+            ],
+        ),
+        (
+            "Escalations per week",
+            "Escalation levels reached per ISO week (UTC).",
+            ["Week", "Starts", "L1", "L2", "L3", "Total"],
+            [
+                [w.week, w.week_start, w.level_1, w.level_2, w.level_3, w.total]
+                for w in kpis.escalations_by_week
+            ],
+        ),
+        *_reconciliation_sections(report.reconciliation),
+    ]
+
+
+def _reconciliation_sections(
+    reconciliation: ReconciliationReport | None,
+) -> list[tuple[str, str | None, Sequence[str], list[Row]]]:
+    if reconciliation is None:
+        return []
+    return [
+        (
+            "Reconciliation with Temporal",
+            f"{reconciliation.incidents_in_register} open incident(s) in the register, "
+            f"{reconciliation.workflows_running} incident workflow(s) running.",
+            ["Finding", "Incident", "Detail"],
+            [[_label(f.kind), f.incident_id, f.detail] for f in reconciliation.findings],
+        )
+    ]
+
+
+def _summary(kpis: PortfolioKpis) -> list[str]:
+    escalated = kpis.active_escalations
+    return [
+        f"Open incidents: {kpis.open_incidents}.",
+        f"Overdue incidents: {kpis.overdue_incidents}.",
+        f"Milestones escalated now: {escalated.level_1 + escalated.level_2 + escalated.level_3}.",
+        f"Approvals pending longest: {len(kpis.longest_waiting_approvals)} listed.",
+    ]
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def report_json(report: PortfolioReport) -> dict[str, Any]:
+    """The report for machines: the contract's own JSON form."""
+    return report.model_dump(mode="json")
+
+
+# --- Markdown --------------------------------------------------------------------------------
+
+
+def _md_cell(value: object) -> str:
+    text = _text(value)
+    # Backslash escapes keep pipes from splitting the cell and angle brackets from being read
+    # as HTML by a Markdown viewer.
+    for special in ("\\", "|", "<", ">"):
+        text = text.replace(special, "\\" + special)
+    return text.replace("\n", " ") or NOTHING
+
+
+def _md_table(header: Sequence[str], rows: list[Row]) -> list[str]:
+    if not rows:
+        return ["None."]
+    return [
+        "| " + " | ".join(_md_cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(_md_cell(value) for value in row) + " |" for row in rows),
+    ]
+
+
+def report_markdown(report: PortfolioReport) -> str:
+    """The report for people, as Markdown tables."""
+    lines = [
+        f"# {_title(report)}",
+        "",
+        f"Generated {_instant(report.generated_at)}. Aggregates only: this report holds no "
+        "personal data.",
+        "",
+        *(f"- {line}" for line in _summary(report.kpis)),
+    ]
+    for heading, note, header, rows in _sections(report):
+        lines += ["", f"## {heading}", ""]
+        if note:
+            lines += [note, ""]
+        lines += _md_table(header, rows)
+    return "\n".join(lines) + "\n"
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(_text(value), quote=True)
+
+
+def _tick_step(largest: float, *, whole: bool) -> float:
+    """A step of 1, 2 or 5 times a power of ten that divides the axis into at most 5 parts
+    (at least 1 when the values are whole numbers)."""
+    if largest <= 0:
+        return 1.0
+    wanted = largest / 5
+    power = 10 ** math.floor(math.log10(wanted))
+    step = next(m * power for m in (1, 2, 5, 10) if wanted <= m * power)
+    return max(float(step), 1.0) if whole else float(step)
+
+
+# Presentation attributes on the elements themselves, so a chart copied out of the page (or
+# opened alone) looks the same.
+_INK, _MUTED, _GRID = "#1d2733", "#52606d", "#e3e8ee"
+
+
+def _svg_text(x: float, y: float, text: str, *, anchor: str = "middle", extra: str = "") -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{_MUTED}"{extra}>'
+        f"{_e(text)}</text>"
+    )
+
+
+def _svg_bars(
+    *,
+    chart_id: str,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    stacked: bool,
+    unit: str,
+    group_width: int,
+    whole: bool,
+    slanted_labels: bool = False,
+) -> str:
+    """A bar chart as inline SVG: one group per category, one bar per series side by side (or
+    one stacked bar). `series` holds (name, colour key, values); None draws no bar."""
+    left, top, plot_height = 56, 30, 180
+    bottom = 64 if slanted_labels else 30
+    legend_height = 26 if len(series) > 1 else 0
+    width = left + group_width * max(len(categories), 1) + 16
+    height = top + plot_height + bottom + legend_height
+    columns = [[values[i] or 0.0 for _, _, values in series] for i in range(len(categories))]
+    totals = [sum(column) if stacked else max(column, default=0.0) for column in columns]
+    step = _tick_step(max(totals, default=0.0), whole=whole)
+    ticks = max(math.ceil(max(totals, default=0.0) / step), 1)
+    scale = plot_height / (step * ticks)
+    base = top + plot_height
+    parts = [
+        f'<svg id="{_e(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'aria-labelledby="{_e(chart_id)}-title" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" font-family="system-ui, sans-serif" '
+        f'font-size="11" class="chart">',
+        f'<title id="{_e(chart_id)}-title">{_e(title)}</title>',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+    for tick in range(ticks + 1):
+        y = base - step * tick * scale
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 16}" y2="{y:.1f}" stroke="{_GRID}"/>'
+        )
+        parts.append(_svg_text(left - 6, y + 4, _number(step * tick), anchor="end"))
+    middle = top + plot_height / 2
+    parts.append(_svg_text(14, middle, unit, extra=f' transform="rotate(-90 14 {middle:.1f})"'))
+    inner = group_width - 8
+    bar_width = inner if stacked else inner / max(len(series), 1)
+    for index, category in enumerate(categories):
+        x0 = left + index * group_width + 4
+        stack = 0.0
+        for position, (name, colour, values) in enumerate(series):
+            amount = values[index]
+            if amount is None or (stacked and amount == 0):
+                continue
+            x = x0 if stacked else x0 + position * bar_width
+            y = base - (stack + amount) * scale
+            if stacked:
+                stack += amount
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_width - 1, 1):.1f}" '
+                f'height="{amount * scale:.1f}" fill="{_COLOURS[colour]}">'
+                f"<title>{_e(category)}: {_e(name)} {_e(_number(amount))}</title></rect>"
+            )
+            if not stacked and amount:
+                parts.append(
+                    f'<text x="{x + bar_width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                    f'fill="{_INK}">{_e(_number(amount))}</text>'
+                )
+        if stacked and stack:
+            parts.append(
+                f'<text x="{x0 + inner / 2:.1f}" y="{base - stack * scale - 3:.1f}" '
+                f'text-anchor="middle" fill="{_INK}">{_e(_number(stack))}</text>'
+            )
+        label_x = x0 + inner / 2
+        if slanted_labels:
+            turn = f' transform="rotate(-60 {label_x:.1f} {base + 10})"'
+            parts.append(_svg_text(label_x, base + 10, category, anchor="end", extra=turn))
+        else:
+            parts.append(_svg_text(label_x, base + 16, category))
+    parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 16}" y2="{base}" stroke="{_MUTED}"/>')
+    x = float(left)
+    for name, colour, _ in series if len(series) > 1 else ():
+        y = height - 10
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" fill="{_COLOURS[colour]}"/>'
+        )
+        parts.append(_svg_text(x + 16, y, name, anchor="start"))
+        x += 28 + 7 * len(name)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _charts(kpis: PortfolioKpis) -> list[tuple[str, str]]:
+    steps = [_label(step) for step in kpis.open_by_step]
+    weeks = kpis.escalations_by_week
+    return [
+        (
+            "Open incidents per step",
+            _svg_bars(
+                chart_id=CHART_OPEN_BY_STEP,
+                title="Open incidents per step",
+                categories=steps,
+                series=[("open incidents", "open", [float(n) for n in kpis.open_by_step.values()])],
+                stacked=False,
+                unit="incidents",
+                group_width=96,
+                whole=True,
+            ),
+        ),
+        (
+            "Time in step (median and 90th percentile, days)",
+            _svg_bars(
+                chart_id=CHART_TIME_IN_STEP,
+                title="Time in step: median and 90th percentile (days)",
+                categories=[_label(d.step) for d in kpis.time_in_step],
+                series=[
+                    ("median", "median", [d.median_days for d in kpis.time_in_step]),
+                    ("90th percentile", "p90", [d.p90_days for d in kpis.time_in_step]),
+                ],
+                stacked=False,
+                unit="days",
+                group_width=96,
+                whole=False,
+            ),
+        ),
+        (
+            "Escalations per week",
+            _svg_bars(
+                chart_id=CHART_ESCALATIONS_BY_WEEK,
+                title="Escalation levels reached per ISO week",
+                categories=[w.week for w in weeks],
+                series=[
+                    ("level 1", "level_1", [float(w.level_1) for w in weeks]),
+                    ("level 2", "level_2", [float(w.level_2) for w in weeks]),
+                    ("level 3", "level_3", [float(w.level_3) for w in weeks]),
+                ],
+                stacked=True,
+                unit="escalations",
+                group_width=30,
+                whole=True,
+                slanted_labels=True,
+            ),
+        ),
+    ]
+
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2733;
+       margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+p.note { color: #52606d; margin: .25rem 0 .5rem; }
+ul.summary { display: flex; gap: 1.5rem; list-style: none; padding: 0; flex-wrap: wrap; }
+ul.summary li { background: #eef3f8; border-radius: 6px; padding: .5rem .9rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #d5dde5; padding: .3rem .6rem; text-align: left; }
+th { background: #eef3f8; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1rem 0 2rem; overflow-x: auto; } figcaption { font-weight: 600; }
+"""
+
+
+def _html_table(header: Sequence[str], rows: list[Row]) -> str:
+    if not rows:
+        return "<p>None.</p>"
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{_e(value)}</td>'
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else f"<td>{_e(value)}</td>"
+            for value in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(report: PortfolioReport) -> str:
+    """The report as one self-contained HTML page with three inline SVG charts."""
+    title = _title(report)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="note">Generated {_e(report.generated_at)}. Aggregates only: this report '
+        "holds no personal data.</p>",
+        '<ul class="summary">',
+        *(f"<li>{_e(line)}</li>" for line in _summary(report.kpis)),
+        "</ul>",
+        "<h2>Charts</h2>",
+    ]
+    for caption, svg in _charts(report.kpis):
+        parts.append(f"<figure><figcaption>{_e(caption)}</figcaption>{svg}</figure>")
+    for heading, note, header, rows in _sections(report):
+        parts.append(f"<h2>{_e(heading)}</h2>")
+        if note:
+            parts.append(f'<p class="note">{_e(note)}</p>')
+        parts.append(_html_table(header, rows))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,116 @@
+"""`remediation report`: run a portfolio monitoring report now and print or save it.
+
+Registered on the `remediation` app by workers/cli.py.
+"""
+
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun, StoredReport
+from workers import cli_support as support
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+# Say what is happening once a report has taken this long, then every so often.
+_QUIET_SECONDS = 2.0
+
+
+class ReportFormat(StrEnum):
+    MD = "md"
+    JSON = "json"
+    HTML = "html"
+
+
+_COLUMN = {ReportFormat.MD: "markdown", ReportFormat.JSON: "json", ReportFormat.HTML: "html"}
+
+
+async def _run_report(client: "Client", kind: MonitoringKind, task_queue: str) -> StoredReport:
+    """Start a monitoring run and wait for it, telling stderr it is still working."""
+    workflow_id = f"report-{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    handle = await client.start_workflow(
+        MONITORING_WORKFLOW,
+        MonitoringRun(kind=kind),
+        id=workflow_id,
+        task_queue=task_queue,
+        result_type=StoredReport,
+        static_summary=f"{kind} report on request",
+    )
+    result = asyncio.ensure_future(handle.result())
+    started = time.monotonic()
+    while True:
+        done, _ = await asyncio.wait({result}, timeout=_QUIET_SECONDS)
+        if done:
+            stored: StoredReport = result.result()
+            return stored
+        typer.echo(
+            f"… still running ({time.monotonic() - started:.0f} s, workflow {workflow_id})",
+            err=True,
+        )
+
+
+async def _stored_text(database_url: str, report_id: str, column: str) -> str:
+    from workers.register import open_register
+
+    pool = await open_register(database_url, max_size=1)
+    try:
+        value = await pool.fetchval(f"SELECT {column} FROM reports WHERE report_id = $1", report_id)
+    finally:
+        await pool.close()
+    if value is None:
+        raise LookupError(report_id)
+    return value if isinstance(value, str) else json.dumps(value, indent=2)
+
+
+def report(
+    kind: Annotated[
+        MonitoringKind,
+        typer.Argument(metavar="KIND", help="portfolio (KPIs and reconciliation) or digest."),
+    ],
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="md, json or html.")
+    ] = ReportFormat.MD,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the report to FILE instead of standard output.")
+    ] = None,
+) -> None:
+    """Run a monitoring report now, as the schedules do, and print or save it.
+
+    The run is a `PortfolioMonitoringWorkflow` on the engine's worker: it computes the key
+    figures from the register (open incidents by step, severity, response level, country,
+    mineral and facility; overdue milestones and escalations; days per step; on-time rates;
+    check-in compliance; approvals waiting longest), reconciles the register with Temporal
+    (portfolio), and stores the report in the register and the reports directory. Needs the
+    worker (`remediation up`) and the register. The annual due-diligence summary is not
+    available yet.
+    """
+    from temporalio.client import WorkflowFailureError
+
+    settings = support._client_settings()
+    database_url = support._database_url(settings)
+    typer.echo(f"Running the {kind} report…", err=True)
+    try:
+        stored = support._run(
+            support._with_temporal(
+                settings,
+                lambda client: _run_report(client, kind, settings.task_queue),
+                timeout=None,
+            )
+        )
+    except WorkflowFailureError as failure:
+        cause = failure.cause
+        support._fail(f"the {kind} report failed: {getattr(cause, 'message', cause)}")
+    text = support._run(_stored_text(database_url, stored.report_id, _COLUMN[output_format]))
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"{kind} report {stored.report_id} written to {out}", err=True)
