@@ -1,4 +1,5 @@
-"""The portfolio report rendered as JSON, Markdown and a self-contained HTML page.
+"""The monitoring reports rendered as JSON, Markdown and a self-contained HTML page: the
+portfolio report (portfolio, digest) and the yearly due-diligence summary (annual).
 
 Pure functions of a `PortfolioReport`: no I/O, no clock. The HTML page needs nothing from
 outside (inline CSS, charts drawn here as inline SVG, no script, no external asset), so it can be
@@ -12,7 +13,15 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from schemas.monitoring import PortfolioKpis, PortfolioReport, ReconciliationReport
+from schemas.monitoring import (
+    SMALL_COUNT,
+    WITHHELD_COUNT,
+    AnnualSummary,
+    CountTable,
+    PortfolioKpis,
+    PortfolioReport,
+    ReconciliationReport,
+)
 
 NOTHING = "—"
 # Chart ids, stable so that tests and readers can find each chart.
@@ -70,13 +79,23 @@ def _counts(counts: dict[str, int], *, label: bool = True) -> list[Row]:
     return [[_label(key) if label else key, count] for key, count in counts.items()]
 
 
+def _kpis(report: PortfolioReport) -> PortfolioKpis:
+    if report.kpis is None:
+        raise ValueError(f"the {report.kind} report holds no key figures")
+    return report.kpis
+
+
 def _title(report: PortfolioReport) -> str:
+    if report.annual is not None:
+        return f"Due-diligence summary {report.annual.year}"
     return f"Portfolio report — as of {_instant(report.as_of)}"
 
 
 def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[str], list[Row]]]:
     """Every table of the report: (heading, note, header, rows), in reading order."""
-    kpis = report.kpis
+    if report.annual is not None:
+        return _annual_sections(report.annual)
+    kpis = _kpis(report)
     window = f"stays that ended in the {kpis.window_days} days before the report"
     facilities_note = (
         f"{len(kpis.open_by_facility)} of {kpis.facilities_with_open_incidents} facilities "
@@ -190,6 +209,118 @@ def _reconciliation_sections(
     ]
 
 
+# --- The yearly due-diligence summary --------------------------------------------------------
+
+ANNUAL_LEGEND = (
+    f"Anonymised aggregates of the incidents received in the year: no personal data, no incident "
+    f"or facility id, no free text, no date finer than the year. {SMALL_COUNT} is a count from 1 "
+    f"to 4; {WITHHELD_COUNT} is a count of 5 or more withheld so that a smaller one cannot be "
+    "worked out from the total."
+)
+_WITHHELD_NOTE = "Withheld: no breakdown can be shown without revealing a count below 5."
+
+
+def _count_rows(table: CountTable, *, label: bool = True) -> list[Row]:
+    rows: list[Row] = [[_label(key) if label else key, count] for key, count in table.rows.items()]
+    if table.total is not None and rows:
+        rows.append(["Total", table.total])
+    return rows
+
+
+def _note(table: CountTable, note: str | None = None) -> str | None:
+    if table.withheld:
+        return f"{note} {_WITHHELD_NOTE}" if note else _WITHHELD_NOTE
+    return note
+
+
+def _annual_sections(
+    summary: AnnualSummary,
+) -> list[tuple[str, str | None, Sequence[str], list[Row]]]:
+    several = "An incident counts under each of its {}; the rows add up to no total."
+    tables: list[tuple[str, str | None, str, CountTable, bool]] = [
+        ("Incidents by country", None, "Country", summary.by_country, False),
+        ("Incidents by mineral", several.format("minerals"), "Mineral", summary.by_mineral, True),
+        (
+            "Harm types: confirmed or alleged",
+            "Confirmed by verification, or only alleged (not yet verified, or not confirmed).",
+            "Basis",
+            summary.harm_basis,
+            True,
+        ),
+        (
+            "Incidents by harm type",
+            "Confirmed where verification confirmed any, else as alleged. "
+            + several.format("harm types"),
+            "Harm type",
+            summary.by_harm_type,
+            True,
+        ),
+        ("Incidents by severity", None, "Severity", summary.by_severity, True),
+        ("Incidents by response level", None, "Response level", summary.by_response_level, True),
+        ("Incidents by supply-chain tier", None, "Tier", summary.by_tier, True),
+        ("Incidents by channel", None, "Channel", summary.by_channel, True),
+        ("Open and closed incidents", None, "Status", summary.by_status, True),
+        (
+            "Closed incidents by case status",
+            "HTCDS case status given at closure.",
+            "Case status",
+            summary.closed_by_case_status,
+            True,
+        ),
+        ("Closed incidents by outcome", None, "Outcome", summary.closed_by_outcome, True),
+        ("Remediation actions by category", None, "Category", summary.actions_by_category, True),
+        ("Remedy actions by type", None, "Type", summary.remedy_actions_by_type, True),
+        ("Assistance actions by type", None, "Type", summary.assistance_actions_by_type, True),
+        (
+            "Remediation actions by status",
+            "Open: not started, in progress or blocked.",
+            "Status",
+            summary.actions_by_status,
+            True,
+        ),
+        ("Lessons learned", None, "Lessons", summary.lessons, True),
+        (
+            "Root causes found",
+            several.format("root causes"),
+            "Root cause",
+            summary.by_root_cause,
+            True,
+        ),
+        ("Due-diligence changes made, by area", None, "Area", summary.changes_by_area, True),
+    ]
+    # A withheld table has no header: only its note is shown.
+    return [
+        (
+            heading,
+            _note(table, note),
+            [] if table.withheld else [column, "Count"],
+            _count_rows(table, label=label),
+        )
+        for heading, note, column, table, label in tables
+    ]
+
+
+def _annual_summary_lines(summary: AnnualSummary) -> list[str]:
+    closed = summary.by_status.rows.get("closed", WITHHELD_COUNT)
+    median = summary.median_days_to_close
+    share = summary.completed_share
+    return [
+        f"Incidents received in {summary.year}: {summary.incidents}.",
+        f"Closed: {closed}.",
+        "Median days from receipt to closure: "
+        + (NOTHING if median is None else str(median))
+        + ".",
+        f"Remediation actions: {summary.actions}; completed: {_percent(share)}.",
+        f"Due-diligence changes made: {summary.changes}.",
+    ]
+
+
+def _summary_lines(report: PortfolioReport) -> list[str]:
+    if report.annual is not None:
+        return _annual_summary_lines(report.annual)
+    return _summary(_kpis(report))
+
+
 def _summary(kpis: PortfolioKpis) -> list[str]:
     escalated = kpis.active_escalations
     return [
@@ -200,12 +331,21 @@ def _summary(kpis: PortfolioKpis) -> list[str]:
     ]
 
 
+def _preamble(report: PortfolioReport) -> str:
+    if report.annual is not None:
+        return f"State of the register as of {_instant(report.as_of)}. {ANNUAL_LEGEND}"
+    return "Aggregates only: this report holds no personal data."
+
+
 # --- JSON ------------------------------------------------------------------------------------
 
 
 def report_json(report: PortfolioReport) -> dict[str, Any]:
-    """The report for machines: the contract's own JSON form."""
-    return report.model_dump(mode="json")
+    """The report for machines: the contract's own JSON form (without the empty half: an
+    annual report has no key figures, the others no annual summary)."""
+    if report.annual is not None:
+        return report.model_dump(mode="json", exclude={"kpis", "reconciliation"})
+    return report.model_dump(mode="json", exclude={"annual"})
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -235,16 +375,16 @@ def report_markdown(report: PortfolioReport) -> str:
     lines = [
         f"# {_title(report)}",
         "",
-        f"Generated {_instant(report.generated_at)}. Aggregates only: this report holds no "
-        "personal data.",
+        f"Generated {_instant(report.generated_at)}. {_preamble(report)}",
         "",
-        *(f"- {line}" for line in _summary(report.kpis)),
+        *(f"- {line}" for line in _summary_lines(report)),
     ]
     for heading, note, header, rows in _sections(report):
         lines += ["", f"## {heading}", ""]
+        table = _md_table(header, rows) if header else []
         if note:
-            lines += [note, ""]
-        lines += _md_table(header, rows)
+            lines += [note, ""] if table else [note]
+        lines += table
     return "\n".join(lines) + "\n"
 
 
@@ -453,7 +593,8 @@ def _html_table(header: Sequence[str], rows: list[Row]) -> str:
 
 
 def report_html(report: PortfolioReport) -> str:
-    """The report as one self-contained HTML page with three inline SVG charts."""
+    """The report as one self-contained HTML page (the portfolio report with three inline SVG
+    charts)."""
     title = _title(report)
     parts = [
         "<!DOCTYPE html>",
@@ -463,19 +604,20 @@ def report_html(report: PortfolioReport) -> str:
         f"<style>{_CSS}</style>",
         "</head><body>",
         f"<h1>{_e(title)}</h1>",
-        f'<p class="note">Generated {_e(report.generated_at)}. Aggregates only: this report '
-        "holds no personal data.</p>",
+        f'<p class="note">Generated {_e(report.generated_at)}. {_e(_preamble(report))}</p>',
         '<ul class="summary">',
-        *(f"<li>{_e(line)}</li>" for line in _summary(report.kpis)),
+        *(f"<li>{_e(line)}</li>" for line in _summary_lines(report)),
         "</ul>",
-        "<h2>Charts</h2>",
     ]
-    for caption, svg in _charts(report.kpis):
-        parts.append(f"<figure><figcaption>{_e(caption)}</figcaption>{svg}</figure>")
+    if report.annual is None:
+        parts.append("<h2>Charts</h2>")
+        for caption, svg in _charts(_kpis(report)):
+            parts.append(f"<figure><figcaption>{_e(caption)}</figcaption>{svg}</figure>")
     for heading, note, header, rows in _sections(report):
         parts.append(f"<h2>{_e(heading)}</h2>")
         if note:
             parts.append(f'<p class="note">{_e(note)}</p>')
-        parts.append(_html_table(header, rows))
+        if header:
+            parts.append(_html_table(header, rows))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

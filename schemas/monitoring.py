@@ -6,10 +6,11 @@ and the `remediation report` command. Aggregates only: nothing here identifies a
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from schemas.common import Contract
+from schemas.common import EARLIEST_YEAR, LATEST_YEAR, Contract
 from schemas.policy import MilestoneKind
 from schemas.vocabulary import Severity, Step
 
@@ -28,6 +29,13 @@ class MonitoringRun(Contract):
     kind: MonitoringKind = Field(default=MonitoringKind.PORTFOLIO, description="Which report.")
     as_of: datetime | None = Field(
         default=None, description="Report as of this instant; the run's start time when left out."
+    )
+    year: int | None = Field(
+        default=None,
+        ge=EARLIEST_YEAR,
+        le=LATEST_YEAR,
+        description="For the annual summary: the calendar year (UTC) it covers; the year before "
+        "as_of when left out.",
     )
 
 
@@ -156,16 +164,158 @@ class PortfolioKpis(Contract):
     )
 
 
+# --- The yearly due-diligence summary and the anonymised export (issue 6) ----------------------
+# Publishable: anonymised aggregates of the incidents received in one calendar year, every count
+# from 1 to 4 suppressed (activities/annual_summary.py has the rule). No incident, facility or
+# victim id, no free text, no date finer than the year.
+
+SMALL_COUNT: Final = "<5"
+"""How a count from 1 to 4 is published."""
+WITHHELD_COUNT: Final = "x"
+"""How a count of 5 or more is published when it is withheld so that a smaller one cannot be
+worked out by subtraction from the total."""
+
+PublishedCount = Annotated[
+    int | Literal["<5", "x"],
+    Field(description="A count: exact, '<5' (1 to 4) or 'x' (withheld, 5 or more)."),
+]
+
+
+class CountTable(Contract):
+    """One breakdown of the summary, its small counts suppressed."""
+
+    rows: dict[str, PublishedCount] = Field(
+        description="Count per category, in the table's order (none when withheld)."
+    )
+    total: PublishedCount | None = Field(
+        default=None,
+        description="What the rows add up to, when each item counts under exactly one row; "
+        "None when an item may count under several.",
+    )
+    withheld: bool = Field(
+        default=False,
+        description="True when no breakdown could be shown without revealing a count below 5.",
+    )
+
+
+class CaseOutcome(StrEnum):
+    """How a closed incident ended."""
+
+    REMEDIATION_COMPLETED = "remediation_completed"
+    NOT_SUBSTANTIATED = "not_substantiated"
+    NO_LINK = "no_link"
+    CLOSED_EARLY_DUPLICATE = "closed_early_duplicate"
+    CLOSED_EARLY_MERGED = "closed_early_merged"
+    CLOSED_EARLY_OUT_OF_SCOPE = "closed_early_out_of_scope"
+    CLOSED_EARLY_WITHDRAWN = "closed_early_withdrawn"
+    OTHER = "other"
+
+
+class AnnualSummary(Contract):
+    """The yearly due-diligence summary (OECD Step 5 style): the incidents received in one
+    calendar year (UTC), as the register stood when it was made. Definitions and the
+    suppression rule are in activities/annual_summary.py."""
+
+    year: int = Field(description="The calendar year (UTC) the incidents were received in.")
+    incidents: PublishedCount = Field(description="Incidents received in the year.")
+    by_country: CountTable = Field(description="Per country of the site, alphabetical.")
+    by_mineral: CountTable = Field(description="Per mineral concerned (several per incident).")
+    harm_basis: CountTable = Field(
+        description="Whose harm types are confirmed by verification, and whose only alleged."
+    )
+    by_harm_type: CountTable = Field(
+        description="Per harm type, confirmed where verified, else alleged (several per incident)."
+    )
+    by_severity: CountTable = Field(description="Per severity.")
+    by_response_level: CountTable = Field(
+        description="Per response level ('undetermined' until step 2 decides one)."
+    )
+    by_tier: CountTable = Field(description="Per supply-chain tier where the harm occurred.")
+    by_channel: CountTable = Field(description="Per channel the allegation came through.")
+    by_status: CountTable = Field(description="Open or closed.")
+    closed_by_case_status: CountTable = Field(
+        description="Closed incidents per HTCDS case status: closed, or closed and referred."
+    )
+    closed_by_outcome: CountTable = Field(description="Closed incidents per how they ended.")
+    median_days_to_close: int | None = Field(
+        description="Median days from receipt to closure, whole days; None with fewer than 5 "
+        "closed incidents."
+    )
+    actions: PublishedCount = Field(description="Remediation actions planned for the incidents.")
+    actions_by_category: CountTable = Field(description="Actions per category: remedy, assistance.")
+    remedy_actions_by_type: CountTable = Field(description="Remedy actions per type.")
+    assistance_actions_by_type: CountTable = Field(description="Assistance actions per type.")
+    actions_by_status: CountTable = Field(description="Actions completed, cancelled or open.")
+    completed_share: float | None = Field(
+        description="Completed actions / all actions; None when either count is suppressed."
+    )
+    lessons: CountTable = Field(description="Incidents whose lessons were captured, or not yet.")
+    by_root_cause: CountTable = Field(
+        description="Incidents with lessons, per root cause found (several per incident)."
+    )
+    changes: PublishedCount = Field(description="Due-diligence changes made after the incidents.")
+    changes_by_area: CountTable = Field(description="Those changes per area.")
+
+
+class ClosedCaseRow(Contract):
+    """One closed case in the anonymised export. Field names are HTCDS's where HTCDS has one
+    (camelCase), the engine's otherwise (snake_case); the mapping is in
+    activities/annual_summary.py. Coarse values only: no id, no date finer than the year, no
+    free text, nothing about a victim."""
+
+    row: int = Field(ge=1, description="Random per-export row number; not an identifier.")
+    yearOfRegistration: int = Field(description="Year the allegation was received (UTC).")
+    CountryOfExploitation: str = Field(description="ISO 3166-1 alpha-2 country of the site.")
+    typeOfLabourConcatenated: str = Field(description="HTCDS labour type: MiningOrDrilling.")
+    typeOfExploitConcatenated: list[str] = Field(
+        description="Harm types, HTCDS names where HTCDS has one."
+    )
+    harm_basis: Literal["confirmed", "alleged"] = Field(
+        description="Whether those harm types were confirmed by verification or only alleged."
+    )
+    meansOfControlConcatenated: list[str] = Field(
+        description="Methods of control observed at verification, HTCDS names."
+    )
+    caseStatus: str = Field(description="HTCDS case status: Closed or ClosedReferred.")
+    minerals: list[str] = Field(description="Minerals concerned.")
+    response_level: str = Field(description="Response level ('undetermined' if none was set).")
+    outcome: CaseOutcome = Field(description="How the case ended.")
+
+
+class ClosedCaseExport(Contract):
+    """The anonymised export of the closed cases received in one year, in random order."""
+
+    year: int = Field(description="The calendar year (UTC) the cases were received in.")
+    rows: list[ClosedCaseRow] = Field(description="One per closed case, numbered at random.")
+
+
 class PortfolioReport(Contract):
-    """The portfolio report a monitoring run stores (JSON, Markdown and HTML)."""
+    """The report a monitoring run stores (JSON, Markdown and HTML): the portfolio's key figures
+    (portfolio, digest) or the yearly due-diligence summary (annual), never both."""
 
     kind: MonitoringKind = Field(default=MonitoringKind.PORTFOLIO, description="Which report.")
     as_of: datetime = Field(description="The instant the report describes.")
     generated_at: datetime = Field(description="When it was generated.")
-    kpis: PortfolioKpis = Field(description="The portfolio's key figures.")
+    kpis: PortfolioKpis | None = Field(
+        default=None, description="The portfolio's key figures (portfolio and digest)."
+    )
     reconciliation: ReconciliationReport | None = Field(
         default=None, description="Register against Temporal, when the run reconciled."
     )
+    annual: AnnualSummary | None = Field(
+        default=None, description="The yearly due-diligence summary (annual)."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_figures(self) -> "PortfolioReport":
+        # The annual summary is publishable; the key figures name incidents and facilities and
+        # must never travel with it.
+        if self.kind == MonitoringKind.ANNUAL:
+            if self.annual is None or self.kpis is not None or self.reconciliation is not None:
+                raise ValueError("an annual report holds the annual summary and nothing else")
+        elif self.kpis is None or self.annual is not None:
+            raise ValueError(f"a {self.kind} report holds the key figures and no annual summary")
+        return self
 
 
 class StoredReport(Contract):

@@ -77,6 +77,10 @@ class EscalationContacts(Contract):
     industry_programme_contact: ActorId | None = Field(
         default=None, description="Also told at level 3 for critical incidents, when set."
     )
+    operations: ActorId = Field(
+        default="operations",
+        description="Told of disagreements between the register and Temporal (monitoring runs).",
+    )
 
 
 class RoleDirectory(Contract):

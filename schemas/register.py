@@ -193,6 +193,7 @@ class NotificationKind(StrEnum):
     ESCALATION = "escalation"
     ESCALATION_CLEARED = "escalation_cleared"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    RECONCILIATION_FINDING = "reconciliation_finding"
 
 
 class Notification(Contract):

@@ -31,6 +31,8 @@ from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
 from workers.cli_audit import audit_app
 from workers.cli_codec import codec_server, keys_app
+from workers.cli_export import export_app
+from workers.cli_lessons import lessons
 from workers.cli_report import report
 from workers.cli_schedules import schedules_app
 from workers.cli_support import (
@@ -41,6 +43,7 @@ from workers.cli_support import (
     _print_json,
     _run,
     _settings,
+    _table,
     _with_temporal,
 )
 from workers.errors import StartupError
@@ -301,14 +304,6 @@ def _when(moment: datetime | None) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> None:
-    """A plain-text table: columns padded to their widest cell, the last one left ragged."""
-    widths = [max(len(row[column]) for row in [headers, *rows]) for column in range(len(headers))]
-    for row in [headers, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-        typer.echo((indent + "  ".join(cells)).rstrip())
 
 
 @app.command("open")
@@ -1087,6 +1082,8 @@ def schemas(
 app.add_typer(audit_app, name="audit")
 app.add_typer(schedules_app, name="schedules")
 app.command("report")(report)
+app.add_typer(export_app, name="export")
+app.command("lessons")(lessons)
 app.command("codec-server")(codec_server)
 app.add_typer(keys_app, name="keys")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from schemas.common import EARLIEST_YEAR, LATEST_YEAR
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun, StoredReport
 from workers import cli_support as support
 
@@ -33,12 +34,14 @@ class ReportFormat(StrEnum):
 _COLUMN = {ReportFormat.MD: "markdown", ReportFormat.JSON: "json", ReportFormat.HTML: "html"}
 
 
-async def _run_report(client: "Client", kind: MonitoringKind, task_queue: str) -> StoredReport:
+async def _run_report(
+    client: "Client", kind: MonitoringKind, task_queue: str, year: int | None = None
+) -> StoredReport:
     """Start a monitoring run and wait for it, telling stderr it is still working."""
     workflow_id = f"report-{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     handle = await client.start_workflow(
         MONITORING_WORKFLOW,
-        MonitoringRun(kind=kind),
+        MonitoringRun(kind=kind, year=year),
         id=workflow_id,
         task_queue=task_queue,
         result_type=StoredReport,
@@ -73,13 +76,25 @@ async def _stored_text(database_url: str, report_id: str, column: str) -> str:
 def report(
     kind: Annotated[
         MonitoringKind,
-        typer.Argument(metavar="KIND", help="portfolio (KPIs and reconciliation) or digest."),
+        typer.Argument(
+            metavar="KIND",
+            help="portfolio (KPIs and reconciliation), digest, or annual (the yearly "
+            "due-diligence summary).",
+        ),
     ],
     output_format: Annotated[
         ReportFormat, typer.Option("--format", help="md, json or html.")
     ] = ReportFormat.MD,
     out: Annotated[
         Path | None, typer.Option(help="Write the report to FILE instead of standard output.")
+    ] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(
+            min=EARLIEST_YEAR,
+            max=LATEST_YEAR,
+            help="annual only: the calendar year (UTC) to summarise; last year by default.",
+        ),
     ] = None,
 ) -> None:
     """Run a monitoring report now, as the schedules do, and print or save it.
@@ -88,12 +103,16 @@ def report(
     figures from the register (open incidents by step, severity, response level, country,
     mineral and facility; overdue milestones and escalations; days per step; on-time rates;
     check-in compliance; approvals waiting longest), reconciles the register with Temporal
-    (portfolio), and stores the report in the register and the reports directory. Needs the
-    worker (`remediation up`) and the register. The annual due-diligence summary is not
-    available yet.
+    (portfolio), and stores the report in the register and the reports directory. The annual
+    run instead summarises the incidents received in one calendar year as anonymised aggregates,
+    every count from 1 to 4 suppressed (`--year`, last year by default). Needs the worker
+    (`remediation up`) and the register.
     """
     from temporalio.client import WorkflowFailureError
 
+    if year is not None and kind != MonitoringKind.ANNUAL:
+        typer.echo("error: --year applies to the annual report only", err=True)
+        raise typer.Exit(code=2)
     settings = support._client_settings()
     database_url = support._database_url(settings)
     typer.echo(f"Running the {kind} report…", err=True)
@@ -101,7 +120,7 @@ def report(
         stored = support._run(
             support._with_temporal(
                 settings,
-                lambda client: _run_report(client, kind, settings.task_queue),
+                lambda client: _run_report(client, kind, settings.task_queue, year),
                 timeout=None,
             )
         )

@@ -1,12 +1,12 @@
 """What every `remediation` command shares: settings, one-line failures, JSON output.
 
-A module of its own so that the command modules (workers/cli.py, cli_audit.py, cli_codec.py) can
-all use it without importing one another.
+A module of its own so that the command modules (workers/cli.py, cli_audit.py, cli_codec.py,
+cli_lessons.py and the others) can all use it without importing one another.
 """
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -51,6 +51,14 @@ def _settings(**overrides: Any) -> Settings:
 
 def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> None:
+    """A plain-text table: columns padded to their widest cell, the last one left ragged."""
+    widths = [max(len(row[column]) for row in [headers, *rows]) for column in range(len(headers))]
+    for row in [headers, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        typer.echo((indent + "  ".join(cells)).rstrip())
 
 
 def _database_url(settings: Settings) -> str:

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from activities.annual_summary import AnnualSummaryRegister, annual_summary_activities
 from activities.audit_trail import AuditTrail
 from activities.case_register import CaseRegister, case_register_activities
 from activities.deployment_policy import DeploymentPolicy
@@ -54,6 +55,7 @@ def activities_for(
             PortfolioRegister(pool, settings.effective_reports_dir, policy=policy)
         ),
         *reconciliation_activities(Reconciler(pool, client)),
+        *annual_summary_activities(AnnualSummaryRegister(pool)),
     ]
 
 

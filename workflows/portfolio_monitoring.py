@@ -1,11 +1,14 @@
 """`PortfolioMonitoringWorkflow`: one scheduled look at the whole portfolio.
 
-Started by a Temporal Schedule (daily portfolio, weekly digest) or by `remediation report`: the
-key figures from the register, the reconciliation of the register against Temporal (daily), and
-the report stored in the register and the reports directory. Aggregates only, no personal data.
+Started by a Temporal Schedule (daily portfolio, weekly digest, yearly summary) or by
+`remediation report`: the key figures from the register, the reconciliation of the register
+against Temporal (daily), and the report stored in the register and the reports directory; or, for
+the annual run, the due-diligence summary of a calendar year (by default the one before the run:
+the schedule runs on 15 January), stored the same way. Aggregates only, no personal data.
 """
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -14,13 +17,17 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from schemas.monitoring import (
         MONITORING_WORKFLOW,
+        AnnualSummary,
         MonitoringKind,
         MonitoringRun,
         PortfolioKpis,
         PortfolioReport,
+        ReconciliationFinding,
         ReconciliationReport,
         StoredReport,
     )
+    from schemas.policy import Policy
+    from schemas.register import Notification, NotificationKey, NotificationKind
 
 # The register is retried until it is back; a long reconciliation heartbeats, and a retry (after a
 # worker restart, say) resumes from its last heartbeat.
@@ -28,7 +35,13 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=time
 KPI_TIMEOUT = timedelta(minutes=5)
 RECONCILIATION_TIMEOUT = timedelta(hours=1)
 RECONCILIATION_HEARTBEAT = timedelta(minutes=1)
-BUILT = {MonitoringKind.PORTFOLIO, MonitoringKind.DIGEST}
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+DELIVERY_WINDOW = timedelta(hours=1)
+BUILT = {MonitoringKind.PORTFOLIO, MonitoringKind.DIGEST, MonitoringKind.ANNUAL}
 
 
 @workflow.defn(name=MONITORING_WORKFLOW)
@@ -41,6 +54,8 @@ class PortfolioMonitoringWorkflow:
             )
         # The same instant on every attempt: it names the run, its findings and its report.
         as_of = run.as_of or workflow.now()
+        if run.kind == MonitoringKind.ANNUAL:
+            return await self._annual(run, as_of)
         kpis = await workflow.execute_activity(
             "portfolio_kpis",
             as_of,
@@ -75,9 +90,84 @@ class PortfolioMonitoringWorkflow:
             retry_policy=RETRY,
             summary=f"store the {run.kind} report",
         )
-        findings = len(reconciliation.findings) if reconciliation else 0
+        findings = reconciliation.findings if reconciliation else []
+        if findings:
+            await self._notify(findings, as_of)
         workflow.set_current_details(
             f"{run.kind} report {stored.report_id}: {kpis.open_incidents} open incidents, "
-            f"{findings} reconciliation finding(s)"
+            f"{len(findings)} reconciliation finding(s)"
         )
         return stored
+
+    async def _annual(self, run: MonitoringRun, as_of: datetime) -> StoredReport:
+        """The yearly due-diligence summary, stored like the other reports (a publishable
+        document of its own: it never carries the key figures, which name incidents)."""
+        year = run.year if run.year is not None else as_of.astimezone(UTC).year - 1
+        summary = await workflow.execute_activity(
+            "annual_summary",
+            args=[year, as_of],
+            result_type=AnnualSummary,
+            start_to_close_timeout=KPI_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"due-diligence summary of {year}",
+        )
+        report = PortfolioReport(
+            kind=MonitoringKind.ANNUAL, as_of=as_of, generated_at=workflow.now(), annual=summary
+        )
+        stored: StoredReport = await workflow.execute_activity(
+            "store_portfolio_report",
+            report,
+            result_type=StoredReport,
+            start_to_close_timeout=KPI_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"store the due-diligence summary of {year}",
+        )
+        workflow.set_current_details(
+            f"annual report {stored.report_id}: due-diligence summary of {year}, "
+            f"{summary.incidents} incident(s) received"
+        )
+        return stored
+
+    async def _notify(self, findings: list[ReconciliationFinding], as_of: datetime) -> None:
+        """One outbox notification per finding, to the operations contact; delivered with
+        retries for at most an hour so that a channel that is down never holds up the next run
+        (the outbox row keeps the attempts)."""
+        policy: Policy = await workflow.execute_activity(
+            "deployment_policy", result_type=Policy, start_to_close_timeout=KPI_TIMEOUT
+        )
+        day = int(as_of.strftime("%Y%m%d"))
+        keys = []
+        for finding in findings:
+            notification = Notification(
+                incident_id=finding.incident_id,
+                sequence=day,
+                kind=NotificationKind.RECONCILIATION_FINDING,
+                recipient=policy.escalation.operations,
+                subject=f"Register and Temporal disagree on {finding.incident_id}",
+                body=f"{finding.kind}: {finding.detail}",
+                created_at=workflow.now(),
+            )
+            await workflow.execute_activity(
+                "queue_notification",
+                notification,
+                result_type=bool,
+                start_to_close_timeout=KPI_TIMEOUT,
+                retry_policy=RETRY,
+                summary="queue a reconciliation finding",
+            )
+            keys.append(NotificationKey.of(notification))
+        deliveries = [
+            workflow.execute_activity(
+                "deliver_notification",
+                key,
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=DELIVERY_WINDOW,
+                retry_policy=DELIVERY_RETRY,
+                summary="deliver a reconciliation finding",
+            )
+            for key in keys
+        ]
+        results = await asyncio.gather(*deliveries, return_exceptions=True)
+        undelivered = sum(isinstance(result, BaseException) for result in results)
+        if undelivered:
+            workflow.logger.warning("reconciliation findings not delivered: %d", undelivered)

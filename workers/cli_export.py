@@ -1,0 +1,76 @@
+"""`remediation export`: anonymised exports from the case register.
+
+Registered on the `remediation` app by workers/cli.py. Reads the register directly (no worker,
+no Temporal, no key ring: nothing sealed is opened).
+"""
+
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from schemas.common import EARLIEST_YEAR, LATEST_YEAR
+from schemas.monitoring import ClosedCaseExport
+from workers import cli_support as support
+
+export_app = typer.Typer(
+    help="Anonymised exports from the case register (no personal data, no ids, no free text).",
+    no_args_is_help=True,
+)
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+async def _closed_cases(database_url: str, year: int) -> ClosedCaseExport:
+    from activities.annual_summary import AnnualSummaryRegister
+    from workers.register import open_register
+
+    pool = await open_register(database_url, max_size=1)
+    try:
+        return await AnnualSummaryRegister(pool).closed_case_export(year, datetime.now(UTC))
+    finally:
+        await pool.close()
+
+
+@export_app.command("cases")
+def cases(
+    year: Annotated[
+        int,
+        typer.Option(
+            min=EARLIEST_YEAR,
+            max=LATEST_YEAR,
+            help="The calendar year (UTC) the cases were received in.",
+        ),
+    ],
+    output_format: Annotated[
+        ExportFormat, typer.Option("--format", help="json or csv.")
+    ] = ExportFormat.JSON,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the export to FILE instead of standard output.")
+    ] = None,
+) -> None:
+    """Export the closed cases received in YEAR, anonymised, one row each.
+
+    Rows are in random order with a random row number, and hold coarse values only: the year,
+    country, minerals, harm types (confirmed where verified, else alleged), methods of control,
+    response level, HTCDS case status and outcome. Field names are HTCDS's where HTCDS has one
+    (activities/annual_summary.py lists the mapping). No incident, facility or victim id, no
+    free text, no date finer than the year. A case counts once it is closed. Needs the register.
+    """
+    from activities.annual_summary import export_csv, export_json
+
+    settings = support._settings()
+    database_url = support._database_url(settings)
+    export = support._run(_closed_cases(database_url, year))
+    text = export_json(export) if output_format == ExportFormat.JSON else export_csv(export)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"{len(export.rows)} closed case(s) of {year} written to {out}", err=True)
