@@ -53,7 +53,12 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExec
 from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.incident import WORKFLOW_ID_PREFIX
-from schemas.monitoring import FindingKind, ReconciliationFinding, ReconciliationReport
+from schemas.monitoring import (
+    FINDINGS_LISTED,
+    FindingKind,
+    ReconciliationFinding,
+    ReconciliationReport,
+)
 from schemas.vocabulary import Step
 from workflows import search_attributes as sa
 
@@ -96,6 +101,13 @@ ON CONFLICT (as_of, kind, incident_id) DO NOTHING
 _FINDINGS_OF_RUN = """
 SELECT kind, incident_id, detail FROM reconciliation_findings
 WHERE as_of = $1 AND starts_with(incident_id, $2)
+ORDER BY kind, incident_id
+LIMIT $3
+"""
+_FINDINGS_BY_KIND = """
+SELECT kind, count(*) AS findings FROM reconciliation_findings
+WHERE as_of = $1 AND starts_with(incident_id, $2)
+GROUP BY kind ORDER BY kind
 """
 
 
@@ -197,17 +209,20 @@ class Reconciler:
             )
             if not rows:
                 break
-            await self._record(as_of, await self._check_open(rows, running))
+            await self._record(as_of, await self._check_open(rows, running, progress))
             progress.last_incident_id = rows[-1]["incident_id"]
             progress.incidents_in_register += len(rows)
             activity.heartbeat(*progress.details())
             if len(rows) < self._page_size:
                 break
-        await self._record(as_of, await self._unregistered(running, as_of))
+        await self._unregistered(running, as_of, progress)
+        by_kind = await self._findings_by_kind(as_of)
         report = ReconciliationReport(
             incidents_in_register=progress.incidents_in_register,
             workflows_running=len(running),
             findings=await self._findings_of_run(as_of),
+            findings_total=sum(by_kind.values()),
+            findings_by_kind=by_kind,
         )
         log.info(
             "portfolio reconciled",
@@ -257,8 +272,12 @@ class Reconciler:
         if rows:
             await self._pool.executemany(_INSERT_FINDING, rows)
 
+    async def _findings_by_kind(self, as_of: datetime) -> dict[str, int]:
+        rows = await self._pool.fetch(_FINDINGS_BY_KIND, as_of, self._prefix)
+        return {row["kind"]: row["findings"] for row in rows}
+
     async def _findings_of_run(self, as_of: datetime) -> list[ReconciliationFinding]:
-        rows = await self._pool.fetch(_FINDINGS_OF_RUN, as_of, self._prefix)
+        rows = await self._pool.fetch(_FINDINGS_OF_RUN, as_of, self._prefix, FINDINGS_LISTED)
         findings = [
             ReconciliationFinding(
                 kind=FindingKind(row["kind"]), incident_id=row["incident_id"], detail=row["detail"]
@@ -270,11 +289,14 @@ class Reconciler:
     # --- the checks -------------------------------------------------------------------------
 
     async def _check_open(
-        self, rows: Sequence[asyncpg.Record], running: dict[str, _Running]
+        self, rows: Sequence[asyncpg.Record], running: dict[str, _Running], progress: _Progress
     ) -> list[ReconciliationFinding]:
         """Findings about one page of open register incidents."""
         findings = []
         for row in rows:
+            # Alive while a slow Temporal answers (the SDK throttles heartbeats); the resume
+            # point moves only once the page's findings are recorded.
+            activity.heartbeat(*progress.details())
             incident_id: str = row["incident_id"]
             workflow = running.get(incident_id)
             finding: ReconciliationFinding | None
@@ -336,19 +358,21 @@ class Reconciler:
         )
 
     async def _unregistered(
-        self, running: dict[str, _Running], as_of: datetime
-    ) -> list[ReconciliationFinding]:
-        """Running workflows old enough to have their register row, without one."""
+        self, running: dict[str, _Running], as_of: datetime, progress: _Progress
+    ) -> None:
+        """Record the running workflows old enough to have their register row, without one
+        (chunk by chunk, so a retry after a lost register does not start from nothing)."""
         judged = sorted(
             incident_id
             for incident_id, workflow in running.items()
             if workflow.started_at <= as_of - self._grace
         )
-        findings = []
         for start in range(0, len(judged), self._page_size):
             chunk = judged[start : start + self._page_size]
             registered = {r["incident_id"] for r in await self._pool.fetch(_REGISTERED, chunk)}
+            findings = []
             for incident_id in chunk:
+                activity.heartbeat(*progress.details())
                 if incident_id in registered:
                     continue
                 description = await self._describe(incident_id)
@@ -364,7 +388,7 @@ class Reconciler:
                         detail=f"workflow running since {started}; no register row",
                     )
                 )
-        return findings
+            await self._record(as_of, findings)
 
 
 def reconciliation_activities(reconciler: Reconciler) -> list[Callable[..., Any]]:

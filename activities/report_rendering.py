@@ -198,11 +198,19 @@ def _reconciliation_sections(
 ) -> list[tuple[str, str | None, Sequence[str], list[Row]]]:
     if reconciliation is None:
         return []
+    listed = len(reconciliation.findings)
+    more = reconciliation.findings_total - listed
+    listing = (
+        f" {reconciliation.findings_total} finding(s); the first {listed} are listed, all are in "
+        "the register's reconciliation_findings."
+        if more > 0
+        else ""
+    )
     return [
         (
             "Reconciliation with Temporal",
             f"{reconciliation.incidents_in_register} open incident(s) in the register, "
-            f"{reconciliation.workflows_running} incident workflow(s) running.",
+            f"{reconciliation.workflows_running} incident workflow(s) running.{listing}",
             ["Finding", "Incident", "Detail"],
             [[_label(f.kind), f.incident_id, f.detail] for f in reconciliation.findings],
         )

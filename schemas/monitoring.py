@@ -54,10 +54,19 @@ class ReconciliationFinding(Contract):
     detail: str = Field(max_length=500, description="What disagrees; ids and states only.")
 
 
+# A report and a run's notifications name at most this many findings; the register keeps them all
+# (`reconciliation_findings`), so a lost register or Temporal database cannot swamp a run.
+FINDINGS_LISTED = 100
+
+
 class ReconciliationReport(Contract):
     incidents_in_register: int = Field(description="Open incidents the register holds.")
     workflows_running: int = Field(description="Incident workflows running in Temporal.")
-    findings: list[ReconciliationFinding] = Field(default_factory=list)
+    findings: list[ReconciliationFinding] = Field(
+        default_factory=list, description=f"The first {FINDINGS_LISTED} findings."
+    )
+    findings_total: int = Field(default=0, description="How many findings the run made.")
+    findings_by_kind: dict[str, int] = Field(default_factory=dict, description="Per kind.")
 
 
 # --- The portfolio report (issue 6) ------------------------------------------------------------

@@ -38,6 +38,20 @@ async def run(engine: Engine, kind: MonitoringKind) -> StoredReport:
     return result
 
 
+async def copy_incident(engine: Engine, incident_id: str, new_id: str) -> None:
+    """A register row Temporal has never heard of."""
+    async with engine.pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "CREATE TEMP TABLE copied ON COMMIT DROP AS "
+            "SELECT * FROM incidents WHERE incident_id = $1",
+            incident_id,
+        )
+        await connection.execute(
+            "UPDATE copied SET incident_id = $1, external_reference = $1", new_id
+        )
+        await connection.execute("INSERT INTO incidents SELECT * FROM copied")
+
+
 async def test_a_portfolio_run_stores_the_report_with_kpis_and_reconciliation(
     engine: Engine,
 ) -> None:
@@ -46,16 +60,7 @@ async def test_a_portfolio_run_stores_the_report_with_kpis_and_reconciliation(
         await decide(engine, incident_id, "acknowledge", examples.acknowledge())
     # An incident the register holds open but Temporal has never heard of.
     orphan = f"incident-ORPHAN-{uuid.uuid4().hex[:8]}"
-    async with engine.pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            "CREATE TEMP TABLE copied ON COMMIT DROP AS "
-            "SELECT * FROM incidents WHERE incident_id = $1",
-            incident_id,
-        )
-        await connection.execute(
-            "UPDATE copied SET incident_id = $1, external_reference = $1", orphan
-        )
-        await connection.execute("INSERT INTO incidents SELECT * FROM copied")
+    await copy_incident(engine, incident_id, orphan)
     stored = await run(engine, MonitoringKind.PORTFOLIO)
     row = await engine.pool.fetchrow(
         "SELECT json FROM reports WHERE report_id = $1", stored.report_id
@@ -80,6 +85,36 @@ async def test_a_portfolio_run_stores_the_report_with_kpis_and_reconciliation(
     assert {(row["recipient"], row["status"]) for row in notified} == {("operations", "delivered")}
     for path in (stored.json_path, stored.markdown_path, stored.html_path):
         assert await asyncio.to_thread(Path(path).is_file)
+
+
+async def test_many_findings_are_listed_and_notified_in_bounded_numbers(engine: Engine) -> None:
+    incident_id = await open_incident(engine)
+    # Acknowledged once its register row exists (the decision waits for the opening).
+    await decide(engine, incident_id, "acknowledge", examples.acknowledge())
+    for _ in range(25):
+        await copy_incident(engine, incident_id, f"incident-LOST-{uuid.uuid4().hex[:8]}")
+    before = {
+        row["incident_id"]
+        for row in await engine.pool.fetch(
+            "SELECT incident_id FROM outbox WHERE kind = 'reconciliation_finding'"
+        )
+    }
+    stored = await run(engine, MonitoringKind.PORTFOLIO)
+    report = await engine.pool.fetchval(
+        "SELECT json FROM reports WHERE report_id = $1", stored.report_id
+    )
+    reconciliation = report["reconciliation"]
+    assert reconciliation["findings_total"] >= 25
+    assert len(reconciliation["findings"]) == min(reconciliation["findings_total"], 100)
+    notified = {
+        row["incident_id"]: row["subject"]
+        for row in await engine.pool.fetch(
+            "SELECT incident_id, subject FROM outbox WHERE kind = 'reconciliation_finding'"
+        )
+    }
+    first = {f["incident_id"] for f in reconciliation["findings"][:20]}
+    assert set(notified) - {"portfolio"} == before | first
+    assert "more disagreements between the register and Temporal" in notified["portfolio"]
 
 
 async def test_a_digest_run_skips_reconciliation(engine: Engine) -> None:

@@ -26,9 +26,10 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun
-from tests.conftest import Cli, Engine
+from tests.conftest import TEST_KEY_RING, Cli, Engine
 from workers import schedules
 from workers.cli import app
+from workers.encryption import encrypted_data_converter
 from workers.settings import load_settings
 from workers.stack import LocalStack, StackOptions
 
@@ -398,3 +399,21 @@ def test_the_schedules_help_explains_what_runs_when() -> None:
     for command in ("apply", "list", "trigger", "pause", "unpause"):
         assert command in text
     assert "overlap policy skip" in text and "catch-up window" in text
+
+
+async def test_after_a_key_rotation_apply_re_encrypts_the_schedules(
+    client: Client, task_queue: str, prefix: str
+) -> None:
+    """A schedule keeps its input encrypted under the key current when it was applied; applying
+    after a rotation re-encrypts it, so the old key can be retired without breaking a run."""
+    await schedules.apply_schedules(client, task_queue, prefix=prefix)
+    rotated = TEST_KEY_RING.with_new_current_key()
+    rotated_client = Client(
+        client.service_client,
+        namespace=client.namespace,
+        data_converter=encrypted_data_converter(rotated),
+    )
+    result = await schedules.apply_schedules(rotated_client, task_queue, prefix=prefix)
+    assert {state for _, state in result} == {"updated"}
+    again = await schedules.apply_schedules(rotated_client, task_queue, prefix=prefix)
+    assert {state for _, state in again} == {"unchanged"}

@@ -62,15 +62,28 @@ def cases(
     response level, HTCDS case status and outcome. Field names are HTCDS's where HTCDS has one
     (activities/annual_summary.py lists the mapping). No incident, facility or victim id, no
     free text, no date finer than the year. A case counts once it is closed. Needs the register.
+
+    Caution: the rows are not grouped or suppressed like the annual summary. A case alone in its
+    country and year stays recognisable to anyone who already knows of it, so share the export
+    only where that is acceptable (for example with an industry programme under agreement), and
+    publish the annual summary instead.
     """
     from activities.annual_summary import export_csv, export_json
 
     settings = support._settings()
     database_url = support._database_url(settings)
     export = support._run(_closed_cases(database_url, year))
+    typer.echo(
+        "note: rows are not suppressed like the annual summary; a case alone in its country and "
+        "year stays recognisable to whoever already knows of it",
+        err=True,
+    )
     text = export_json(export) if output_format == ExportFormat.JSON else export_csv(export)
     if out is None:
         sys.stdout.write(text)
         return
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        support._fail(f"cannot write {out}: {error.strerror or error}")
     typer.echo(f"{len(export.rows)} closed case(s) of {year} written to {out}", err=True)

@@ -7,13 +7,14 @@ import asyncio
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from activities.database import redact_url
 from schemas.common import EARLIEST_YEAR, LATEST_YEAR
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun, StoredReport
 from workers import cli_support as support
@@ -21,6 +22,8 @@ from workers import cli_support as support
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+# A run on request that has not finished by then (the register down, say) gives up.
+REPORT_TIMEOUT = timedelta(hours=1)
 # Say what is happening once a report has taken this long, then every so often.
 _QUIET_SECONDS = 2.0
 
@@ -38,6 +41,10 @@ async def _run_report(
     client: "Client", kind: MonitoringKind, task_queue: str, year: int | None = None
 ) -> StoredReport:
     """Start a monitoring run and wait for it, telling stderr it is still working."""
+    from workers.stack import wait_for_poller
+
+    # Without a worker the run would wait for ever: say so instead.
+    await wait_for_poller(client, task_queue, timeout=5.0)
     workflow_id = f"report-{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     handle = await client.start_workflow(
         MONITORING_WORKFLOW,
@@ -46,6 +53,7 @@ async def _run_report(
         task_queue=task_queue,
         result_type=StoredReport,
         static_summary=f"{kind} report on request",
+        execution_timeout=REPORT_TIMEOUT,
     )
     result = asyncio.ensure_future(handle.result())
     started = time.monotonic()
@@ -127,9 +135,18 @@ def report(
     except WorkflowFailureError as failure:
         cause = failure.cause
         support._fail(f"the {kind} report failed: {getattr(cause, 'message', cause)}")
-    text = support._run(_stored_text(database_url, stored.report_id, _COLUMN[output_format]))
+    try:
+        text = support._run(_stored_text(database_url, stored.report_id, _COLUMN[output_format]))
+    except LookupError:
+        support._fail(
+            f"report {stored.report_id} is not in the register at {redact_url(database_url)}: "
+            "is DATABASE_URL the worker's register?"
+        )
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        support._fail(f"cannot write {out}: {error.strerror or error}")
     typer.echo(f"{kind} report {stored.report_id} written to {out}", err=True)

@@ -37,6 +37,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun
+from workers.codec import KEY_ID_METADATA, EncryptionCodec
 from workers.errors import StartupError
 
 ID_PREFIX = "remediation-"
@@ -200,10 +201,23 @@ def _spec(spec: ScheduleSpec) -> dict[str, Any]:
     }
 
 
+def _stale_key(client: Client, payload: Payload) -> bool:
+    """Whether the payload was encrypted under a key that is no longer the ring's current one:
+    applying again re-encrypts it, so that retiring the old key never breaks a schedule."""
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        return False
+    key_id = payload.metadata.get(KEY_ID_METADATA)
+    return key_id is not None and key_id.decode() != codec.ring.current_key_id
+
+
 async def _decoded(client: Client, value: Any, type_hint: type) -> Any:
-    """A payload from Temporal as its value (None if it cannot be read); other values as given."""
+    """A payload from Temporal as its value (None if it cannot be read, or was encrypted under a
+    key that is not current); other values as given."""
     if not isinstance(value, Payload):
         return value
+    if _stale_key(client, value):
+        return None
     try:
         [decoded] = await client.data_converter.decode([value], [type_hint])
     except Exception:  # a payload this key ring cannot read differs from the definition

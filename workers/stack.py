@@ -49,6 +49,10 @@ DATABASE_NAME = "remediation"
 STACK_FILE = "stack.json"
 
 
+# Applying the schedules must not hold up a stack whose Temporal is slow to answer.
+SCHEDULES_TIMEOUT_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class StackOptions:
     data_dir: Path
@@ -389,11 +393,14 @@ class LocalStack:
         """The monitoring schedules, created or brought up to date on every start (a schedule
         an operator paused stays paused)."""
         try:
-            applied = await self._unless_stopped(apply_schedules(client, task_queue))
+            applied = await self._unless_stopped(
+                asyncio.wait_for(apply_schedules(client, task_queue), SCHEDULES_TIMEOUT_SECONDS)
+            )
         except (_Interrupted, StartupError):
             raise
         except Exception as error:  # incidents run without them: say what failed and keep running
-            self.report("step", {"what": "Schedules not applied", "detail": str(error)})
+            reason = "no answer from Temporal in time" if isinstance(error, TimeoutError) else error
+            self.report("step", {"what": "Schedules not applied", "detail": str(reason)})
             return
         labels = ", ".join(definition.label for definition in SCHEDULES)
         changed = [result for _, result in applied if result != "unchanged"]

@@ -22,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
         MonitoringRun,
         PortfolioKpis,
         PortfolioReport,
-        ReconciliationFinding,
         ReconciliationReport,
         StoredReport,
     )
@@ -41,6 +40,12 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
 )
 DELIVERY_WINDOW = timedelta(hours=1)
+NOTIFIED_FINDINGS = 20
+RECONCILIATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
 BUILT = {MonitoringKind.PORTFOLIO, MonitoringKind.DIGEST, MonitoringKind.ANNUAL}
 
 
@@ -72,7 +77,7 @@ class PortfolioMonitoringWorkflow:
                 result_type=ReconciliationReport,
                 start_to_close_timeout=RECONCILIATION_TIMEOUT,
                 heartbeat_timeout=RECONCILIATION_HEARTBEAT,
-                retry_policy=RETRY,
+                retry_policy=RECONCILIATION_RETRY,
                 summary="reconcile the register with Temporal",
             )
         report = PortfolioReport(
@@ -91,8 +96,8 @@ class PortfolioMonitoringWorkflow:
             summary=f"store the {run.kind} report",
         )
         findings = reconciliation.findings if reconciliation else []
-        if findings:
-            await self._notify(findings, as_of)
+        if reconciliation is not None and findings:
+            await self._notify(reconciliation, as_of)
         workflow.set_current_details(
             f"{run.kind} report {stored.report_id}: {kpis.open_incidents} open incidents, "
             f"{len(findings)} reconciliation finding(s)"
@@ -128,23 +133,44 @@ class PortfolioMonitoringWorkflow:
         )
         return stored
 
-    async def _notify(self, findings: list[ReconciliationFinding], as_of: datetime) -> None:
-        """One outbox notification per finding, to the operations contact; delivered with
-        retries for at most an hour so that a channel that is down never holds up the next run
-        (the outbox row keeps the attempts)."""
+    async def _notify(self, reconciliation: ReconciliationReport, as_of: datetime) -> None:
+        """An outbox notification per finding (the first NOTIFIED_FINDINGS, then one summary of
+        the rest), to the operations contact; delivered with retries for at most an hour so that
+        a channel that is down never holds up the next run (the outbox row keeps the attempts)."""
         policy: Policy = await workflow.execute_activity(
             "deployment_policy", result_type=Policy, start_to_close_timeout=KPI_TIMEOUT
         )
         day = int(as_of.strftime("%Y%m%d"))
+        notices = [
+            (
+                finding.incident_id,
+                f"Register and Temporal disagree on {finding.incident_id}",
+                f"{finding.kind}: {finding.detail}",
+            )
+            for finding in reconciliation.findings[:NOTIFIED_FINDINGS]
+        ]
+        rest = reconciliation.findings_total - len(notices)
+        if rest > 0:
+            by_kind = ", ".join(
+                f"{n} {kind}" for kind, n in reconciliation.findings_by_kind.items()
+            )
+            notices.append(
+                (
+                    "portfolio",
+                    f"{rest} more disagreements between the register and Temporal",
+                    f"{reconciliation.findings_total} findings in all ({by_kind}); every one is "
+                    "in the register's reconciliation_findings and the portfolio report.",
+                )
+            )
         keys = []
-        for finding in findings:
+        for incident_id, subject, body in notices:
             notification = Notification(
-                incident_id=finding.incident_id,
+                incident_id=incident_id,
                 sequence=day,
                 kind=NotificationKind.RECONCILIATION_FINDING,
                 recipient=policy.escalation.operations,
-                subject=f"Register and Temporal disagree on {finding.incident_id}",
-                body=f"{finding.kind}: {finding.detail}",
+                subject=subject,
+                body=body,
                 created_at=workflow.now(),
             )
             await workflow.execute_activity(
