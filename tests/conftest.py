@@ -203,6 +203,27 @@ class Ran:
 Cli = Callable[..., Awaitable[Ran]]
 
 
+async def run_remediation(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> Ran:
+    """`remediation ARGS...` in a subprocess, as an operator runs it (environment: this
+    process's, overlaid by `env`)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workers.cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await process.communicate(stdin.encode() if stdin is not None else None)
+    assert process.returncode is not None
+    return Ran(process.returncode, out.decode(), err.decode())
+
+
 @pytest.fixture
 def cli(
     temporal_env: WorkflowEnvironment,
@@ -216,20 +237,7 @@ def cli(
     monkeypatch.setenv("REMEDIATION_DATA_DIR", str(tmp_path / "data"))
 
     async def run(*args: str, stdin: str | None = None) -> Ran:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "workers.cli",
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=PROJECT_ROOT,
-            env=dict(os.environ),
-        )
-        out, err = await process.communicate(stdin.encode() if stdin is not None else None)
-        assert process.returncode is not None
-        return Ran(process.returncode, out.decode(), err.decode())
+        return await run_remediation(*args, stdin=stdin)
 
     return run
 

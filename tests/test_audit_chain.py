@@ -3,8 +3,6 @@ checked by `verify_chain` and `remediation audit verify`."""
 
 import asyncio
 import itertools
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ from activities.database import open_pool
 from activities.migrations import apply_migrations, load_migrations
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
-from tests.conftest import PROJECT_ROOT, CreateDatabase, Ran
+from tests.conftest import CreateDatabase, Ran, run_remediation
 
 START = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
@@ -429,21 +427,8 @@ async def test_rows_written_before_the_chain_are_chained_in_sequence_order(
 
 async def _cli(database_url: str, tmp_path: Path, *args: str) -> Ran:
     """`remediation ARGS...` in a subprocess, as an operator runs it (no Temporal needed)."""
-    env = {**os.environ, "DATABASE_URL": database_url}
-    env["REMEDIATION_DATA_DIR"] = str(tmp_path / "data")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "workers.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=PROJECT_ROOT,
-        env=env,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return Ran(process.returncode, out.decode(), err.decode())
+    env = {"DATABASE_URL": database_url, "REMEDIATION_DATA_DIR": str(tmp_path / "data")}
+    return await run_remediation(*args, env=env)
 
 
 async def test_verify_says_the_trail_is_intact(

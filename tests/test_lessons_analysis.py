@@ -18,9 +18,7 @@ with the root causes, harm types and changes made of CASES below.
 
 import asyncio
 import json
-import os
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -44,7 +42,7 @@ from schemas.vocabulary import (
     SiteType,
     SupplyChainTier,
 )
-from tests.conftest import PROJECT_ROOT, TEST_KEY_RING, Ran
+from tests.conftest import TEST_KEY_RING, Ran, run_remediation
 
 OPENER = Actor(id="grievance-intake", roles=(Role.INTEGRATION,))
 FEES = RootCause.RECRUITMENT_FEE_PRACTICES
@@ -468,22 +466,8 @@ async def test_every_bad_filter_is_named_at_once(register: asyncpg.Pool) -> None
 
 async def _cli(database_url: str, tmp_path: Path, *args: str) -> Ran:
     """`remediation lessons ARGS...` in a subprocess, as an operator runs it (no Temporal)."""
-    env = {**os.environ, "DATABASE_URL": database_url}
-    env["REMEDIATION_DATA_DIR"] = str(tmp_path / "data")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "workers.cli",
-        "lessons",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=PROJECT_ROOT,
-        env=env,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return Ran(process.returncode, out.decode(), err.decode())
+    env = {"DATABASE_URL": database_url, "REMEDIATION_DATA_DIR": str(tmp_path / "data")}
+    return await run_remediation("lessons", *args, env=env)
 
 
 def _has_row(text: str, *cells: str) -> bool:
