@@ -794,7 +794,9 @@ def victim_show(
         typer.echo("  no personal data recorded")
     else:
         for name, value in data.items():
-            typer.echo(f"  {name:<14}{value}")
+            shown = ", ".join(value) if isinstance(value, list) else value
+            if shown:
+                typer.echo(f"  {name:<14}{shown}")
 
 
 @app.command("erase-victim")
