@@ -341,6 +341,8 @@ async def test_victim_commands(
     assert name in shown.stdout
     bad = await cli("victim", "record", incident_id, "Jane", "--as", "owner.amara")
     assert bad.code == 2 and "not a pseudonymous victim id" in bad.stderr
+    named = await cli("erase-victim", incident_id, "Jane", "--reason", "r", "--as", "owner.amara")
+    assert named.code == 2 and "not a pseudonymous victim id" in named.stderr
     asked = await cli(
         "erase-victim",
         incident_id,

@@ -666,6 +666,14 @@ VictimIdArgument = Annotated[
 ]
 
 
+def _check_victim_id(victim_id: str) -> None:
+    """A victim id is pseudonymous (exit code 2 otherwise, before anything is sent)."""
+    try:
+        TypeAdapter(VictimId).validate_python(victim_id)
+    except ValidationError:
+        _invalid(f"{victim_id} is not a pseudonymous victim id such as V-0001")
+
+
 def _key_ring(settings: Settings) -> "KeyRing":
     from workers.encryption import require_key_ring
 
@@ -729,10 +737,7 @@ def victim_record(
         json.dumps({"id": actor_id, "roles": [str(r) for r in roles or [Role.CASE_OWNER]]}),
         "--as is not a valid actor id",
     )
-    try:
-        TypeAdapter(VictimId).validate_python(victim_id)
-    except ValidationError:
-        _invalid(f"{victim_id} is not a pseudonymous victim id such as V-0001")
+    _check_victim_id(victim_id)
     settings = _client_settings()
     ring = _key_ring(settings)
     database_url = _database_url(settings)
@@ -820,6 +825,7 @@ def erase_victim(
     """
     from workers import incident_client as incidents
 
+    _check_victim_id(victim_id)
     actor = _validated(
         Actor,
         json.dumps({"id": actor_id, "roles": [str(Role.CASE_OWNER)]}),
