@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowHandle
 
 from schemas.decisions import DecisionKind
 from schemas.incident import DecisionResult, IncidentStatus
@@ -51,13 +52,18 @@ async def wait_for(engine: Engine, incident_id: str, step: Step) -> IncidentStat
 async def finish(engine: Engine, incident_id: str, history_name: str) -> dict[str, Any]:
     handle = engine.client.get_workflow_handle(incident_id)
     outcome: dict[str, Any] = await handle.result()
-    # RECORD_HISTORIES=<folder> saves this path's history as tests/histories/<folder>/<name>.json
+    await save_history(handle, history_name)
+    return outcome
+
+
+async def save_history(handle: WorkflowHandle[Any, Any], history_name: str) -> None:
+    """RECORD_HISTORIES=<folder> saves the workflow's history as
+    tests/histories/<folder>/<history_name>.json, for the replay test."""
     folder = os.environ.get("RECORD_HISTORIES")
     if folder:
         (HISTORIES / folder).mkdir(parents=True, exist_ok=True)
         history = await handle.fetch_history()
         (HISTORIES / folder / f"{history_name}.json").write_text(history.to_json())
-    return outcome
 
 
 async def to_response(engine: Engine, incident_id: str, **verification: Any) -> str:
