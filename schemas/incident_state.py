@@ -156,6 +156,8 @@ class IncidentState(BaseModel):
     recurrence_incident: str | None = None
     related: list[str] = Field(default_factory=list)
     escalations: dict[str, Escalation] = Field(default_factory=dict)
+    # The deadline each open milestone's case owner was last reminded of.
+    reminded: dict[str, datetime] = Field(default_factory=dict)
     sequence: int = 0
     seen_decisions: dict[str, int] = Field(default_factory=dict)
     timeline: list[TimelineEvent] = Field(default_factory=list)

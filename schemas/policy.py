@@ -129,6 +129,11 @@ class Policy(Contract):
     roles: RoleDirectory = Field(
         default_factory=RoleDirectory, description="Who holds the organisation-wide roles."
     )
+    deadline_reminders: bool = Field(
+        default=True,
+        description="Remind the case owner before each deadline: a fifth of the milestone's "
+        "window ahead, at most a week.",
+    )
 
     def window(self, kind: MilestoneKind, severity: Severity) -> timedelta | None:
         per_severity = self.deadlines.get(kind)

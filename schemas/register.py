@@ -194,6 +194,7 @@ class NotificationKind(StrEnum):
     ESCALATION_CLEARED = "escalation_cleared"
     CONSENT_WITHDRAWN = "consent_withdrawn"
     RECONCILIATION_FINDING = "reconciliation_finding"
+    DEADLINE_REMINDER = "deadline_reminder"
 
 
 class Notification(Contract):

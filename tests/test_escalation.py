@@ -15,6 +15,8 @@ from workflows.escalation import (
     next_wakeup,
     plan_escalations,
     recipients,
+    reminder_time,
+    reminders_due,
 )
 
 DUE = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -122,7 +124,7 @@ def test_plan_clears_an_extended_milestone_and_escalates_it_again_later() -> Non
 def test_next_wakeup_is_the_earliest_escalation_of_any_milestone() -> None:
     soon = milestone("acknowledge", DUE + DAY)
     later = milestone("verification", DUE + 5 * DAY)
-    assert next_wakeup([later, soon], DUE) == (DUE + DAY, "acknowledge")
+    assert next_wakeup([later, soon], DUE) == (DUE + DAY, "escalation of acknowledge")
     assert next_wakeup([], DUE) is None
 
 
@@ -145,3 +147,46 @@ def test_who_is_told_at_each_level(
         industry_programme_contact="rmi.contact",
     )
     assert recipients(level, case_owner, contacts, critical=critical) == told
+
+
+@pytest.mark.parametrize(
+    ("window", "lead"),
+    [
+        (7 * DAY, timedelta(days=1, hours=9, minutes=36)),  # a fifth of a week
+        (DAY, timedelta(hours=4, minutes=48)),
+        (30 * DAY, 6 * DAY),
+        (180 * DAY, 7 * DAY),  # never more than a week ahead
+        (timedelta(0), timedelta(0)),
+    ],
+)
+def test_the_reminder_comes_a_fifth_of_the_window_ahead_at_most_a_week(
+    window: timedelta, lead: timedelta
+) -> None:
+    assert reminder_time(DUE, window) == DUE - lead
+
+
+def test_a_milestone_is_reminded_once_per_deadline_and_never_once_overdue() -> None:
+    verification = milestone("verification", DUE)
+    remind_at = reminder_time(DUE, 7 * DAY)
+    assert reminders_due([verification], {}, remind_at - timedelta(seconds=1)) == []
+    assert reminders_due([verification], {}, remind_at) == [verification]
+    assert reminders_due([verification], {"verification": DUE}, remind_at) == []
+    assert reminders_due([verification], {}, DUE) == []  # overdue: the ladder takes over
+    extended = milestone("verification", DUE + 3 * DAY, extended=True)
+    assert reminders_due([extended], {"verification": DUE}, DUE + 2 * DAY) == [extended]
+
+
+def test_next_wakeup_includes_reminders_only_where_they_are_on() -> None:
+    verification = milestone("verification", DUE)
+    remind_at = reminder_time(DUE, 7 * DAY)
+    before = remind_at - DAY
+    assert next_wakeup([verification], before) == (DUE, "escalation of verification")
+    assert next_wakeup([verification], before, {}) == (remind_at, "reminder of verification")
+    reminded = {"verification": DUE}
+    assert next_wakeup([verification], remind_at, reminded) == (
+        DUE,
+        "escalation of verification",
+    )
+    # No reminder for a milestone with no time before its deadline (an action due at once).
+    instant = milestone("action:A1", DUE, window=timedelta(0))
+    assert next_wakeup([instant], DUE - DAY, {}) == (DUE, "escalation of action:A1")

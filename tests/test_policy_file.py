@@ -47,6 +47,13 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
     assert load_text(tmp_path, "") == load_policy(None, NO_ENV)
 
 
+def test_reminders_are_on_by_default_and_a_file_can_turn_them_off(tmp_path: Path) -> None:
+    assert load_policy(None, NO_ENV).deadline_reminders is True
+    assert load_text(tmp_path, "deadline_reminders = false").deadline_reminders is False
+    with pytest.raises(StartupError, match="deadline_reminders"):
+        load_text(tmp_path, 'deadline_reminders = "no"')
+
+
 def test_a_partial_overlay_changes_only_what_it_names(tmp_path: Path) -> None:
     policy = load_text(
         tmp_path,

@@ -4,7 +4,8 @@ A change to `IncidentWorkflow` that would break incidents already running (nonde
 here. Each folder of tests/histories/ holds the paths as one version of the workflow ran them;
 never edit or delete a folder. After a change that is patched (`workflow.patched`), record the
 new version's histories into a new folder:
-`RECORD_HISTORIES=<folder> .venv/bin/pytest tests/test_incident_lifecycle.py`.
+`RECORD_HISTORIES=<folder> .venv/bin/pytest tests/test_incident_lifecycle.py
+tests/test_victim_protection.py tests/test_deadline_reminders.py`.
 """
 
 import asyncio

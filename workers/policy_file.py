@@ -10,6 +10,7 @@ and per severity):
 version = "acme-2027-01"
 max_verification_rounds = 4
 related_incident_window_days = 365
+deadline_reminders = true
 
 [deadlines.verification]
 critical = "5d"

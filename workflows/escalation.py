@@ -3,6 +3,9 @@
 At the deadline: level 1 (case owner reminded). After a grace of a quarter of the milestone's
 window (at least one day): level 2 (human-rights lead). After another grace: level 3 (executive
 sponsor; for critical incidents also the industry-programme contact when configured).
+
+Before the deadline: one reminder to the case owner, a fifth of the window ahead (at most a week),
+so that a milestone can be met rather than escalated.
 """
 
 from collections.abc import Mapping
@@ -16,6 +19,7 @@ from schemas.policy import EscalationContacts, MilestoneKind
 ZERO = timedelta(0)
 MIN_GRACE = timedelta(days=1)
 TOP_LEVEL = 3
+MAX_REMINDER_LEAD = timedelta(days=7)
 
 
 def grace(window: timedelta) -> timedelta:
@@ -89,13 +93,45 @@ def plan_escalations(
     return changes
 
 
-def next_wakeup(milestones: list[Milestone], now: datetime) -> tuple[datetime, str] | None:
-    """The earliest moment any open milestone escalates, and which one."""
+def reminder_time(due_at: datetime, window: timedelta) -> datetime:
+    """When the case owner is reminded of a milestone: a fifth of its window before the
+    deadline, at most a week before."""
+    return due_at - min(window / 5, MAX_REMINDER_LEAD)
+
+
+def reminders_due(
+    milestones: list[Milestone], reminded: Mapping[str, datetime], now: datetime
+) -> list[Milestone]:
+    """Milestones whose reminder time has come and whose deadline has not, not yet reminded for
+    this deadline (`reminded` maps a milestone to the deadline it was reminded of)."""
+    return [
+        m
+        for m in milestones
+        if reminder_time(m.due_at, m.window) <= now < m.due_at
+        and reminded.get(m.milestone) != m.due_at
+    ]
+
+
+def next_wakeup(
+    milestones: list[Milestone],
+    now: datetime,
+    reminded: Mapping[str, datetime] | None = None,
+) -> tuple[datetime, str] | None:
+    """The earliest moment any open milestone escalates, or is to be reminded of when
+    `reminded` is given (incidents started before reminders existed pass None), and what
+    happens then ("escalation of <milestone>" or "reminder of <milestone>")."""
     upcoming = [
-        (when, m.milestone)
+        (when, f"escalation of {m.milestone}")
         for m in milestones
         if (when := next_escalation(m.due_at, m.window, now)) is not None
     ]
+    if reminded is not None:
+        upcoming += [
+            (at, f"reminder of {m.milestone}")
+            for m in milestones
+            if reminded.get(m.milestone) != m.due_at
+            and now < (at := reminder_time(m.due_at, m.window)) < m.due_at
+        ]
     return min(upcoming) if upcoming else None
 
 

@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         next_wakeup,
         plan_escalations,
         recipients,
+        reminders_due,
     )
     from workflows.incident_details import current_details, static_summary
     from workflows.incident_state import open_milestones, partner_view, status_view
@@ -93,6 +94,8 @@ FOLLOW_UP_PATCH = "post-closure-follow-up"
 VICTIM_PROTECTION_PATCH = "victim-protection"
 # A new intake that fails the checks added since incidents first ran fails the incident.
 STRICT_INTAKE_PATCH = "strict-intake"
+# The case owner is reminded before each deadline; incidents started before are not.
+DEADLINE_REMINDERS_PATCH = "deadline-reminders"
 # Delivery retries until the channel is back, backing off to one attempt an hour.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
@@ -174,6 +177,7 @@ class IncidentWorkflow:
         self._published: dict[str, Any] = {}
         self._deadlines_changed = False
         self._tracking = False
+        self._reminding = False
         self._continuing = False
         self._deliveries: set[asyncio.Task[None]] = set()
         self._opened = False
@@ -234,6 +238,7 @@ class IncidentWorkflow:
         tracker = None
         if workflow.patched(DEADLINE_TRACKER_PATCH):
             self._tracking = True
+            self._reminding = workflow.patched(DEADLINE_REMINDERS_PATCH)
             tracker = asyncio.create_task(self._track_deadlines())
         try:
             await self._verify_allegation()
@@ -471,18 +476,19 @@ class IncidentWorkflow:
         whenever the incident changes (DESIGN §5)."""
         while self.state.step != Step.COMPLETED and not self._continuing:
             async with self._lock:
+                await self._remind(workflow.now())
                 await self._escalate(workflow.now())
-            wake = next_wakeup(open_milestones(self.state), workflow.now())
+            wake = next_wakeup(open_milestones(self.state), workflow.now(), self._reminded())
             self._deadlines_changed = False
             if wake is None:
                 await workflow.wait_condition(lambda: self._deadlines_changed or self._continuing)
                 continue
-            when, milestone = wake
-            with contextlib.suppress(TimeoutError):  # the timer fired: escalate on the next turn
+            when, what = wake
+            with contextlib.suppress(TimeoutError):  # the timer fired: act on the next turn
                 await workflow.wait_condition(
                     lambda: self._deadlines_changed or self._continuing,
                     timeout=when - workflow.now(),
-                    timeout_summary=f"escalation of {milestone}",
+                    timeout_summary=what,
                 )
         if self._continuing:
             return
@@ -491,6 +497,46 @@ class IncidentWorkflow:
                 await self._record_escalation(
                     EscalationChange(_as_milestone(escalation), 0, "closed"), workflow.now()
                 )
+
+    def _reminded(self) -> dict[str, datetime] | None:
+        """What the case owner was reminded of; None where reminders are off, so the tracker
+        sets no reminder timers."""
+        if self._reminding and self.state.policy.deadline_reminders:
+            return self.state.reminded
+        return None
+
+    async def _remind(self, now: datetime) -> None:
+        """Remind the case owner of every milestone whose reminder time has come."""
+        reminded = self._reminded()
+        if reminded is None:
+            return
+        for milestone in reminders_due(open_milestones(self.state), reminded, now):
+            await self._record_reminder(milestone, now)
+
+    async def _record_reminder(self, milestone: Milestone, now: datetime) -> None:
+        draft = self.state.model_copy(deep=True)
+        still_open = {m.milestone for m in open_milestones(draft)}
+        draft.reminded = {name: due for name, due in draft.reminded.items() if name in still_open}
+        draft.reminded[milestone.milestone] = milestone.due_at
+        draft.sequence += 1
+        left = _duration(milestone.due_at - now)
+        summary = (
+            f"{milestone.milestone} due {milestone.due_at:%Y-%m-%d %H:%M} UTC, in {left}: "
+            "case owner reminded"
+        )
+        notice = Notice(
+            NotificationKind.DEADLINE_REMINDER,
+            draft.case_owner or "case_owners",
+            f"Due in {left}: {milestone.milestone} on {draft.incident_id}",
+            f"{milestone.milestone} of {draft.incident_id} is due "
+            f"{milestone.due_at:%Y-%m-%d %H:%M} UTC; it escalates if missed.",
+        )
+        effect = Effect(
+            outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=[notice]
+        )
+        await self._persist(draft, "system_reminder", SYSTEM_ACTOR, effect, {}, None)
+        self.state = draft
+        self._publish()
 
     async def _escalate(self, now: datetime) -> None:
         """Record every level reached and every escalation cleared since the last look."""
