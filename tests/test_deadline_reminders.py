@@ -16,9 +16,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
+from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
 
 from schemas.decisions import DecisionKind
 from schemas.history import TimelineEvent
@@ -34,6 +37,11 @@ from workers.worker import WORKFLOWS, build_worker
 from workflows.incident import DEADLINE_REMINDERS_PATCH
 
 DAY = timedelta(days=1)
+REASSIGN_TO_AMARA: dict[str, object] = {
+    "actor": examples.EXECUTIVE,
+    "new_case_owner": "owner.amara",
+    "reason": "Unacknowledged for six days.",
+}
 HISTORIES = Path(__file__).parent / "histories"
 BEFORE_REMINDERS = HISTORIES / "victim-protection" / "overdue_escalated.json"
 AFTER_REMINDERS = HISTORIES / "deadline-reminders" / "overdue_escalated.json"
@@ -72,6 +80,9 @@ async def outbox(pool: asyncpg.Pool, incident_id: str) -> list[tuple[str, str]]:
 async def test_an_unacknowledged_incident_is_reminded_then_escalated_then_runs_to_its_end(
     time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
 ) -> None:
+    """Left unacknowledged: reminded, reassigned after the reminder (a decision inside the
+    reminder window, which is where old and new code part ways), escalated, then acknowledged and
+    run to its end."""
     env, pool = time_skipping_env, register_pool
     client = env.client
     async with engine_on(env, pool) as task_queue:
@@ -82,7 +93,7 @@ async def test_an_unacknowledged_incident_is_reminded_then_escalated_then_runs_t
         lead = 7 * DAY / 5
         await env.sleep(7 * DAY - lead - timedelta(minutes=1))
         assert await outbox(pool, incident_id) == []
-        await env.sleep(timedelta(minutes=2))
+        await env.sleep(timedelta(hours=12))
         [reminder] = await reminders(client, incident_id)
         assert reminder.summary == (
             f"acknowledge due {acknowledge.due_at:%Y-%m-%d %H:%M} UTC, in 1d 9h: "
@@ -90,13 +101,19 @@ async def test_an_unacknowledged_incident_is_reminded_then_escalated_then_runs_t
         )
         assert acknowledge.due_at - reminder.at <= lead
         assert await outbox(pool, incident_id) == [("deadline_reminder", "case_owners")]
-        await env.sleep(lead)
-        status = await incidents.status(client, incident_id)
-        assert [(e.milestone, e.level) for e in status.escalations] == [("acknowledge", 1)]
 
         async def decide(kind: DecisionKind, payload: dict[str, object]) -> str:
             result = await incidents.decide(client, incident_id, kind, payload)
             return result.approval_id or ""
+
+        await decide(DecisionKind.REASSIGN, REASSIGN_TO_AMARA)
+        await env.sleep(lead)
+        status = await eventually(
+            client, incident_id, lambda s: s.escalation_level == 1, "the escalation"
+        )
+        assert [(e.milestone, e.level) for e in status.escalations] == [("acknowledge", 1)]
+        # Reminded once only: the reassignment did not remind the new owner again.
+        assert len(await reminders(client, incident_id)) == 1
 
         await decide(DecisionKind.ACKNOWLEDGE, examples.acknowledge())
         await decide(DecisionKind.VERIFICATION, examples.verification("not_substantiated"))
@@ -113,12 +130,11 @@ async def test_an_unacknowledged_incident_is_reminded_then_escalated_then_runs_t
         assert outcome["case_status"] == "closed"
         await save_history(handle, "overdue_escalated")
 
-    # Reminded once for the acknowledgement; the later milestones were met at once, long
-    # before their reminder times.
+    # The later milestones were met at once, long before their reminder times.
     assert await outbox(pool, incident_id) == [
         ("deadline_reminder", "case_owners"),
-        ("escalation", "case_owners"),
-        ("escalation_cleared", "case_owners"),
+        ("escalation", "owner.amara"),
+        ("escalation_cleared", "owner.amara"),
     ]
 
 
@@ -169,3 +185,27 @@ async def test_an_incident_started_before_reminders_replays_and_goes_on_without_
     assert DEADLINE_REMINDERS_PATCH in patches_recorded(AFTER_REMINDERS)
     assert timers_started(AFTER_REMINDERS) > timers_started(BEFORE_REMINDERS)
     await replay(AFTER_REMINDERS)
+
+
+async def test_the_replay_gate_catches_the_change_made_without_its_patch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same change with the patch check left out (reminders for every incident): the
+    pre-change history no longer replays, which is what tests/test_replay.py exists to catch."""
+    patched = workflow.patched
+
+    def reminders_everywhere(patch_id: str) -> bool:
+        return True if patch_id == DEADLINE_REMINDERS_PATCH else patched(patch_id)
+
+    # Unsandboxed, so that the workflow code sees the stand-in for workflow.patched.
+    monkeypatch.setattr(workflow, "patched", reminders_everywhere)
+    history = WorkflowHistory.from_json(
+        "before-reminders", await asyncio.to_thread(BEFORE_REMINDERS.read_text)
+    )
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=TEST_DATA_CONVERTER,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(history)
