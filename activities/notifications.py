@@ -48,6 +48,7 @@ from temporalio.exceptions import ApplicationError
 from schemas.common import Contract
 from schemas.register import NotificationKey
 from workers.settings import NotifyChannel, Settings
+from workflows.metrics import NOTIFICATIONS_FAILED
 
 log = structlog.get_logger(__name__)
 
@@ -249,6 +250,10 @@ class Notifier:
                 else _short(f"{type(error).__name__}: {error}")
             )
             await self._pool.execute(_MARK_FAILED, outgoing.notification_id, reason)
+            # Every failed attempt counts, retries included: the rate is what an alert watches.
+            activity.metric_meter().create_counter(
+                NOTIFICATIONS_FAILED, "Notification delivery attempts that failed, by channel."
+            ).add(1, {"channel": channel.value})
             log.warning(
                 "notification delivery failed",
                 notification_id=outgoing.notification_id,

@@ -1,9 +1,12 @@
 """The settings model: environment in, effective configuration out, secrets never shown."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from workers.errors import StartupError
-from workers.settings import LogFormat, load_settings
+from workers.settings import LogFormat, Settings, load_settings
 
 
 def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +50,92 @@ def test_every_problem_is_named_in_one_message(monkeypatch: pytest.MonkeyPatch) 
     message = str(raised.value)
     assert "\n" not in message
     assert "LOG_FORMAT" in message and "DATABASE_URL: must be a postgresql:// URL" in message
+
+
+def test_worker_tuning_and_ops_endpoints_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings()
+    assert defaults.worker_max_concurrent_activities == 100
+    assert defaults.worker_max_concurrent_workflow_tasks == 100
+    assert defaults.worker_max_cached_workflows == 1000
+    assert defaults.worker_max_concurrent_activity_polls == 5  # the SDK's own default
+    assert defaults.worker_max_concurrent_workflow_task_polls == 5
+    assert defaults.health_port is None and defaults.metrics_port is None
+    assert defaults.ops_bind_host == "0.0.0.0"
+    for name, value in {
+        "WORKER_MAX_CONCURRENT_ACTIVITIES": "7",
+        "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "8",
+        "WORKER_MAX_CACHED_WORKFLOWS": "0",
+        "WORKER_MAX_CONCURRENT_ACTIVITY_POLLS": "2",
+        "WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS": "1",
+        "HEALTH_PORT": "8080",
+        "METRICS_PORT": "9090",
+        "OPS_BIND_HOST": "127.0.0.1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert (
+        settings.worker_max_concurrent_activities,
+        settings.worker_max_concurrent_workflow_tasks,
+        settings.worker_max_cached_workflows,
+        settings.worker_max_concurrent_activity_polls,
+        settings.worker_max_concurrent_workflow_task_polls,
+    ) == (7, 8, 0, 2, 1)
+    assert (settings.health_port, settings.metrics_port, settings.ops_bind_host) == (
+        8080,
+        9090,
+        "127.0.0.1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WORKER_MAX_CONCURRENT_ACTIVITIES": "0"}, "WORKER_MAX_CONCURRENT_ACTIVITIES: Input"),
+        ({"WORKER_MAX_CACHED_WORKFLOWS": "-1"}, "WORKER_MAX_CACHED_WORKFLOWS: Input"),
+        ({"WORKER_MAX_CONCURRENT_ACTIVITY_POLLS": "0"}, "WORKER_MAX_CONCURRENT_ACTIVITY_POLLS"),
+        (
+            {"WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS": "1"},
+            "WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS must be at least 2 unless",
+        ),
+        ({"HEALTH_PORT": "70000"}, "HEALTH_PORT: Input should be less than"),
+        ({"HEALTH_PORT": "9000", "METRICS_PORT": "9000"}, "HEALTH_PORT and METRICS_PORT"),
+    ],
+)
+def test_worker_tuning_and_ports_are_checked(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError, match=message):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "tls"),
+    [
+        ({}, False),
+        ({"TEMPORAL_TLS": "true"}, True),
+        ({"TEMPORAL_API_KEY": "key-abc"}, True),  # Temporal Cloud: an API key goes over TLS
+        ({"TEMPORAL_TLS_SERVER_NAME": "temporal.internal"}, True),  # only TLS has a server name
+    ],
+)
+def test_what_implies_tls(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tls: bool) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().uses_tls is tls
+
+
+def _readme_configuration_variables() -> set[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", section, flags=re.MULTILINE))
+
+
+def test_the_readme_configuration_table_lists_exactly_the_settings() -> None:
+    variables = {
+        str(field.validation_alias) if field.validation_alias else name.upper()
+        for name, field in Settings.model_fields.items()
+    }
+    assert _readme_configuration_variables() == variables

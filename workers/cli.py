@@ -173,8 +173,9 @@ def worker() -> None:
     """Run the worker alone (for deployments), configured by the environment.
 
     TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, DATABASE_URL, TEMPORAL_TLS*,
-    TEMPORAL_API_KEY, LOG_FORMAT, LOG_LEVEL, SHUTDOWN_GRACE_SECONDS, MIGRATE_ON_START.
-    SIGTERM or SIGINT stops it gracefully.
+    TEMPORAL_API_KEY, LOG_FORMAT, LOG_LEVEL, SHUTDOWN_GRACE_SECONDS, MIGRATE_ON_START,
+    WORKER_MAX_* (tuning), HEALTH_PORT (/healthz, /readyz), METRICS_PORT (/metrics),
+    OPS_BIND_HOST. SIGTERM or SIGINT stops it gracefully.
     """
     from workers.worker import serve_until_signalled
 
@@ -211,7 +212,16 @@ def db_migrate(as_json: JsonOption = False) -> None:
 
 
 @db_app.command("status")
-def db_status(as_json: JsonOption = False) -> None:
+def db_status(
+    as_json: JsonOption = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 when a migration is pending (for a deployment's init or release step).",
+        ),
+    ] = False,
+) -> None:
     """List every migration and whether it is applied."""
     from workers.register import migration_report
 
@@ -219,10 +229,18 @@ def db_status(as_json: JsonOption = False) -> None:
     rows = _run(migration_report(url))
     if as_json:
         _print_json(rows)
-        return
-    typer.echo(f"{'VERSION':<8} {'NAME':<40} APPLIED AT")
-    for row in rows:
-        typer.echo(f"{row['version']:<8} {row['name']:<40} {row['applied_at'] or 'pending'}")
+    else:
+        typer.echo(f"{'VERSION':<8} {'NAME':<40} APPLIED AT")
+        for row in rows:
+            typer.echo(f"{row['version']:<8} {row['name']:<40} {row['applied_at'] or 'pending'}")
+    pending = [f"{row['version']}_{row['name']}" for row in rows if row["applied_at"] is None]
+    if check and pending:
+        typer.echo(
+            f"error: {len(pending)} migration(s) pending on {redact_url(url)}: "
+            f"{', '.join(pending)}; run `remediation db migrate`",
+            err=True,
+        )
+        raise typer.Exit(code=1)
 
 
 # --- incidents: open, decide, signal, query, list ----------------------------------------------

@@ -7,6 +7,9 @@ Temporal Web UI of a dev server has no login and so cannot send a bearer token, 
 `http://host:port/t/<token>` as its codec endpoint (only browsers that can open that UI learn it).
 Browsers may call it from the one configured origin (the Temporal Web UI) only; every other origin
 gets no CORS headers and so cannot read answers.
+
+`GET /healthz` (also `GET /health`) needs no token, for an orchestrator's probes: 200 with
+`{"status": "ok"}` while the server runs, and nothing about the keys.
 """
 
 import asyncio
@@ -84,8 +87,9 @@ def build_app(ring: KeyRing, token: str, cors_origin: str) -> web.Application:
             return await convert(request, codec.encode)
         if request.method == "POST" and name == "decode":
             return await convert(request, codec.decode)
-        if request.method == "GET" and name == "health":
-            return web.json_response({"status": "ok"})
+        if request.method == "GET" and name in ("healthz", "health"):
+            # Unauthenticated on purpose: probes carry no token, and the answer reveals nothing.
+            return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
         return web.Response(status=404, text="not found")
 
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)

@@ -1,11 +1,12 @@
 """Opening the case register at start-up: reachable, migrated, and a clear error when not."""
 
+import asyncio
 import socket
 
 import asyncpg
 import structlog
 
-from activities.database import CONNECT_TIMEOUT_SECONDS, open_pool, redact_url
+from activities.database import CONNECT_TIMEOUT_SECONDS, Connection, open_pool, redact_url
 from activities.migrations import MigrationError, apply_migrations, migration_states
 from workers.errors import StartupError
 
@@ -41,6 +42,55 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     if names:
         log.info("register migrated", applied=names)
     return names
+
+
+async def pending_migrations(connection: Connection) -> list[str]:
+    """The migrations this release ships that the register has not applied, oldest first."""
+    return [
+        f"{state.migration.version:04d}_{state.migration.name}"
+        for state in await migration_states(connection)
+        if state.applied_at is None
+    ]
+
+
+async def wait_for_migrations(
+    pool: asyncpg.Pool, stop: asyncio.Event, *, poll_seconds: float
+) -> bool:
+    """With MIGRATE_ON_START=false: wait until the register has every migration of this release.
+
+    A worker on an older schema would fail its activities; one that exits instead would
+    crash-loop until the release's migration job has run. So it waits, says so on every look,
+    and keeps waiting through a register that cannot be read yet. Returns False when `stop` was
+    set first (the worker then never polls).
+    """
+    waited = False
+    while True:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS), pool.acquire() as connection:
+                pending = await pending_migrations(connection)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning(
+                "cannot read the register's migrations; trying again",
+                error=str(error) or type(error).__name__,
+                retry_in_seconds=poll_seconds,
+            )
+        else:
+            if not pending:
+                if waited:
+                    log.info("register migrated; the worker starts")
+                return True
+            log.warning(
+                "register schema is behind this release; waiting for `remediation db migrate` "
+                "(MIGRATE_ON_START is false)",
+                pending=pending,
+                retry_in_seconds=poll_seconds,
+            )
+        waited = True
+        try:
+            await asyncio.wait_for(stop.wait(), poll_seconds)
+        except TimeoutError:
+            continue
+        return False
 
 
 async def check_reachable(database_url: str) -> None:

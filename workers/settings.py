@@ -31,6 +31,9 @@ class NotifyChannel(StrEnum):
 NOTIFY_SECRET_MIN_LENGTH = 16
 # The codec server's bearer token guards decrypted payloads; a short one is too easy to guess.
 CODEC_TOKEN_MIN_LENGTH = 16
+# The SDK's own default number of concurrent long polls per task type (temporalio.worker.Worker's
+# PollerBehaviorSimpleMaximum); kept here so that an unset variable changes nothing.
+DEFAULT_POLLERS = 5
 
 
 class Settings(BaseSettings):
@@ -84,10 +87,53 @@ class Settings(BaseSettings):
         ge=0,
         le=3600,
         description="On SIGTERM/SIGINT, how long in-flight activities may finish before they are "
-        "cancelled and handed back to Temporal.",
+        "cancelled and handed back to Temporal. Keep it a few seconds below the orchestrator's "
+        "grace period (Kubernetes: terminationGracePeriodSeconds), or the process is killed "
+        "before it has handed its activities back.",
     )
     migrate_on_start: bool = Field(
-        default=True, description="Apply pending register migrations when the worker starts."
+        default=True,
+        description="Apply pending register migrations when the worker starts. With false, a "
+        "worker whose register is behind stays not ready and waits for `remediation db migrate`.",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100, ge=1, description="Activities this worker runs at once."
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=1, description="Workflow tasks this worker runs at once."
+    )
+    worker_max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflows kept in memory between tasks (0: every task replays the history).",
+    )
+    worker_max_concurrent_activity_polls: int = Field(
+        default=DEFAULT_POLLERS,
+        ge=1,
+        description="Concurrent long polls for activity tasks.",
+    )
+    worker_max_concurrent_workflow_task_polls: int = Field(
+        default=DEFAULT_POLLERS,
+        ge=1,
+        description="Concurrent long polls for workflow tasks.",
+    )
+    health_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the worker's /healthz (liveness) and /readyz (readiness) endpoints; "
+        "none when unset.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the worker's Prometheus endpoint /metrics; none when unset.",
+    )
+    ops_bind_host: str = Field(
+        default="0.0.0.0",
+        min_length=1,
+        description="Address the health and metrics endpoints listen on.",
     )
     data_dir: Path = Field(
         default=Path(".data"),
@@ -255,13 +301,36 @@ class Settings(BaseSettings):
                 raise ValueError(f"TLS file {path} does not exist")
         return self
 
+    @model_validator(mode="after")
+    def _sticky_polls(self) -> "Settings":
+        # With a workflow cache the SDK splits workflow polls between the sticky and the normal
+        # queue and refuses fewer than two (an error at worker start, far from the setting).
+        if (
+            self.worker_max_cached_workflows > 0
+            and self.worker_max_concurrent_workflow_task_polls < 2
+        ):
+            raise ValueError(
+                "WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS must be at least 2 unless "
+                "WORKER_MAX_CACHED_WORKFLOWS is 0"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ops_ports_differ(self) -> "Settings":
+        if self.health_port is not None and self.health_port == self.metrics_port:
+            raise ValueError("HEALTH_PORT and METRICS_PORT must differ")
+        return self
+
     @property
     def uses_tls(self) -> bool:
+        # A server name only means something to TLS: setting it alone must not leave the
+        # connection in plain text with the name silently ignored.
         return (
             self.temporal_tls
             or self.temporal_api_key is not None
             or self.temporal_tls_ca_cert is not None
             or self.temporal_tls_client_cert is not None
+            or self.temporal_tls_server_name is not None
         )
 
     @property

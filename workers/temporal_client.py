@@ -4,6 +4,7 @@ import atexit
 import gc
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from workers.encryption import encrypted_data_converter, require_key_ring
@@ -17,6 +18,9 @@ atexit.register(gc.collect)
 
 
 def _tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS as the settings ask: an API key, a TLS file or a server name implies it (Temporal
+    Cloud takes an API key over TLS with the system's CAs); a client certificate and key make it
+    mTLS; the server name overrides the name the certificate is verified against (and SNI)."""
     if not settings.uses_tls:
         return False
     return TLSConfig(
@@ -37,9 +41,13 @@ def _tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """Connect with pydantic payloads encrypted by the key ring (required: see
-    workers/encryption.py); a server that cannot be reached is a StartupError."""
+    workers/encryption.py); a server that cannot be reached is a StartupError.
+
+    `runtime` is the SDK runtime of the client and of any worker built on it: the worker passes
+    the one serving its metrics (workers/metrics.py); None is the SDK's default runtime.
+    """
     data_converter = encrypted_data_converter(require_key_ring(settings))
     try:
         return await Client.connect(
@@ -50,6 +58,7 @@ async def connect(settings: Settings) -> Client:
             api_key=(
                 settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
             ),
+            runtime=runtime,
         )
     except RuntimeError as error:
         raise StartupError(

@@ -3,6 +3,7 @@
 import asyncio
 import signal
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import structlog
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.annual_summary import AnnualSummaryRegister, annual_summary_activities
 from activities.audit_trail import AuditTrail
@@ -23,9 +24,11 @@ from activities.reconciliation import Reconciler, reconciliation_activities
 from schemas.policy import Policy
 from workers.encryption import MISSING_KEY_RING, key_ring_from
 from workers.errors import StartupError
+from workers.health import WorkerHealth, start_health_server
 from workers.logs import ActivityLogContext
+from workers.metrics import metrics_runtime
 from workers.policy_file import load_policy
-from workers.register import migrate, open_register
+from workers.register import migrate, open_register, wait_for_migrations
 from workers.settings import Settings
 from workers.temporal_client import connect
 from workflows.incident import IncidentWorkflow
@@ -36,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 # Workflow classes the engine runs; each capability adds its workflow here.
 WORKFLOWS: list[type] = [IncidentWorkflow, VictimErasureWorkflow, PortfolioMonitoringWorkflow]
+# With MIGRATE_ON_START=false, how often a worker whose register is behind looks again.
+SCHEMA_POLL_SECONDS = 5.0
 
 
 def activities_for(
@@ -66,16 +71,31 @@ def build_worker(
     *,
     policy: Policy | None = None,
     extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
-    """A worker for the engine; `policy` defaults to the settings' policy file (or DESIGN §5)."""
+    """A worker for the engine, tuned by the WORKER_* settings; `policy` defaults to the
+    settings' policy file (or DESIGN §5)."""
     deployment_policy = policy if policy is not None else load_policy(settings.policy_file)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activities_for(pool, settings, deployment_policy, client),
+        activities=[
+            *activities_for(pool, settings, deployment_policy, client),
+            *extra_activities,
+        ],
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        # The poller behaviours, not the deprecated max_concurrent_*_polls arguments.
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(
+            maximum=settings.worker_max_concurrent_activity_polls
+        ),
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(
+            maximum=settings.worker_max_concurrent_workflow_task_polls
+        ),
     )
 
 
@@ -98,28 +118,53 @@ async def serve(
     stop: asyncio.Event,
     *,
     extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
     on_started: Callable[[], None] | None = None,
+    schema_poll_seconds: float = SCHEMA_POLL_SECONDS,
 ) -> None:
     """Run a worker until `stop` is set, then shut it down gracefully.
 
-    Graceful means: stop polling, let in-flight activities finish for the configured grace period,
-    then cancel them so Temporal hands them to another worker.
+    Graceful means: readiness turns 503 at once, the worker stops polling, in-flight activities
+    may finish for the configured grace period, then they are cancelled so Temporal hands them to
+    another worker. The health endpoint (HEALTH_PORT) closes when this call returns; the metrics
+    endpoint (METRICS_PORT) belongs to the SDK runtime of the worker's client, which has no close
+    of its own and ends with the process (`remediation worker` exits right after).
     """
     if settings.database_url is None:
         raise StartupError("DATABASE_URL is not set; the worker needs the case register")
     log.info("worker configuration", **settings.public_view())
     policy = load_policy(settings.policy_file)  # a bad policy file stops the worker here
     log.info("policy for new incidents", version=policy.version)
-    client = await connect(settings)
-    await _require_namespace(client, settings)
-    pool = await open_register(settings.database_url)
-    try:
+    runtime = metrics_runtime(settings)
+    if runtime is not None:
+        log.info("metrics endpoint listening", url=_ops_url(settings, settings.metrics_port))
+    health = WorkerHealth(settings.database_url)
+    async with AsyncExitStack() as resources:
+        # The probes answer from the start: a worker waiting for its register's migrations must
+        # look alive (not restarted) and not ready.
+        if settings.health_port is not None:
+            runner = await start_health_server(health, settings.ops_bind_host, settings.health_port)
+            resources.push_async_callback(runner.cleanup)
+            log.info("health endpoints listening", url=_ops_url(settings, settings.health_port))
+        client = await connect(settings, runtime=runtime)
+        await _require_namespace(client, settings)
+        pool = await open_register(settings.database_url)
+        resources.push_async_callback(pool.close)
         if settings.migrate_on_start:
             await migrate(pool)
+        elif not await wait_for_migrations(pool, stop, poll_seconds=schema_poll_seconds):
+            log.info("worker stopped before the register was migrated")
+            return
         worker = build_worker(
-            client, settings, pool, policy=policy, extra_workflows=extra_workflows
+            client,
+            settings,
+            pool,
+            policy=policy,
+            extra_workflows=extra_workflows,
+            extra_activities=extra_activities,
         )
         running = asyncio.create_task(worker.run())
+        health.worker_started(worker, running)
         log.info(
             "worker polling", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
@@ -131,12 +176,15 @@ async def serve(
             stopping.cancel()
             running.result()  # a worker that died on its own: surface why
             return
+        health.shutdown_began()
         log.info("worker shutting down", grace_seconds=settings.shutdown_grace_seconds)
         await worker.shutdown()
         await running
         log.info("worker stopped")
-    finally:
-        await pool.close()
+
+
+def _ops_url(settings: Settings, port: int | None) -> str:
+    return f"http://{settings.ops_bind_host}:{port}"
 
 
 async def serve_until_signalled(settings: Settings) -> None:

@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         VictimRecord,
     )
     from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus, Severity, Step
+    from workflows import metrics
     from workflows import search_attributes as sa
     from workflows.decision_rules import DecisionRefused, Effect, Notice, apply, check, enter_step
     from workflows.escalation import (
@@ -225,6 +226,8 @@ class IncidentWorkflow:
             raise ApplicationError(refused, type=MALFORMED, non_retryable=True)
         input = self._input
         if input.carried is None:
+            # A first run only: a continued run carries an incident that was counted already.
+            metrics.incident_opened()
             protected = workflow.patched(VICTIM_PROTECTION_PATCH)
             if protected:
                 self.state.rules_version = RULES_WITH_PROTECTION
@@ -620,6 +623,8 @@ class IncidentWorkflow:
         )
         self.state = draft
         self._publish()
+        if change.level > 0:
+            metrics.escalation_raised(change.level)
 
     async def _until_step_leaves(self, step: Step) -> None:
         await self._until(lambda: self.state.step != step)
@@ -651,7 +656,11 @@ class IncidentWorkflow:
 
     def _validate(self, kind: DecisionKind, raw: RawValue) -> None:
         """Update validator: never mutates; raising rejects the update without a trace."""
-        decision = parse_message(DECISION_MODELS[kind], raw)
+        try:
+            decision = parse_message(DECISION_MODELS[kind], raw)
+        except ApplicationError:
+            metrics.decision_refused(kind)
+            raise
         if (
             decision.decision_id is not None
             and str(decision.decision_id) in self.state.seen_decisions
@@ -660,6 +669,7 @@ class IncidentWorkflow:
         try:
             check(self.state, kind, decision, workflow.now())
         except DecisionRefused as refusal:
+            metrics.decision_refused(kind)
             raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
 
     async def _decide(self, kind: DecisionKind, raw: RawValue) -> DecisionResult:
@@ -674,6 +684,7 @@ class IncidentWorkflow:
                 # Re-checked under the lock: another decision may have landed since validation.
                 check(self.state, kind, decision, workflow.now())
             except DecisionRefused as refusal:
+                metrics.decision_refused(kind)
                 raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
             return await self._commit(kind, decision)
 
@@ -685,6 +696,7 @@ class IncidentWorkflow:
                     DECISION_MODELS[kind], raw, accepted_before=not self.state.protected
                 )
             except ApplicationError as error:
+                metrics.decision_refused(kind)
                 await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
                 return
             if self._duplicate_result(kind, decision) is not None:
@@ -692,6 +704,7 @@ class IncidentWorkflow:
             try:
                 check(self.state, kind, decision, workflow.now())
             except DecisionRefused as refusal:
+                metrics.decision_refused(kind)
                 await self._record_refused(kind, decision.actor, str(refusal), raw)
                 return
             await self._commit(kind, decision)
