@@ -33,7 +33,7 @@ def codec_server(
         ),
     ] = None,
 ) -> None:
-    """Serve Temporal's codec protocol (POST /encode, POST /decode, GET /health) with the key ring.
+    """Serve Temporal's codec protocol (POST /encode, POST /decode, GET /healthz) with the key ring.
 
     Point the Web UI (`--ui-codec-endpoint`, or the UI's codec settings) or the Temporal CLI
     (`--codec-endpoint URL --codec-auth "Bearer $CODEC_SERVER_TOKEN"`) at it. Every request
