@@ -49,6 +49,7 @@ from workers.codec_server import start_codec_server
 from workers.errors import StartupError
 from workers.health import WorkerHealth
 from workers.logs import configure_logging
+from workers.metrics import metrics_runtime
 from workers.settings import LogFormat, NotifyChannel, Settings
 from workers.temporal_client import connect
 from workers.worker import build_worker, serve
@@ -386,6 +387,78 @@ async def test_readiness_names_a_register_that_refuses_connections() -> None:
     assert probe.body["failing"] == ["worker", "register", "schema"]
     assert probe.body["checks"]["register"]["detail"].startswith("unreachable (")
     assert "a-password" not in json.dumps(probe.body) and str(port) not in json.dumps(probe.body)
+
+
+@asynccontextmanager
+async def silent_register() -> AsyncIterator[str]:
+    """A register that accepts connections and never answers (a stalled server)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"postgresql://postgres:a-password@127.0.0.1:{port}/register"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+SHUTTING_DOWN = {
+    "status": "not ready",
+    "checks": {"shutdown": {"ok": False, "detail": "the worker is shutting down"}},
+    "failing": ["shutdown"],
+}
+
+
+async def test_readiness_is_503_from_the_moment_the_stop_event_is_set() -> None:
+    stop = asyncio.Event()
+    async with silent_register() as url:
+        health = WorkerHealth(url, register_check_seconds=0.5, stop=stop)
+        stop.set()  # SIGTERM, before serve() has even started the worker
+        probe = await asyncio.wait_for(health.readiness(), 0.2)  # at once: no register check
+        assert (probe.status, probe.body) == (503, SHUTTING_DOWN)
+        assert health.liveness().ok  # told to stop: not dead
+
+
+async def test_a_probe_in_flight_when_shutdown_begins_never_answers_ready() -> None:
+    stop = asyncio.Event()
+    async with silent_register() as url:
+        health = WorkerHealth(url, register_check_seconds=0.5, stop=stop)
+        started = asyncio.get_running_loop().time()
+        probing = asyncio.create_task(health.readiness())
+        await asyncio.sleep(0.1)  # the probe is waiting for the register
+        stop.set()
+        probe = await probing
+        assert (probe.status, probe.body) == (503, SHUTTING_DOWN)
+        # Bounded by the register check's budget, however the register behaves.
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_a_worker_told_to_stop_while_starting_never_polls(
+    temporal_env: WorkflowEnvironment, database_url: str, json_log: io.StringIO
+) -> None:
+    settings = worker_settings(temporal_env, database_url)  # MIGRATE_ON_START: the default
+    stop = asyncio.Event()
+    stop.set()  # SIGTERM while it connects and migrates
+    await asyncio.wait_for(serve(settings, stop), 30)
+    events = [line["event"] for line in log_events(json_log)]
+    assert "worker stopped before it started polling" in events
+    assert "worker polling" not in events
+    assert await pollers(temporal_env.client, settings.task_queue) == 0
+
+
+def test_the_metrics_runtime_is_made_once_per_process_and_address() -> None:
+    settings = Settings(metrics_port=free_port(), ops_bind_host="127.0.0.1")
+    first = metrics_runtime(settings)
+    assert first is not None
+    # A second serve() in this process reuses it instead of failing on its own earlier port.
+    assert metrics_runtime(settings) is first
+    assert metrics_runtime(Settings(ops_bind_host="127.0.0.1")) is None
 
 
 # --- migrations by a release step ---------------------------------------------------------------

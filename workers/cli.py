@@ -172,10 +172,11 @@ def _human_report(event: str, fields: dict[str, Any]) -> None:
 def worker() -> None:
     """Run the worker alone (for deployments), configured by the environment.
 
-    TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, DATABASE_URL, TEMPORAL_TLS*,
-    TEMPORAL_API_KEY, LOG_FORMAT, LOG_LEVEL, SHUTDOWN_GRACE_SECONDS, MIGRATE_ON_START,
-    WORKER_MAX_* (tuning), HEALTH_PORT (/healthz, /readyz), METRICS_PORT (/metrics),
-    OPS_BIND_HOST. SIGTERM or SIGINT stops it gracefully.
+    TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, DATABASE_URL, REMEDIATION_KEYS or
+    REMEDIATION_KEY_FILE (required), TEMPORAL_TLS*, TEMPORAL_API_KEY, REMEDIATION_POLICY_FILE,
+    REMEDIATION_REPORTS_DIR, NOTIFY_*, LOG_FORMAT, LOG_LEVEL, SHUTDOWN_GRACE_SECONDS,
+    MIGRATE_ON_START, WORKER_MAX_* (tuning), HEALTH_PORT (/healthz, /readyz), METRICS_PORT
+    (/metrics), OPS_BIND_HOST. SIGTERM or SIGINT stops it gracefully.
     """
     from workers.worker import serve_until_signalled
 

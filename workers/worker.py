@@ -3,7 +3,7 @@
 import asyncio
 import signal
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from datetime import timedelta
 from typing import Any
 
@@ -138,7 +138,9 @@ async def serve(
     runtime = metrics_runtime(settings)
     if runtime is not None:
         log.info("metrics endpoint listening", url=_ops_url(settings, settings.metrics_port))
-    health = WorkerHealth(settings.database_url)
+    # Given the stop event, readiness turns 503 the moment SIGTERM sets it, whatever serve() is
+    # doing (connecting, migrating, waiting for migrations, or polling).
+    health = WorkerHealth(settings.database_url, stop=stop)
     async with AsyncExitStack() as resources:
         # The probes answer from the start: a worker waiting for its register's migrations must
         # look alive (not restarted) and not ready.
@@ -155,6 +157,10 @@ async def serve(
         elif not await wait_for_migrations(pool, stop, poll_seconds=schema_poll_seconds):
             log.info("worker stopped before the register was migrated")
             return
+        if stop.is_set():
+            # Told to stop while connecting or migrating: never start polling only to stop again.
+            log.info("worker stopped before it started polling")
+            return
         worker = build_worker(
             client,
             settings,
@@ -165,15 +171,20 @@ async def serve(
         )
         running = asyncio.create_task(worker.run())
         health.worker_started(worker, running)
+        # Whatever ends this block (an error, or serve() itself being cancelled), the worker stops
+        # before the pool it uses is closed: the exit stack runs this first.
+        resources.push_async_callback(_stop_worker, worker, running, health)
         log.info(
             "worker polling", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
         if on_started is not None:
             on_started()
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if running.done():
+        try:
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             stopping.cancel()
+        if running.done():
             running.result()  # a worker that died on its own: surface why
             return
         health.shutdown_began()
@@ -181,6 +192,18 @@ async def serve(
         await worker.shutdown()
         await running
         log.info("worker stopped")
+
+
+async def _stop_worker(worker: Worker, running: "asyncio.Task[None]", health: WorkerHealth) -> None:
+    """The exit stack's guard: a worker still running when serve() leaves early is shut down (its
+    activities handed back), so it never polls on a closed pool or outlives serve()."""
+    if running.done():
+        return
+    health.shutdown_began()
+    log.warning("worker shutting down: serve() ended before a graceful stop")
+    await worker.shutdown()
+    with suppress(Exception):
+        await running  # its error, if any, is secondary to the one ending serve()
 
 
 def _ops_url(settings: Settings, port: int | None) -> str:
