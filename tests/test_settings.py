@@ -139,3 +139,12 @@ def test_the_readme_configuration_table_lists_exactly_the_settings() -> None:
         for name, field in Settings.model_fields.items()
     }
     assert _readme_configuration_variables() == variables
+
+
+def test_the_effective_configuration_names_each_setting_by_its_environment_variable() -> None:
+    view = load_settings().public_view()
+    environment = {
+        (field.validation_alias if isinstance(field.validation_alias, str) else name).lower()
+        for name, field in Settings.model_fields.items()
+    }
+    assert set(view) == environment

@@ -359,7 +359,9 @@ class Settings(BaseSettings):
         view["remediation_keys"] = "***" if self.remediation_keys else None
         view["codec_server_token"] = "***" if self.codec_server_token else None
         view["temporal_tls"] = self.uses_tls
-        view["remediation_data_dir"] = view.pop("data_dir")
+        # Named as the environment variables are (their aliases), so the output can be acted on.
+        for field in ("data_dir", "reports_dir", "policy_file"):
+            view[f"remediation_{field}"] = view.pop(field)
         return view
 
 
