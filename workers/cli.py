@@ -423,7 +423,11 @@ def _send_signal(
 
 
 def _send_decision(
-    incident_id: str, decision: DecisionKind, document: dict[str, Any], as_json: bool
+    incident_id: str,
+    decision: DecisionKind,
+    document: dict[str, Any],
+    as_json: bool,
+    request_id: str | None = None,
 ) -> None:
     """Send a checked decision as an update; print the result, or `refused: why` (exit 1)."""
     from workers import incident_client as incidents
@@ -436,7 +440,9 @@ def _send_decision(
         result = _run(
             _with_temporal(
                 _client_settings(),
-                lambda client: incidents.decide(client, incident_id, decision, document),
+                lambda client: incidents.decide(
+                    client, incident_id, decision, document, request_id=request_id
+                ),
                 incident_id=incident_id,
                 on_timeout=hint,
             )
@@ -481,6 +487,14 @@ def decide(
         typer.Option("--signal", help="Send as a signal: validated later by the workflow."),
     ] = False,
     as_json: JsonOption = False,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            "--request-id",
+            metavar="ID",
+            help="Reuse the same id when retrying a decision; Temporal applies it once.",
+        ),
+    ] = None,
 ) -> None:
 
     text = _read_document(file)
@@ -497,9 +511,12 @@ def decide(
         f"{_source_name(file)} is not a valid {decision} decision",
     )
     if as_signal:
+        if request_id is not None:
+            # A signal has no id Temporal deduplicates by: the payload's decision_id does that.
+            _invalid("--request-id applies to updates; give a signal's payload a decision_id")
         _send_signal(incident_id, decision, document, as_json)
         return
-    _send_decision(incident_id, decision, document, as_json)
+    _send_decision(incident_id, decision, document, as_json, request_id)
 
 
 @app.command()

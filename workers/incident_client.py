@@ -122,12 +122,25 @@ def _failure_message(error: BaseException) -> str:
 
 
 async def decide(
-    client: Client, incident_id: str, kind: DecisionKind, decision: BaseModel | dict[str, Any]
+    client: Client,
+    incident_id: str,
+    kind: DecisionKind,
+    decision: BaseModel | dict[str, Any],
+    *,
+    request_id: str | None = None,
 ) -> DecisionResult:
-    """Send a decision as an update; raises DecisionRejected with the validator's message."""
+    """Send a decision as an update; raises DecisionRejected with the validator's message.
+
+    `request_id` is the update's id. A caller that retries a decision after a timeout or a lost
+    connection must resend it with the same id: Temporal then applies it once and answers the
+    retry with the first call's DecisionResult. Without one, every call is a new update, and a
+    retry of a decision that did land is applied again (unless its payload has a decision_id).
+    Temporal remembers update ids per workflow run; the payload's decision_id also holds across
+    a continue-as-new.
+    """
     try:
         result: DecisionResult = await _handle(client, incident_id).execute_update(
-            str(kind), decision, result_type=DecisionResult
+            str(kind), decision, id=request_id, result_type=DecisionResult
         )
     except WorkflowUpdateFailedError as error:
         raise DecisionRejected(_failure_message(error)) from None
