@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint clean
+.PHONY: up test lint bench clean
 
 up: $(STAMP)
 	$(BIN)/remediation up
@@ -14,6 +14,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The performance figures against their targets (not part of `make test`; hours at full scale).
+# BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS="--scale 0.05 --only a,c"`.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/remediation benchmark $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,6 +29,7 @@ from schemas.intake import Intake
 from schemas.register import EventOutcome
 from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
+from workers.benchmark import benchmark
 from workers.cli_audit import audit_app
 from workers.cli_codec import codec_server, keys_app
 from workers.cli_export import export_app
@@ -1130,6 +1131,7 @@ app.add_typer(export_app, name="export")
 app.command("lessons")(lessons)
 app.command("codec-server")(codec_server)
 app.add_typer(keys_app, name="keys")
+app.command("benchmark")(benchmark)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,198 @@
+"""The pure parts of `remediation benchmark`: options, percentiles, targets and the table.
+
+No stack and no timing here: the benchmark itself runs with `make bench`, never in the suite.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import TEST_KEY_RING
+from workers.benchmark_load import TO_MONITORING, LatencyResult, benchmark_intake, decision_mix
+from workers.benchmark_replay import HISTORIES, history_files, history_key_ring
+from workers.benchmark_report import (
+    MEASUREMENTS,
+    Figure,
+    Target,
+    check_scale,
+    default_output,
+    missed,
+    parse_only,
+    percentile,
+    results_document,
+    scaled,
+    table_lines,
+)
+from workers.cli import app
+
+
+def test_only_defaults_to_every_measurement_and_keeps_their_order() -> None:
+    assert parse_only(None) == MEASUREMENTS
+    assert parse_only("  ") == MEASUREMENTS
+    assert parse_only("c, A") == ("a", "c")
+    assert parse_only("e,e,b,") == ("b", "e")
+
+
+def test_only_names_the_unknown_measurements() -> None:
+    with pytest.raises(ValueError, match="unknown measurement\\(s\\) f, z: choose from a, b"):
+        parse_only("a,z,f")
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.5, 1.5, float("nan")])
+def test_scale_is_a_fraction(scale: float) -> None:
+    with pytest.raises(ValueError, match="--scale"):
+        check_scale(scale)
+
+
+def test_scaled_counts_round_and_keep_a_minimum() -> None:
+    assert check_scale(0.05) == 0.05
+    assert scaled(10_000, 1) == 10_000
+    assert scaled(2_000, 0.05) == 100
+    assert scaled(1_200, 0.001, minimum=3) == 3
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 1201)]  # 1 .. 1200, shuffled order must not matter
+    values.reverse()
+    assert percentile(values, 50) == 600
+    assert percentile(values, 99) == 1188
+    assert percentile(values, 100) == 1200
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1.0, 2.0], 50) == 1.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 0)
+
+
+def test_targets_are_met_at_their_bound_and_missed_beyond_it() -> None:
+    at_most = Target("<=", 150)
+    at_least = Target(">=", 0.8)
+    assert at_most.met(150) and not at_most.met(150.1)
+    assert at_least.met(0.8) and not at_least.met(0.79)
+    assert at_most.text("ms", 0) == "≤ 150 ms"
+    assert at_least.text("", 2) == "≥ 0.80"
+
+
+def test_a_figure_without_target_or_value_is_neither_met_nor_missed() -> None:
+    informative = Figure("e.mean", "Replay per history, mean", 12.34, "ms")
+    failed = Figure("b.p99", "Decision latency p99", None, "ms", 0, Target("<=", 150))
+    assert informative.met is None and informative.result_text() == "—"
+    assert informative.target_text() == "—"
+    assert failed.met is None and failed.value_text() == "not measured"
+    assert missed([informative, failed]) == []
+
+
+def test_the_table_shows_value_target_and_result_side_by_side() -> None:
+    figures = [
+        Figure("a.ratio", "Intake ratio, incident / bare", 0.91, "", 2, Target(">=", 0.8)),
+        Figure("a.rate", "Intake rate, incidents", 1234.5, "/s"),
+        Figure("b.p99", "Decision latency p99", 180.4, "ms", 0, Target("<=", 150)),
+    ]
+    lines = table_lines(figures)
+    assert lines[0].split() == ["FIGURE", "VALUE", "TARGET", "RESULT"]
+    assert lines[1].endswith("0.91  ≥ 0.80    met")
+    assert "1,234.5/s" in lines[2] and lines[2].endswith("—")
+    assert lines[3].endswith("180 ms  ≤ 150 ms  MISSED")
+    # Values are right-aligned in one column.
+    values = zip(lines[1:], ["0.91", "/s", "ms"], strict=True)
+    ends = {line.index(value) + len(value) for line, value in values}
+    assert len(ends) == 1
+    assert [f.key for f in missed(figures)] == ["b.p99"]
+
+
+def test_the_results_document_carries_figures_targets_and_misses() -> None:
+    started = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    figure = Figure("c.lifecycle", "Lifecycle", 1.5, "s", 2, Target("<=", 1))
+    document = results_document(
+        started=started,
+        finished=started,
+        scale=0.05,
+        only=("c",),
+        figures=[figure],
+        details={"c": {"decisions": 38}},
+        errors={},
+        versions={"temporalio": "1"},
+    )
+    assert document["figures"] == [
+        {
+            "key": "c.lifecycle",
+            "label": "Lifecycle",
+            "value": 1.5,
+            "unit": "s",
+            "target": {"op": "<=", "value": 1},
+            "met": False,
+            "note": "",
+        }
+    ]
+    assert document["missed"] == ["c.lifecycle"]
+    assert document["full_scale"] is False
+    assert default_output(Path(".data"), started) == Path(
+        ".data/benchmark/results-20261126T030000Z.json"
+    )
+
+
+def test_decisions_are_a_third_of_each_kind_interleaved() -> None:
+    mix = decision_mix(1_200)
+    assert [mix.count(stage) for stage in (0, 1, 2)] == [400, 400, 400]
+    assert mix[:4] == [0, 1, 2, 0]
+    assert [str(TO_MONITORING[stage]) for stage in (0, 1, 2)] == [
+        "acknowledge",
+        "verification",
+        "response",
+    ]
+
+
+def test_unanswered_decisions_raise_the_percentiles_instead_of_leaving_them() -> None:
+    result = LatencyResult(
+        open_incidents=2_000,
+        rate=20,
+        scheduled=100,
+        latencies_ms=[10.0] * 98,
+        unanswered_ms=[60_000.0, 61_000.0],
+        by_kind_ms={"acknowledge": [10.0] * 98},
+        failures={"WorkflowUpdateRPCTimeoutOrCancelledError": 2},
+        send_lag_ms_max=1.0,
+        seconds=5.0,
+    )
+    summary = result.summary()
+    assert summary["all"]["p99_ms"] == 60_000.0
+    assert summary["answered_only"]["p99_ms"] == 10.0
+    assert (summary["answered"], summary["unanswered"]) == (98, 2)
+
+
+def test_benchmark_intakes_differ_where_incidents_relate() -> None:
+    first, second = benchmark_intake(1), benchmark_intake(2)
+    assert first.external_reference != second.external_reference
+    assert first.location.site_name != second.location.site_name
+    assert first.suppliers != second.suppliers
+    assert benchmark_intake(1) == first  # the same number, the same intake
+
+
+def test_replay_uses_the_key_ring_the_histories_were_recorded_under() -> None:
+    assert history_key_ring().to_json() == TEST_KEY_RING.to_json()
+    assert history_files(HISTORIES)
+
+
+def test_options_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["benchmark", "--only", "x", "--output", str(tmp_path / "r.json")])
+    assert result.exit_code == 2
+    assert "unknown measurement(s) x" in result.output
+    result = runner.invoke(app, ["benchmark", "--scale", "2"])
+    assert result.exit_code == 2
+    assert "--scale must be more than 0 and at most 1" in result.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_help_explains_every_measurement() -> None:
+    result = CliRunner().invoke(app, ["benchmark", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for opening in ("(a) Intake throughput", "(b) Decision latency", "(c) One whole lifecycle"):
+        assert opening in text
+    assert "(d) 10,000 open incidents" in text and "(e) Replay time" in text
+    for option in ("--scale", "--only", "--output", "--json"):
+        assert option in text

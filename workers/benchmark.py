@@ -1,0 +1,439 @@
+"""`remediation benchmark`: the engine's performance figures against their targets.
+
+Registered on the `remediation` app by workers/cli.py; `make bench` runs it. Not part of the test
+run. The measurements themselves are in workers/benchmark_load.py ((a), (b), (d)),
+workers/benchmark_lifecycle.py ((c)) and workers/benchmark_replay.py ((e)); the table and the
+targets in workers/benchmark_report.py.
+"""
+
+import asyncio
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from workers import benchmark_report as report
+from workers.benchmark_report import Figure, Target
+from workers.cli_support import JsonOption, _fail, _settings
+from workers.errors import StartupError
+from workers.logs import configure_logging
+from workers.settings import LogFormat
+
+# The full figures (`--scale 1`).
+INTAKE_COUNT = 1_000  # (a) incidents, and as many bare workflows
+OPEN_FOR_DECISIONS = 2_000  # (b)
+DECISIONS = 1_200  # (b) at DECISION_RATE: one minute
+DECISION_RATE = 20.0  # (b) decisions a second; never scaled
+OPEN_IN_MONITORING = 10_000  # (d)
+
+INTAKE_RATIO = Target(">=", 0.8)
+DECISION_P99_MS = Target("<=", 150)
+LIFECYCLE_SECONDS = Target("<=", 1)
+WORKER_RSS_MB = Target("<=", 600)
+PORTFOLIO_SECONDS = Target("<=", 15)
+MB = 1_000_000  # the stricter megabyte: RSS bytes / 10^6
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _progress(line: str) -> None:
+    typer.echo(f"[{time.strftime('%H:%M:%S')}] {line}", err=True)
+
+
+@dataclass
+class Run:
+    """What the measurements found so far."""
+
+    only: tuple[str, ...]
+    scale: float
+    figures: list[Figure] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    async def measure(self, letter: str, work: Callable[[], Awaitable[None]]) -> None:
+        """One measurement; a failure is recorded and the others still run."""
+        if letter not in self.only:
+            return
+        _progress(f"({letter}) {report.MEASUREMENT_NAMES[letter]}")
+        began = time.monotonic()
+        try:
+            await work()
+        except Exception as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self.errors[letter] = f"{type(error).__name__}: {message}"[:500]
+            _progress(f"({letter}) failed: {self.errors[letter]}")
+            return
+        _progress(f"({letter}) done in {time.monotonic() - began:,.0f} s")
+
+
+async def _replay(run: Run) -> None:
+    from workers.benchmark_replay import measure_replay
+
+    result = await measure_replay()
+    count = len(result.seconds)
+    run.figures += [
+        Figure("e.mean", f"Replay per history, mean ({count} histories)", result.mean_ms, "ms"),
+        Figure("e.max", f"Replay per history, max ({result.slowest})", result.max_ms, "ms"),
+    ]
+    run.details["e"] = {
+        "histories": count,
+        "mean_ms": round(result.mean_ms, 2),
+        "max_ms": round(result.max_ms, 2),
+        "per_history_ms": {name: round(s * 1000, 2) for name, s in result.seconds.items()},
+        "replay_failures": result.failures,
+    }
+    if result.failures:
+        raise RuntimeError(f"{len(result.failures)} histories failed to replay: {result.failures}")
+
+
+async def _measure_on_stack(run: Run) -> None:
+    from workers import benchmark_load as load
+    from workers.benchmark_lifecycle import measure_lifecycle
+    from workers.benchmark_stack import benchmark_stack
+
+    with_temporal = any(letter in run.only for letter in "abd")
+    async with benchmark_stack(with_temporal=with_temporal, progress=_progress) as stack:
+        portfolio = load.Portfolio()
+
+        async def lifecycle() -> None:
+            url = await stack.create_database("lifecycle")
+            result = await measure_lifecycle(url, stack.key_ring, stack.root)
+            run.figures.append(
+                Figure(
+                    "c.lifecycle",
+                    f"Lifecycle, {result.timed.simulated_days} days of check-ins (time-skipping)",
+                    result.timed.seconds,
+                    "s",
+                    2,
+                    LIFECYCLE_SECONDS,
+                )
+            )
+            timed = result.timed
+            run.details["c"] = {
+                "seconds": round(timed.seconds, 3),
+                "cold_seconds": round(result.cold_seconds, 3),
+                "decisions": timed.decisions,
+                "check_ins": timed.check_ins,
+                "simulated_days": timed.simulated_days,
+                "case_status": timed.case_status,
+            }
+
+        async def intake() -> None:
+            count = report.scaled(INTAKE_COUNT, run.scale, minimum=2)
+            client = stack.require_client()
+            result = await load.measure_intake(
+                client, stack.settings.task_queue, portfolio, count, _progress
+            )
+            run.figures += [
+                Figure(
+                    "a.incident_rate",
+                    f"Intake rate, incidents ({count:,})",
+                    result.incident_rate,
+                    "/s",
+                ),
+                Figure(
+                    "a.bare_rate", f"Intake rate, bare workflow ({count:,})", result.bare_rate, "/s"
+                ),
+                Figure(
+                    "a.ratio", "Intake ratio, incident / bare", result.ratio, "", 2, INTAKE_RATIO
+                ),
+            ]
+            same = result.shapes["incident"] == result.shapes["bare"]
+            run.details["a"] = {
+                "count_per_kind": count,
+                "incident_seconds": round(result.incident_seconds, 3),
+                "bare_seconds": round(result.bare_seconds, 3),
+                "incident_rate_per_second": round(result.incident_rate, 2),
+                "bare_rate_per_second": round(result.bare_rate, 2),
+                "ratio": round(result.ratio, 3),
+                "rounds": result.rounds,
+                "history_shapes": result.shapes,
+                "shapes_match": same,
+            }
+            if not same:
+                _progress(f"(a) warning: the histories differ in shape: {result.shapes}")
+
+        async def decisions() -> None:
+            client = stack.require_client()
+            queue = stack.settings.task_queue
+            open_count = report.scaled(OPEN_FOR_DECISIONS, run.scale)
+            count = report.scaled(DECISIONS, run.scale, minimum=3)
+            await load.ensure_open(client, queue, portfolio, open_count, _progress)
+            await load.learn_proposed_level(client, queue, portfolio, load.Ticker(_progress))
+            mix = load.decision_mix(count)
+            _progress(f"(b) preparing {count:,} incidents for their decisions (untimed)")
+            chosen = await load.stage_for_decisions(client, portfolio, mix, _progress)
+            _progress(f"(b) {count:,} decisions at {DECISION_RATE:g}/s on {open_count:,} incidents")
+            result = await load.measure_decisions(
+                client, portfolio, chosen, rate=DECISION_RATE, progress=_progress
+            )
+            summary = result.summary()
+            run.details["b"] = summary
+            every = summary["all"]
+            note = (
+                f"{len(result.unanswered_ms)} unanswered, counted at their time to the error"
+                if result.unanswered_ms
+                else ""
+            )
+            label = f"({result.open_incidents:,} open, {DECISION_RATE:g}/s)"
+            run.figures += [
+                Figure("b.p50", f"Decision latency p50 {label}", every.get("p50_ms"), "ms", 0),
+                Figure(
+                    "b.p99",
+                    f"Decision latency p99 ({every['count']:,} decisions)",
+                    every.get("p99_ms"),
+                    "ms",
+                    0,
+                    DECISION_P99_MS,
+                    note,
+                ),
+            ]
+            if result.failures:
+                _progress(f"(b) decisions not answered: {result.failures}")
+
+        async def monitoring() -> None:
+            client = stack.require_client()
+            queue = stack.settings.task_queue
+            assert stack.rss is not None
+            began = time.monotonic()
+            target = report.scaled(OPEN_IN_MONITORING, run.scale)
+            await load.ensure_open(client, queue, portfolio, target, _progress)
+            if portfolio.proposed_level is None:
+                await load.learn_proposed_level(client, queue, portfolio, load.Ticker(_progress))
+            _progress(
+                f"(d) taking {target:,} incidents into step 4 (implementation and monitoring)"
+            )
+            failed = await load.drive_to_monitoring(client, portfolio, _progress)
+            in_monitoring = sum(i.stage == load.IN_MONITORING for i in portfolio.incidents)
+            _progress("(d) portfolio monitoring run")
+            portfolio_run = await load.portfolio_run(client, queue)
+            seconds = portfolio_run.seconds
+            stack.rss.sample()
+            peak = stack.rss.peak(since=began)
+            assert peak is not None
+            run.figures += [
+                Figure(
+                    "d.rss",
+                    f"Worker peak RSS ({in_monitoring:,} incidents in monitoring)",
+                    peak / MB,
+                    "MB",
+                    0,
+                    WORKER_RSS_MB,
+                ),
+                Figure(
+                    "d.portfolio", "Portfolio monitoring run", seconds, "s", 1, PORTFOLIO_SECONDS
+                ),
+            ]
+            overall = stack.rss.peak()
+            run.details["d"] = {
+                "open_incidents": len(portfolio.incidents),
+                "in_monitoring": in_monitoring,
+                "failed_on_the_way": failed,
+                "worker_peak_rss_mb": round(peak / MB, 1),
+                "worker_peak_rss_whole_run_mb": round((overall or peak) / MB, 1),
+                "rss_samples": len(stack.rss.samples),
+                "portfolio_seconds": round(seconds, 3),
+                "portfolio_report_id": portfolio_run.stored.report_id,
+                "portfolio_activity_seconds": portfolio_run.activity_seconds,
+                "open_and_drive_seconds": round(time.monotonic() - began - seconds, 1),
+            }
+            if failed:
+                raise RuntimeError(f"{failed} incidents could not be taken into monitoring")
+
+        await run.measure("c", lifecycle)
+        await run.measure("a", intake)
+        await run.measure("b", decisions)
+        await run.measure("d", monitoring)
+        stack.keep = bool(run.errors)
+
+
+async def run_benchmark(only: tuple[str, ...], scale: float) -> Run:
+    """Every chosen measurement, (e) first while nothing else runs on the machine."""
+    run = Run(only, scale)
+    await run.measure("e", lambda: _replay(run))
+    if any(letter in only for letter in "abcd"):
+        await _measure_on_stack(run)
+    order = {letter: index for index, letter in enumerate(report.MEASUREMENTS)}
+    run.figures.sort(key=lambda figure: order[figure.key[0]])
+    return run
+
+
+def _core_logs_to_python() -> None:
+    """Temporal's native core writes its warnings to stdout by default, which would break
+    `--json`: send them to this process's log file instead, with the engine's own logs."""
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+        TelemetryFilter,
+    )
+
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filter_ = TelemetryFilter(core_level="WARN", other_level="WARN")
+    telemetry = TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding))
+    Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=False)
+
+
+def _versions() -> dict[str, str]:
+    versions = {
+        "remediation-engine": version("remediation-engine"),
+        "temporalio": version("temporalio"),
+    }
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    if commit:
+        versions["commit"] = commit
+    return versions
+
+
+def _print_table(run: Run, output: Path, out: TextIO | None = None) -> None:
+    for line in report.table_lines(run.figures):
+        typer.echo(line, file=out)
+    if run.scale != 1:
+        typer.echo(
+            f"\nScale {run.scale:g}: fewer incidents than the targets are set for; the targets "
+            "are shown for reference.",
+            file=out,
+        )
+    for letter, error in run.errors.items():
+        typer.echo(f"({letter}) could not be measured: {error}", file=out)
+    typer.echo(f"\nResults written to {output}", file=out)
+
+
+def benchmark(
+    scale: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of the full figures to run, e.g. 0.05 for a quick check: the "
+            "incident counts of (a), (b) and (d) and the number of decisions of (b) are scaled; "
+            "(b)'s rate, (c) and (e) are not."
+        ),
+    ] = 1.0,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only", metavar="LIST", help="Only these measurements, e.g. `a,c` (default: all)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            metavar="PATH",
+            help="Where to write the results (JSON); default "
+            "<data dir>/benchmark/results-<UTC timestamp>.json.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure the engine's performance figures against their targets, on a stack of its own.
+
+    Starts embedded PostgreSQL, a Temporal dev server (its own SQLite file) and the worker as a
+    separate process, on free ports, as `remediation up` does, in a temporary directory (in
+    memory under /dev/shm where there is one, so a slow disk's syncs do not stand in for the
+    engine's cost), and removes them after: the data directory's register and a running
+    `remediation up` are never touched. Prints a table (figure, value, target, met or MISSED),
+    writes the results as JSON, and reports progress on stderr. The full figures take hours on a
+    small machine: (d) alone opens 10,000 incidents and sends them 60,000 decisions. Exits 1
+    when a measurement could not be made; a missed target is reported, not an error.
+    WORKER_MAX_* tuning variables are passed on to the benchmark's worker.
+
+    (a) Intake throughput, target ratio >= 0.8. Intake: the incident workflow is started as
+    `remediation open` starts it, and the engine asks for the deployment's policy, registers the
+    incident, records its opening event, queues the case owner's notification (delivered in the
+    background) and publishes its search attributes; it is taken in when Temporal's visibility
+    shows its NextDeadline. 1,000 incidents are started at once (100 start requests in flight)
+    and the rate is their number over the time until the last is taken in. A bare workflow of
+    the same shape (the same start, patch markers, four activities in sequence and one in the
+    background, search-attribute upsert and timer; no-op activities, no decoding; no update, as
+    an intake has none) is measured the same way on the same server, in alternating rounds. The
+    ratio is incident rate / bare rate; both histories' shapes are in the results.
+
+    (b) Decision latency p50 and p99 with 2,000 open incidents, target p99 <= 150 ms. Decisions
+    go out on a fixed schedule of 20 a second for a minute (1,200; open loop: a slow answer never
+    delays the next one): a third each acknowledge, verification and response, each to its own
+    incident chosen at random and brought to that step beforehand (untimed); each latency runs
+    from the decision's scheduled time to its result (an unanswered one: to its error).
+
+    (c) One whole lifecycle on the time-skipping server, target <= 1 s wall: intake, the six
+    steps with approvals, a check-in a day before each is due for a year (the cadence the
+    severity sets), closure, lessons learned and the follow-up, from the start request to the
+    workflow's result (after one untimed warm-up run).
+
+    (d) 10,000 open incidents in monitoring (each taken into step 4 by its decisions): the
+    worker's peak resident memory, itself and its children sampled with psutil every 0.25 s
+    (target <= 600 MB, 1 MB = 10^6 bytes), and one portfolio monitoring run
+    (PortfolioMonitoringWorkflow: key figures and reconciliation), target <= 15 s.
+
+    (e) Replay time of each committed history in tests/histories/ (mean and max; no target).
+    """
+    try:
+        chosen = report.parse_only(only)
+        report.check_scale(scale)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    if any(letter in chosen for letter in "abcd") and find_spec("psutil") is None:
+        _fail(
+            "the benchmark needs the `test` extra (psutil, temporal-test-server): run `make bench`"
+        )
+    settings = _settings()
+    started = datetime.now(UTC)
+    path = output or report.default_output(settings.data_dir, started)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _fail(f"cannot write to {path.parent}: {error.strerror or error}")
+    # The benchmark's own engine logs (the lifecycle's in-process worker) go to a file beside the
+    # results, at the configured level, so stderr shows progress only and logging still costs
+    # what it costs in production.
+    log_path = path.with_suffix(".log")
+    with log_path.open("a", encoding="utf-8") as log_file:
+        configure_logging(LogFormat.JSON, settings.logging_level, stream=log_file)
+        _core_logs_to_python()
+        _progress(f"benchmark at scale {scale:g}: {', '.join(chosen)}")
+        try:
+            run = asyncio.run(run_benchmark(chosen, scale))
+        except StartupError as error:
+            _fail(str(error))
+        finally:
+            logging.getLogger().handlers.clear()
+    document = report.results_document(
+        started=started,
+        finished=datetime.now(UTC),
+        scale=scale,
+        only=chosen,
+        figures=run.figures,
+        details=run.details,
+        errors=run.errors,
+        versions=_versions(),
+    )
+    try:
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write {path}: {error.strerror or error}")
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        _print_table(run, path)
+    if run.errors:
+        raise typer.Exit(code=1)

@@ -1,0 +1,186 @@
+"""The pure parts of `remediation benchmark`: options, percentiles, figures against their targets,
+the table and the results document. No I/O here, so tests/test_benchmark.py checks it in
+milliseconds."""
+
+import math
+import os
+import platform
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+MEASUREMENTS = ("a", "b", "c", "d", "e")
+MEASUREMENT_NAMES = {
+    "a": "intake throughput against a bare workflow",
+    "b": "decision latency under steady load",
+    "c": "a whole lifecycle on the time-skipping server",
+    "d": "worker memory and a portfolio run with many open incidents",
+    "e": "replay time of the committed histories",
+}
+NO_TARGET = "—"
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """`--only a,c` as the measurements to run, in their order; None or empty: all of them."""
+    if text is None or not text.strip():
+        return MEASUREMENTS
+    chosen = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(chosen - set(MEASUREMENTS))
+    if unknown:
+        raise ValueError(
+            f"unknown measurement(s) {', '.join(unknown)}: choose from {', '.join(MEASUREMENTS)}"
+        )
+    return tuple(m for m in MEASUREMENTS if m in chosen)
+
+
+def check_scale(scale: float) -> float:
+    """`--scale`: a fraction of the full figures, more than 0 and at most 1."""
+    if not (0 < scale <= 1) or math.isnan(scale):
+        raise ValueError(f"--scale must be more than 0 and at most 1, not {scale}")
+    return scale
+
+
+def scaled(full: int, scale: float, minimum: int = 1) -> int:
+    """A count of the full run, scaled (never below `minimum`)."""
+    return max(minimum, round(full * scale))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least q % of all at or below it
+    (p99 of 1,200 latencies is the 1,188th smallest)."""
+    if not values:
+        raise ValueError("no values")
+    if not 0 < q <= 100:
+        raise ValueError(f"percentile {q} is not in (0, 100]")
+    ordered = sorted(values)
+    rank = math.ceil(q / 100 * len(ordered))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a figure must be: at most (`<=`) or at least (`>=`) a value, in the figure's unit."""
+
+    op: Literal["<=", ">="]
+    value: float
+
+    def met(self, value: float) -> bool:
+        return value <= self.value if self.op == "<=" else value >= self.value
+
+    def text(self, unit: str, digits: int) -> str:
+        sign = "≤" if self.op == "<=" else "≥"
+        return f"{sign} {_number(self.value, digits)}{_unit(unit)}"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of the table."""
+
+    key: str  # "a.ratio": the measurement's letter, then the figure
+    label: str
+    value: float | None  # None: not measured (the measurement failed)
+    unit: str = ""
+    digits: int = 1
+    target: Target | None = None
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None or self.value is None:
+            return None
+        return self.target.met(self.value)
+
+    def value_text(self) -> str:
+        if self.value is None:
+            return "not measured"
+        return f"{_number(self.value, self.digits)}{_unit(self.unit)}"
+
+    def target_text(self) -> str:
+        return NO_TARGET if self.target is None else self.target.text(self.unit, self.digits)
+
+    def result_text(self) -> str:
+        met = self.met
+        return NO_TARGET if met is None else ("met" if met else "MISSED")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "value": self.value,
+            "unit": self.unit,
+            "target": None
+            if self.target is None
+            else {"op": self.target.op, "value": self.target.value},
+            "met": self.met,
+            "note": self.note,
+        }
+
+
+def _number(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _unit(unit: str) -> str:
+    if not unit:
+        return ""
+    return unit if unit.startswith("/") else f" {unit}"
+
+
+def table_lines(figures: Iterable[Figure]) -> list[str]:
+    """The table: FIGURE, VALUE, TARGET, RESULT, columns padded to their widest cell."""
+    headers = ["FIGURE", "VALUE", "TARGET", "RESULT"]
+    rows = [[f.label, f.value_text(), f.target_text(), f.result_text()] for f in figures]
+    widths = [max(len(row[c]) for row in [headers, *rows]) for c in range(len(headers))]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [
+            cell.rjust(width) if column == 1 and row is not headers else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def missed(figures: Iterable[Figure]) -> list[Figure]:
+    return [figure for figure in figures if figure.met is False]
+
+
+def default_output(data_dir: Path, started: datetime) -> Path:
+    """`<data dir>/benchmark/results-<UTC timestamp>.json`."""
+    return data_dir / "benchmark" / f"results-{started:%Y%m%dT%H%M%SZ}.json"
+
+
+def results_document(
+    *,
+    started: datetime,
+    finished: datetime,
+    scale: float,
+    only: Sequence[str],
+    figures: Sequence[Figure],
+    details: dict[str, Any],
+    errors: dict[str, str],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """Everything a later run is compared with: the figures with their targets, each
+    measurement's details, the machine and versions."""
+    return {
+        "started_at": started.isoformat(),
+        "finished_at": finished.isoformat(),
+        "scale": scale,
+        "measurements": list(only),
+        "full_scale": scale == 1,
+        "figures": [figure.as_json() for figure in figures],
+        "missed": [figure.key for figure in missed(figures)],
+        "errors": errors,
+        "details": details,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            # Other work on the machine shows here: the figures are only as quiet as it was.
+            "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
+        },
+        "versions": versions,
+    }

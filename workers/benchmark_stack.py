@@ -1,0 +1,253 @@
+"""The benchmark's own stack, in a temporary directory: never the user's data or servers.
+
+Embedded PostgreSQL, the Temporal dev server with a SQLite file of its own, and the worker as a
+separate process (workers/benchmark_worker.py) whose memory is sampled with psutil. Pieces come
+from the local stack of `remediation up` (workers/stack.py and the modules it uses); the ports are
+free ones picked at start, so a running `remediation up` is not disturbed.
+"""
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from temporalio.client import Client
+
+from activities.keyring import KeyRing
+from workers.child_process import ChildProcess
+from workers.dev_server import DevServer, DevServerConfig
+from workers.errors import StartupError
+from workers.local_postgres import LocalPostgres
+from workers.register import migrate_database
+from workers.settings import Settings, load_settings
+from workers.stack import wait_for_poller
+from workers.temporal_client import connect
+
+TASK_QUEUE = "remediation-benchmark"
+DATABASE_NAME = "remediation"
+RSS_SAMPLE_SECONDS = 0.25
+# The environment the worker keeps from ours: where programs and home are, nothing of the
+# user's engine configuration (their DATABASE_URL or key ring must not leak into the benchmark).
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
+
+Progress = Callable[[str], None]
+# Where the throwaway servers keep their files: in memory where the machine has it, so that a slow
+# disk's syncs (SQLite's and PostgreSQL's commits) do not stand in for the engine's own cost.
+IN_MEMORY = Path("/dev/shm")
+
+
+def _scratch_parent() -> Path | None:
+    if IN_MEMORY.is_dir() and os.access(IN_MEMORY, os.W_OK | os.X_OK):
+        return IN_MEMORY
+    return None  # the system's temporary directory
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RssSampler:
+    """Resident memory of a process and all its children, sampled in the background."""
+
+    pid: int
+    interval: float = RSS_SAMPLE_SECONDS
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    _task: "asyncio.Task[None] | None" = None
+
+    def sample(self) -> int | None:
+        try:
+            process = psutil.Process(self.pid)
+            processes = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            return None
+        total = 0
+        for each in processes:
+            with contextlib.suppress(psutil.Error):  # a child that just ended
+                total += int(each.memory_info().rss)
+        self.samples.append((time.monotonic(), total))
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def peak(self, since: float = 0.0, until: float = float("inf")) -> int | None:
+        """The highest sample taken between two `time.monotonic()` instants (bytes)."""
+        window = [rss for at, rss in self.samples if since <= at <= until]
+        return max(window) if window else None
+
+
+@dataclass
+class BenchmarkStack:
+    root: Path
+    key_ring: KeyRing
+    postgres: LocalPostgres
+    database_url: str
+    settings: Settings  # what a client of this stack connects with
+    client: Client | None = None
+    worker: ChildProcess | None = None
+    rss: RssSampler | None = None
+    keep: bool = False  # set when a measurement failed: the directory stays, for its logs
+
+    def require_client(self) -> Client:
+        if self.client is None:
+            raise RuntimeError("this measurement needs the Temporal dev server and the worker")
+        return self.client
+
+    async def create_database(self, name: str) -> str:
+        """Another migrated database on the same PostgreSQL (for the time-skipping lifecycle)."""
+        url = await self.postgres.create_database(name)
+        await migrate_database(url)
+        return url
+
+
+def _worker_argv(settings: Settings, key_file: Path) -> list[str]:
+    """`env -i` with only what the worker needs: ChildProcess passes no environment of its own,
+    and the key ring travels as a file (mode 0600), never on a command line."""
+    variables = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    # The worker's tuning (WORKER_MAX_*), so a setting can be tried out with the benchmark.
+    variables |= {name: value for name, value in os.environ.items() if name.startswith("WORKER_")}
+    variables |= {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TASK_QUEUE": settings.task_queue,
+        "DATABASE_URL": settings.database_url or "",
+        "REMEDIATION_KEY_FILE": str(key_file),
+        "REMEDIATION_DATA_DIR": str(settings.data_dir),
+        "REMEDIATION_REPORTS_DIR": str(settings.effective_reports_dir),
+        "MIGRATE_ON_START": "false",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "info",
+        "SHUTDOWN_GRACE_SECONDS": "5",
+        "NOTIFY_CHANNEL": "log",
+    }
+    return [
+        "env",
+        "-i",
+        *(f"{name}={value}" for name, value in variables.items()),
+        sys.executable,
+        "-m",
+        "workers.benchmark_worker",
+    ]
+
+
+def _write_key_file(path: Path, ring: KeyRing) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(ring.to_json())
+
+
+@contextlib.asynccontextmanager
+async def benchmark_stack(
+    *, with_temporal: bool, progress: Progress
+) -> AsyncIterator[BenchmarkStack]:
+    """Start what the chosen measurements need; stop it all and remove the directory after.
+
+    The directory is kept when the benchmark fails, so its logs can be read.
+    """
+    root = Path(tempfile.mkdtemp(prefix="remediation-benchmark-", dir=_scratch_parent()))
+    logs = root / "logs"
+    logs.mkdir()
+    ring = KeyRing.single()
+    key_file = root / "keys.json"
+    _write_key_file(key_file, ring)
+    failed = False
+    stack: BenchmarkStack | None = None
+    try:
+        async with AsyncExitStack() as running:
+            postgres = LocalPostgres(
+                root / "postgres", port=free_port(), log_path=logs / "postgres.log"
+            )
+            running.push_async_callback(postgres.stop)
+            await postgres.start()
+            database_url = await postgres.create_database(DATABASE_NAME)
+            await migrate_database(database_url)
+            progress(f"PostgreSQL ready on port {postgres.port}")
+            settings = load_settings(
+                temporal_address="127.0.0.1:7233",
+                temporal_namespace="default",
+                task_queue=TASK_QUEUE,
+                database_url=database_url,
+                remediation_keys=ring.to_json(),
+                remediation_key_file=None,
+                data_dir=root,
+                reports_dir=root / "reports",
+                policy_file=None,
+                temporal_tls=False,
+                temporal_api_key=None,
+                temporal_tls_ca_cert=None,
+                temporal_tls_client_cert=None,
+                temporal_tls_client_key=None,
+            )
+            stack = BenchmarkStack(root, ring, postgres, database_url, settings)
+            if with_temporal:
+                await _start_temporal(stack, running, key_file, progress)
+            yield stack
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if failed or (stack is not None and stack.keep):
+            progress(f"benchmark directory kept for its logs: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+async def _start_temporal(
+    stack: BenchmarkStack, running: AsyncExitStack, key_file: Path, progress: Progress
+) -> None:
+    root = stack.root
+    dev_server = DevServer(
+        DevServerConfig(
+            db_file=root / "temporal.sqlite",
+            log_path=root / "logs" / "temporal.log",
+            port=free_port(),
+            ui_port=free_port(),
+            http_port=free_port(),
+            namespace=stack.settings.temporal_namespace,
+        )
+    )
+    running.push_async_callback(dev_server.stop)
+    await dev_server.start()
+    stack.settings = stack.settings.model_copy(
+        update={"temporal_address": dev_server.config.address}
+    )
+    progress(f"Temporal dev server ready on {dev_server.config.address}")
+    worker = ChildProcess(
+        "benchmark worker", _worker_argv(stack.settings, key_file), root / "logs" / "worker.log"
+    )
+    running.push_async_callback(worker.stop, 30)
+    await worker.start()
+    stack.worker = worker
+    stack.client = await connect(stack.settings)
+    try:
+        await wait_for_poller(stack.client, stack.settings.task_queue, timeout=60)
+    except StartupError:
+        raise StartupError(f"the benchmark worker did not start: {worker.log_tail(3)}") from None
+    assert worker.pid is not None
+    stack.rss = RssSampler(worker.pid)
+    stack.rss.start()
+    running.push_async_callback(stack.rss.stop)
+    progress(f"worker polling (pid {worker.pid})")
