@@ -13,6 +13,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.annual_summary import AnnualSummaryRegister, annual_summary_activities
 from activities.audit_trail import AuditTrail
@@ -64,6 +65,16 @@ def activities_for(
     ]
 
 
+# The engine's workflow modules are imported once and shared by every cached workflow, instead of
+# being imported again into each workflow's sandbox (about 230 KiB and 70 ms per workflow): with a
+# thousand incidents cached, the benchmark's worker peaked at 447 MB instead of 683 MB. What those
+# modules import was already passed through; the sandbox still guards the standard library, and
+# the replay tests guard determinism.
+SHARED_WORKFLOW_MODULES = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -85,6 +96,7 @@ def build_worker(
             *extra_activities,
         ],
         interceptors=[ActivityLogContext()],
+        workflow_runner=SHARED_WORKFLOW_MODULES,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
