@@ -7,13 +7,10 @@ PostgreSQL, real HTTP on free ports, and real TLS (certificates made here) in fr
 import asyncio
 import io
 import json
-import os
 import re
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -43,6 +40,7 @@ from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, PerSeverity, Policy, default_deadlines
 from tests.conftest import TEST_KEY_RING, CreateDatabase, Receiver, free_port, run_remediation
+from tests.test_worker import _worker_process
 from workers import examples
 from workers import incident_client as incidents
 from workers.codec_server import start_codec_server
@@ -643,16 +641,6 @@ def socket_bound() -> Iterator[int]:
 
 
 # --- the real process ---------------------------------------------------------------------------
-
-
-def _worker_process(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker"],
-        env={**os.environ, "LOG_FORMAT": "json", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 async def test_worker_process_serves_probes_and_metrics_and_closes_them_on_sigterm(
