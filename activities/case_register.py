@@ -38,6 +38,7 @@ from schemas.register import (
     ClosureReport,
     ClosureReportRequest,
     EventOutcome,
+    EventWithNotifications,
     IncidentOpened,
     IncidentOpening,
     LessonRecord,
@@ -320,6 +321,21 @@ def audit_action(outcome: EventOutcome, kind: str) -> str:
         if segment:
             segments.append(segment if segment[0].isalpha() else f"k{segment}")
     return ".".join([prefix, *(segments or ["unnamed"])])
+
+
+async def _queue(connection: Connection, notification: Notification) -> bool:
+    """Put the notification in the outbox unless it is there; True when this call put it."""
+    notification_id = await connection.fetchval(
+        _INSERT_NOTIFICATION,
+        notification.incident_id,
+        notification.sequence,
+        notification.kind.value,
+        notification.recipient,
+        notification.subject,
+        notification.body,
+        notification.created_at,
+    )
+    return notification_id is not None
 
 
 async def _write_audit(connection: Connection, entry: AuditEntry) -> None:
@@ -772,6 +788,18 @@ class CaseRegister:
         Returns True when this call recorded it, False when the sequence was already recorded
         (then nothing is written).
         """
+        return await self._record(event, [])
+
+    @activity.defn(name="record_event_with_notifications")
+    async def record_event_with_notifications(self, write: EventWithNotifications) -> bool:
+        """`record_event`, queueing the event's notifications in the same transaction.
+
+        Returns True when this call recorded them, False when the event was already recorded
+        (then nothing is written: its notifications were queued with it).
+        """
+        return await self._record(write.event, write.notifications)
+
+    async def _record(self, event: RegisterEvent, notifications: list[Notification]) -> bool:
         async with self._pool.acquire() as connection, connection.transaction():
             # Locking the incident row serialises concurrent writers of the same incident.
             found = await connection.fetchval(
@@ -794,12 +822,15 @@ class CaseRegister:
             )
             if inserted is not None:
                 await self._apply_event(connection, event)
+                for notification in notifications:
+                    await _queue(connection, notification)
         stored = inserted is not None
         log.info(
             "event recorded" if stored else "event already recorded",
             incident_id=event.incident_id,
             sequence=event.sequence,
             kind=event.kind,
+            notifications=len(notifications),
         )
         return stored
 
@@ -986,17 +1017,8 @@ class CaseRegister:
     @activity.defn(name="queue_notification")
     async def queue_notification(self, notification: Notification) -> bool:
         """Queue the notification in the outbox once; True when this call queued it."""
-        notification_id = await self._pool.fetchval(
-            _INSERT_NOTIFICATION,
-            notification.incident_id,
-            notification.sequence,
-            notification.kind.value,
-            notification.recipient,
-            notification.subject,
-            notification.body,
-            notification.created_at,
-        )
-        queued = notification_id is not None
+        async with self._pool.acquire() as connection:
+            queued = await _queue(connection, notification)
         log.info(
             "notification queued" if queued else "notification already queued",
             incident_id=notification.incident_id,
@@ -1154,6 +1176,7 @@ def case_register_activities(register: CaseRegister) -> list[Callable[..., Any]]
     return [
         register.open_incident,
         register.record_event,
+        register.record_event_with_notifications,
         register.queue_notification,
         register.write_closure_report,
         register.store_lessons,

@@ -21,7 +21,7 @@ list of running workflows) is eventually consistent and a run can overlap a work
 moving on (completing, continuing as new, recording an escalation). A workflow that `describe()`
 shows running, or in the middle of continuing as new, is not closed; an incident whose register
 row says `completed` once re-read is not open; an escalation level is compared only while the
-workflow is quiescent (no workflow task and no `record_event` activity in flight; it is described
+workflow is quiescent (no workflow task and no register write activity in flight; it is described
 again for about a second before giving up), with the register re-read after the workflow's
 attributes. A disagreement still in flight is left to the next run.
 
@@ -74,8 +74,9 @@ _LISTING_HEARTBEAT_EVERY = 1000
 _PREFIX = re.compile(r"^[A-Za-z0-9._:-]*$")
 # Statuses under which a workflow is still alive (continuing as new: its next run is starting).
 _ALIVE = frozenset({WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW})
-# The activity through which a workflow writes its register row.
-_REGISTER_WRITE = "record_event"
+# The activities through which a workflow writes its register row (the first for incidents
+# started before events were written with their notifications).
+_REGISTER_WRITES = frozenset({"record_event", "record_event_with_notifications"})
 # A workflow caught between its register write and its search attributes is described again a
 # few times before its escalation level is left to the next run.
 _SETTLE_ATTEMPTS = 5
@@ -151,7 +152,7 @@ def _in_flight(description: WorkflowExecutionDescription) -> bool:
     raw: DescribeWorkflowExecutionResponse = description.raw_description
     if raw.HasField("pending_workflow_task"):
         return True
-    return any(p.activity_type.name == _REGISTER_WRITE for p in raw.pending_activities)
+    return any(p.activity_type.name in _REGISTER_WRITES for p in raw.pending_activities)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -209,6 +209,15 @@ class Notification(Contract):
     created_at: AwareDatetime = Field(description="When it was queued.")
 
 
+class EventWithNotifications(Contract):
+    """An event and the notifications it causes, written in one transaction."""
+
+    event: RegisterEvent = Field(description="The event, with everything it changes.")
+    notifications: list[Notification] = Field(
+        default_factory=list, description="Queued in the outbox with the event."
+    )
+
+
 class NotificationKey(Contract):
     """Which outbox row to deliver: the outbox's unique key."""
 

@@ -33,6 +33,7 @@ from schemas.register import (
     CheckInRecord,
     ClosureReportRequest,
     EventOutcome,
+    EventWithNotifications,
     IncidentOpening,
     IncidentSnapshot,
     LessonRecord,
@@ -604,6 +605,69 @@ async def test_a_notification_is_queued_once(register_pool: asyncpg.Pool) -> Non
     assert [tuple(row) for row in rows] == [(OWNER.id, "queued", 0), ("reporter", "queued", 0)]
 
 
+async def test_an_event_and_its_notifications_are_written_together_once(
+    register_pool: asyncpg.Pool,
+) -> None:
+    register = CaseRegister(register_pool, TEST_KEY_RING)
+    incident_id = await _opened(register)
+    notifications = [
+        Notification(
+            incident_id=incident_id,
+            sequence=1,
+            kind=NotificationKind.REPORTER_ACKNOWLEDGED,
+            recipient=recipient,
+            subject="Your report was received",
+            body="We received your report and have opened a case.",
+            created_at=RECEIVED,
+        )
+        for recipient in ("reporter", OWNER.id)
+    ]
+    write = EventWithNotifications(event=_event(incident_id, 1), notifications=notifications)
+    env = ActivityEnvironment()
+
+    assert await env.run(register.record_event_with_notifications, write) is True
+    # A retry after a lost answer, and a retry that brings notifications of its own: the event is
+    # recorded, so nothing is written.
+    assert await env.run(register.record_event_with_notifications, write) is False
+    extra = notifications[0].model_copy(update={"recipient": "someone-else"})
+    retry = write.model_copy(update={"notifications": [*notifications, extra]})
+    assert await env.run(register.record_event_with_notifications, retry) is False
+
+    assert await _count(register_pool, "incident_events", incident_id) == 1
+    rows = await register_pool.fetch(
+        "SELECT recipient FROM outbox WHERE incident_id = $1 ORDER BY recipient", incident_id
+    )
+    assert [row["recipient"] for row in rows] == sorted(["reporter", OWNER.id])
+
+
+async def test_an_event_is_not_recorded_when_its_notifications_cannot_be_queued(
+    register_pool: asyncpg.Pool,
+) -> None:
+    register = CaseRegister(register_pool, TEST_KEY_RING)
+    incident_id = await _opened(register)
+    queued = Notification(
+        incident_id=incident_id,
+        sequence=1,
+        kind=NotificationKind.REPORTER_ACKNOWLEDGED,
+        recipient="reporter",
+        subject="Your report was received",
+        body="We received your report.",
+        created_at=RECEIVED,
+    )
+    # PostgreSQL refuses a NUL character in text: the second notification fails after the event
+    # and the first notification were written, inside the same transaction.
+    refused = queued.model_copy(update={"recipient": OWNER.id, "body": "Received.\x00"})
+    write = EventWithNotifications(event=_event(incident_id, 1), notifications=[queued, refused])
+
+    with pytest.raises(asyncpg.PostgresError):
+        await ActivityEnvironment().run(register.record_event_with_notifications, write)
+
+    assert await _count(register_pool, "incident_events", incident_id) == 0
+    assert await _count(register_pool, "outbox", incident_id) == 0
+    trail = await AuditTrail(register_pool).entries_for(incident_id)
+    assert [e.action for e in trail] == ["incident.opened"]
+
+
 # --- Closure report ------------------------------------------------------------------------
 
 
@@ -860,6 +924,7 @@ def test_the_worker_gets_every_activity(register_pool: asyncpg.Pool) -> None:
     assert names == [
         "open_incident",
         "record_event",
+        "record_event_with_notifications",
         "queue_notification",
         "write_closure_report",
         "store_lessons",

@@ -1,5 +1,5 @@
 """At-least-once delivery: an activity that wrote to the register and then failed is retried, and
-the retry leaves exactly one row."""
+the retry leaves exactly one row of the event and of each notification it queued."""
 
 import uuid
 from datetime import timedelta
@@ -13,7 +13,7 @@ from activities.case_register import CaseRegister
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.policy import Policy
-from schemas.register import RegisterEvent
+from schemas.register import EventWithNotifications
 from tests.conftest import TEST_KEY_RING
 from workers import examples
 from workers import incident_client as incidents
@@ -28,23 +28,23 @@ async def test_a_register_write_retried_after_a_failure_leaves_one_row(
     register = CaseRegister(register_pool, TEST_KEY_RING)
     failed_after_write: list[int] = []
 
-    @activity.defn(name="record_event")
-    async def record_event_then_fail_once(event: RegisterEvent) -> bool:
-        stored = await register.record_event(event)
-        if event.kind == "acknowledge" and activity.info().attempt == 1:
-            failed_after_write.append(event.sequence)
+    @activity.defn(name="record_event_with_notifications")
+    async def record_then_fail_once(write: EventWithNotifications) -> bool:
+        stored = await register.record_event_with_notifications(write)
+        if write.event.kind == "acknowledge" and activity.info().attempt == 1:
+            failed_after_write.append(write.event.sequence)
             raise RuntimeError("worker lost its connection after the commit")
         return stored
 
     settings = load_settings(task_queue="unused", database_url="postgresql://unused")
     engine_activities = activities_for(register_pool, settings, Policy(), temporal_env.client)
-    others = [a for a in engine_activities if a.__name__ != "record_event"]
+    others = [a for a in engine_activities if a.__name__ != "record_event_with_notifications"]
     task_queue = f"retries-{uuid.uuid4().hex[:8]}"
     async with Worker(
         temporal_env.client,
         task_queue=task_queue,
         workflows=[IncidentWorkflow],
-        activities=[record_event_then_fail_once, *others],
+        activities=[record_then_fail_once, *others],
         graceful_shutdown_timeout=timedelta(seconds=1),
     ):
         intake = Intake.model_validate(examples.intake())
@@ -63,4 +63,9 @@ async def test_a_register_write_retried_after_a_failure_leaves_one_row(
         "SELECT count(*) FROM audit_trail WHERE incident_id = $1 AND action LIKE '%acknowledge'",
         incident_id,
     )
-    assert (rows, audit) == (1, 1)
+    notifications = await register_pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE incident_id = $1 AND sequence = $2",
+        incident_id,
+        result.sequence,
+    )
+    assert (rows, audit, notifications) == (1, 1, 1)

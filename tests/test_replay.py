@@ -12,11 +12,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
 
 from tests.conftest import TEST_DATA_CONVERTER
 from workers.worker import WORKFLOWS
+from workflows.incident import ONE_REGISTER_WRITE_PATCH
 
 ROOT = Path(__file__).parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
@@ -49,3 +52,27 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def test_writing_an_event_with_its_notifications_needs_its_patch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Incidents started before `one-register-write` queued each notification with an
+    activity of its own: the change with its patch check left out would fail every one of them
+    on their next replay."""
+    patched = workflow.patched
+
+    def one_write_everywhere(patch_id: str) -> bool:
+        return True if patch_id == ONE_REGISTER_WRITE_PATCH else patched(patch_id)
+
+    # Unsandboxed, so that the workflow code sees the stand-in for workflow.patched.
+    monkeypatch.setattr(workflow, "patched", one_write_everywhere)
+    before = ROOT / "deadline-reminders" / "happy_path.json"
+    history = WorkflowHistory.from_json("before-one-write", before.read_text())
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=TEST_DATA_CONVERTER,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(history)

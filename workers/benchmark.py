@@ -359,14 +359,15 @@ def benchmark(
 
     (a) Intake throughput, target ratio >= 0.8. Intake: the incident workflow is started as
     `remediation open` starts it, and the engine asks for the deployment's policy, registers the
-    incident, records its opening event, queues the case owner's notification (delivered in the
-    background) and publishes its search attributes; it is taken in when Temporal's visibility
-    shows its NextDeadline. 1,000 incidents are started at once (100 start requests in flight)
-    and the rate is their number over the time until the last is taken in. A bare workflow of
-    the same shape (the same start, patch markers, four activities in sequence and one in the
-    background, search-attribute upsert and timer; no-op activities, no decoding; no update, as
-    an intake has none) is measured the same way on the same server, in alternating rounds. The
-    ratio is incident rate / bare rate; both histories' shapes are in the results.
+    incident, records its opening event and queues the case owner's notification in one
+    activity (delivered in the background) and publishes its search attributes; it is taken in
+    when Temporal's visibility shows its NextDeadline. 1,000 incidents are started at once (100
+    start requests in flight) and the rate is their number over the time until the last is
+    taken in. A bare workflow of the same shape (the same start, patch markers, three
+    activities in sequence and one in the background, search-attribute upsert and timer; no-op
+    activities, no decoding; no update, as an intake has none) is measured the same way on the
+    same server, in alternating rounds. The ratio is incident rate / bare rate; both histories'
+    shapes are in the results.
 
     (b) Decision latency p50 and p99 with 2,000 open incidents, target p99 <= 150 ms. Decisions
     go out on a fixed schedule of 20 a second for a minute (1,200; open loop: a slow answer never

@@ -1,10 +1,10 @@
 """The bare workflow the benchmark compares an incident's intake with (measurement (a)).
 
 It has the shape of `IncidentWorkflow`'s intake and none of its work: the same start (input,
-search attributes, summary), the same patch markers, the same four activities one after the
+search attributes, summary), the same patch markers, the same three activities one after the
 other plus one in the background, the same search-attribute upsert and current details, and one
-timer while it waits, as the deadline tracker does. Its activities do nothing, and it never decodes
-its input. What an incident's intake costs beyond this is the engine's own work.
+timer while it waits, as the deadline tracker does. Its activities do nothing, and it never
+decodes its input. What an incident's intake costs beyond this is the engine's own work.
 
 Registered only on the benchmark's worker (workers/benchmark_worker.py), never on the engine's.
 """
@@ -25,9 +25,9 @@ NOOP_ACTIVITY = "benchmark_noop"
 BARE_ID_PREFIX = "benchmark-bare-"
 
 # The activities of an incident's intake, in order (workflows/incident.py: `run` asks for the
-# deployment's policy, `_open_incident` registers the incident, then records its opening event and
-# queues the case owner's notification), and the delivery it starts in the background.
-OPENING_ACTIVITIES = ("deployment_policy", "open_incident", "record_event", "queue_notification")
+# deployment's policy, `_open_incident` registers the incident, then records its opening event
+# with the case owner's notification), and the delivery it starts in the background.
+OPENING_ACTIVITIES = ("deployment_policy", "open_incident", "record_event_with_notifications")
 BACKGROUND_ACTIVITY = "deliver_notification"
 # The patches an incident opened today records (each is a marker command in its history).
 PATCH_MARKERS = (
@@ -35,6 +35,7 @@ PATCH_MARKERS = (
     "deployment-policy",
     "deadline-tracker",
     "deadline-reminders",
+    "one-register-write",
     "outbox-delivery",
 )
 # An incident's first escalation timer is days away; so is this one.

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         ClosureReportRequest,
         EscalationRecord,
         EventOutcome,
+        EventWithNotifications,
         IncidentOpened,
         IncidentOpening,
         IncidentSnapshot,
@@ -97,6 +98,9 @@ VICTIM_PROTECTION_PATCH = "victim-protection"
 STRICT_INTAKE_PATCH = "strict-intake"
 # The case owner is reminded before each deadline; incidents started before are not.
 DEADLINE_REMINDERS_PATCH = "deadline-reminders"
+# An event and its notifications are written by one activity in one transaction; incidents
+# started before queue each notification with an activity of its own.
+ONE_REGISTER_WRITE_PATCH = "one-register-write"
 # Delivery retries until the channel is back, backing off to one attempt an hour.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
@@ -881,16 +885,8 @@ class IncidentWorkflow:
                 new_risks=check_in.new_risks,
             ),
         )
-        await workflow.execute_activity(
-            "record_event",
-            event,
-            result_type=bool,
-            start_to_close_timeout=REGISTER_TIMEOUT,
-            retry_policy=REGISTER_RETRY,
-            summary=f"record {kind} ({effect.outcome})",
-        )
-        for notice in effect.notices:
-            notification = Notification(
+        notifications = [
+            Notification(
                 incident_id=draft.incident_id,
                 sequence=draft.sequence,
                 kind=notice.kind,
@@ -899,20 +895,57 @@ class IncidentWorkflow:
                 body=notice.body,
                 created_at=now,
             )
+            for notice in effect.notices
+        ]
+        if not workflow.patched(ONE_REGISTER_WRITE_PATCH):
+            await self._persist_one_write_at_a_time(event, notifications)
+            return
+        # One activity, so a decision costs one round trip through the server for its register
+        # write whatever it notifies. Not a local activity: a local activity writes before the
+        # workflow task that runs it is committed, and a task retried after a server or worker
+        # failure may see decisions in another order and give the same sequence to another event.
+        await workflow.execute_activity(
+            "record_event_with_notifications",
+            EventWithNotifications(event=event, notifications=notifications),
+            result_type=bool,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary=f"record {kind} ({effect.outcome}), queue {len(notifications)} notification(s)",
+        )
+        for notification in notifications:
+            if workflow.patched(OUTBOX_DELIVERY_PATCH):
+                self._deliver_in_background(notification)
+
+    async def _persist_one_write_at_a_time(
+        self, event: RegisterEvent, notifications: list[Notification]
+    ) -> None:
+        """How incidents started before ONE_REGISTER_WRITE_PATCH write an event."""
+        await workflow.execute_activity(
+            "record_event",
+            event,
+            result_type=bool,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary=f"record {event.kind} ({event.outcome})",
+        )
+        for notification in notifications:
             await workflow.execute_activity(
                 "queue_notification",
                 notification,
                 result_type=bool,
                 start_to_close_timeout=REGISTER_TIMEOUT,
                 retry_policy=REGISTER_RETRY,
-                summary=f"queue {notice.kind} notification",
+                summary=f"queue {notification.kind} notification",
             )
             if workflow.patched(OUTBOX_DELIVERY_PATCH):
-                # Delivered in the background: a channel that is down for hours must not hold up
-                # the decision that caused the notification.
-                delivery = asyncio.create_task(self._deliver(NotificationKey.of(notification)))
-                self._deliveries.add(delivery)
-                delivery.add_done_callback(self._deliveries.discard)
+                self._deliver_in_background(notification)
+
+    def _deliver_in_background(self, notification: Notification) -> None:
+        # Delivered in the background: a channel that is down for hours must not hold up the
+        # decision that caused the notification.
+        delivery = asyncio.create_task(self._deliver(NotificationKey.of(notification)))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
 
     async def _deliver(self, key: NotificationKey) -> None:
         await workflow.execute_activity(
