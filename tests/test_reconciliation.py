@@ -189,6 +189,48 @@ async def test_a_clean_portfolio_has_no_findings_and_each_inconsistency_is_found
         await ghost.terminate("reconciliation test done")
 
 
+class _CountingListings(Reconciler):
+    """Counts the times the whole listing of running workflows is read."""
+
+    listings = 0
+
+    async def _running_workflows(self, *args: Any) -> Any:
+        self.listings += 1
+        return await super()._running_workflows(*args)
+
+
+async def test_every_running_workflow_is_listed_only_when_one_has_no_open_register_row(
+    temporal_env: WorkflowEnvironment, engine: Engine, register_pool: asyncpg.Pool
+) -> None:
+    tag = _tag()
+    reconciler = _CountingListings(
+        register_pool, temporal_env.client, incident_prefix=f"incident-RL{tag}-", page_size=1
+    )
+    opened = [await _open(engine, f"RL{tag}-{number}") for number in (1, 2)]
+    await _wait_running(temporal_env.client, reconciler, set(opened))
+
+    clean = await _reconcile(reconciler, datetime.now(UTC))
+    assert clean == ReconciliationReport(incidents_in_register=2, workflows_running=2, findings=[])
+    assert reconciler.listings == 0  # each page's incidents were asked for by id
+
+    intake = Intake.model_validate(examples.intake(external_reference=f"RL{tag}-3"))
+    ghost = await temporal_env.client.start_workflow(
+        INCIDENT_WORKFLOW,
+        IncidentInput(intake=intake),
+        id=incident_id_for(intake.external_reference),
+        task_queue=f"no-worker-{uuid.uuid4().hex[:8]}",
+        search_attributes=incidents.initial_search_attributes(intake),
+    )
+    try:
+        await _wait_running(temporal_env.client, reconciler, {*opened, ghost.id})
+        report = await _reconcile(reconciler, datetime.now(UTC) + timedelta(minutes=3))
+        assert _found(report) == [(FindingKind.WORKFLOW_WITHOUT_REGISTER_ROW, ghost.id)]
+        assert report.workflows_running == 3
+        assert reconciler.listings == 1
+    finally:
+        await ghost.terminate("reconciliation test done")
+
+
 async def test_a_retried_run_resumes_after_the_heartbeated_incident(
     temporal_env: WorkflowEnvironment, engine: Engine, register_pool: asyncpg.Pool
 ) -> None:
