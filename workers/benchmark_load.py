@@ -155,7 +155,7 @@ async def wait_registered(
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _start_bare(client: Client, task_queue: str, number: int, intake: Intake) -> None:
+async def start_bare(client: Client, task_queue: str, number: int, intake: Intake) -> None:
     """Started exactly as `incident_client.open_incident` starts an incident."""
     await client.start_workflow(
         BARE_WORKFLOW,
@@ -235,7 +235,7 @@ async def measure_intake(
             bare_numbers += size
 
             def start(number: int) -> Callable[[], Awaitable[None]]:
-                return lambda: _start_bare(client, task_queue, number, benchmark_intake(number))
+                return lambda: start_bare(client, task_queue, number, benchmark_intake(number))
 
             await _bounded([start(n) for n in numbers], START_CONCURRENCY, lambda: None)
             workflow_type = BARE_WORKFLOW

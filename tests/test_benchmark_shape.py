@@ -1,0 +1,53 @@
+"""Measurement (a) compares an incident's intake with the benchmark's bare workflow: the two must
+keep the same shape in Temporal (activities, timers, upserts, patch markers, workflow tasks), or
+the ratio compares different things. A change to the incident's intake fails here until the bare
+workflow follows it (workers/benchmark_workflow.py)."""
+
+import asyncio
+import random
+import uuid
+from datetime import timedelta
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from schemas.incident import incident_id_for
+from tests.conftest import Engine
+from workers import incident_client as incidents
+from workers.benchmark_load import benchmark_intake, history_shape, start_bare
+from workers.benchmark_workflow import BARE_ID_PREFIX, BareIntakeWorkflow, benchmark_noop
+
+SETTLE_SECONDS = 30
+
+
+async def test_the_bare_workflow_has_the_shape_of_an_incident_intake(
+    temporal_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    number = random.randrange(100_000, 1_000_000)
+    intake = benchmark_intake(number)
+    client = temporal_env.client
+    incident_id = await incidents.open_incident(client, intake, task_queue=engine.task_queue)
+    assert incident_id == incident_id_for(intake.external_reference)
+    bare_queue = f"bare-{uuid.uuid4().hex[:8]}"
+    bare_id = f"{BARE_ID_PREFIX}{number:06d}"
+    async with Worker(
+        client,
+        task_queue=bare_queue,
+        workflows=[BareIntakeWorkflow],
+        activities=[benchmark_noop],
+        graceful_shutdown_timeout=timedelta(seconds=1),
+    ):
+        await start_bare(client, bare_queue, number, intake)
+        try:
+            # Both end their intake waiting at a timer days away; their shapes then stay put.
+            for _ in range(SETTLE_SECONDS * 10):
+                incident, bare = await asyncio.gather(
+                    history_shape(client, incident_id), history_shape(client, bare_id)
+                )
+                if incident == bare and incident["timers"] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert incident == bare
+            assert incident["activities"] >= 3 and incident["timers"] == 1
+        finally:
+            await client.get_workflow_handle(bare_id).signal(BareIntakeWorkflow.finish)
