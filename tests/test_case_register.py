@@ -579,18 +579,22 @@ async def test_an_event_of_an_unregistered_incident_is_refused_for_good(
 # --- Outbox --------------------------------------------------------------------------------
 
 
-async def test_a_notification_is_queued_once(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
-    incident_id = await _opened(register)
-    notification = Notification(
+def _notification(incident_id: str, recipient: str = "reporter") -> Notification:
+    return Notification(
         incident_id=incident_id,
         sequence=1,
         kind=NotificationKind.REPORTER_ACKNOWLEDGED,
-        recipient="reporter",
+        recipient=recipient,
         subject="Your report was received",
         body="We received your report and have opened a case.",
         created_at=RECEIVED,
     )
+
+
+async def test_a_notification_is_queued_once(register_pool: asyncpg.Pool) -> None:
+    register = CaseRegister(register_pool, TEST_KEY_RING)
+    incident_id = await _opened(register)
+    notification = _notification(incident_id)
     env = ActivityEnvironment()
 
     assert await env.run(register.queue_notification, notification) is True
@@ -610,18 +614,7 @@ async def test_an_event_and_its_notifications_are_written_together_once(
 ) -> None:
     register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
-    notifications = [
-        Notification(
-            incident_id=incident_id,
-            sequence=1,
-            kind=NotificationKind.REPORTER_ACKNOWLEDGED,
-            recipient=recipient,
-            subject="Your report was received",
-            body="We received your report and have opened a case.",
-            created_at=RECEIVED,
-        )
-        for recipient in ("reporter", OWNER.id)
-    ]
+    notifications = [_notification(incident_id, recipient) for recipient in ("reporter", OWNER.id)]
     write = EventWithNotifications(event=_event(incident_id, 1), notifications=notifications)
     env = ActivityEnvironment()
 
@@ -645,15 +638,7 @@ async def test_an_event_is_not_recorded_when_its_notifications_cannot_be_queued(
 ) -> None:
     register = CaseRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
-    queued = Notification(
-        incident_id=incident_id,
-        sequence=1,
-        kind=NotificationKind.REPORTER_ACKNOWLEDGED,
-        recipient="reporter",
-        subject="Your report was received",
-        body="We received your report.",
-        created_at=RECEIVED,
-    )
+    queued = _notification(incident_id)
     # PostgreSQL refuses a NUL character in text: the second notification fails after the event
     # and the first notification were written, inside the same transaction.
     refused = queued.model_copy(update={"recipient": OWNER.id, "body": "Received.\x00"})

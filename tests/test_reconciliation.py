@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.reconciliation import INCIDENT_WORKFLOW, Reconciler
@@ -81,6 +81,18 @@ async def _copy_row(pool: asyncpg.Pool, source: str, incident_id: str, reference
     )
 
 
+async def _ghost(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
+    """A running incident workflow that never writes the register: no worker polls its queue."""
+    intake = Intake.model_validate(examples.intake(external_reference=reference))
+    return await client.start_workflow(
+        INCIDENT_WORKFLOW,
+        IncidentInput(intake=intake),
+        id=incident_id_for(intake.external_reference),
+        task_queue=f"no-worker-{uuid.uuid4().hex[:8]}",
+        search_attributes=incidents.initial_search_attributes(intake),
+    )
+
+
 async def _wait_running(client: Client, reconciler: Reconciler, expected: set[str]) -> None:
     """Visibility is eventually consistent: wait until it lists exactly these as running."""
     seen: set[str] = set()
@@ -135,14 +147,7 @@ async def test_a_clean_portfolio_has_no_findings_and_each_inconsistency_is_found
     copied = incident_id_for(reference("5-copy"))
     await _copy_row(register_pool, acknowledged, copied, reference("5-copy"))
     # (c) a running incident workflow that never writes the register: no worker polls its queue.
-    intake = Intake.model_validate(examples.intake(external_reference=reference("6-ghost")))
-    ghost = await temporal_env.client.start_workflow(
-        INCIDENT_WORKFLOW,
-        IncidentInput(intake=intake),
-        id=incident_id_for(intake.external_reference),
-        task_queue=f"no-worker-{uuid.uuid4().hex[:8]}",
-        search_attributes=incidents.initial_search_attributes(intake),
-    )
+    ghost = await _ghost(temporal_env.client, reference("6-ghost"))
     # (d) the register's escalation level no longer matches the workflow's.
     await register_pool.execute(
         "UPDATE incidents SET escalation_level = 2 WHERE incident_id = $1", verified
@@ -213,14 +218,7 @@ async def test_every_running_workflow_is_listed_only_when_one_has_no_open_regist
     assert clean == ReconciliationReport(incidents_in_register=2, workflows_running=2, findings=[])
     assert reconciler.listings == 0  # each page's incidents were asked for by id
 
-    intake = Intake.model_validate(examples.intake(external_reference=f"RL{tag}-3"))
-    ghost = await temporal_env.client.start_workflow(
-        INCIDENT_WORKFLOW,
-        IncidentInput(intake=intake),
-        id=incident_id_for(intake.external_reference),
-        task_queue=f"no-worker-{uuid.uuid4().hex[:8]}",
-        search_attributes=incidents.initial_search_attributes(intake),
-    )
+    ghost = await _ghost(temporal_env.client, f"RL{tag}-3")
     try:
         await _wait_running(temporal_env.client, reconciler, {*opened, ghost.id})
         report = await _reconcile(reconciler, datetime.now(UTC) + timedelta(minutes=3))

