@@ -24,8 +24,10 @@ from workers.benchmark_report import (
     results_document,
     scaled,
     table_lines,
+    worker_tuning,
 )
 from workers.cli import app
+from workers.settings import load_settings
 
 
 def test_only_defaults_to_every_measurement_and_keeps_their_order() -> None:
@@ -132,6 +134,12 @@ def test_the_results_document_carries_figures_targets_and_misses() -> None:
     assert default_output(Path(".data"), started) == Path(
         ".data/benchmark/results-20261126T030000Z.json"
     )
+
+
+def test_the_worker_tuning_is_named_by_its_variables_with_overrides_applied() -> None:
+    tuning = worker_tuning(load_settings(worker_max_cached_workflows=2500))
+    assert tuning["WORKER_MAX_CACHED_WORKFLOWS"] == 2500
+    assert all(name.startswith("WORKER_") for name in tuning)
 
 
 def test_decisions_are_a_third_of_each_kind_interleaved() -> None:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from workers import benchmark_report as report
-from workers.benchmark_report import Figure, Target
+from workers.benchmark_report import Figure, Target, worker_tuning
 from workers.cli_support import JsonOption, _fail, _settings
 from workers.errors import StartupError
 from workers.logs import configure_logging
@@ -103,6 +103,10 @@ async def _measure_on_stack(run: Run) -> None:
     with_temporal = any(letter in run.only for letter in "abd")
     async with benchmark_stack(with_temporal=with_temporal, progress=_progress) as stack:
         portfolio = load.Portfolio()
+        if with_temporal:
+            # (b) and (d) depend on how many incidents the worker keeps cached: say which tuning
+            # (the defaults, or the WORKER_* variables passed to it) the figures were made with.
+            run.details["worker"] = worker_tuning(stack.settings)
 
         async def lifecycle() -> None:
             url = await stack.create_database("lifecycle")
@@ -314,6 +318,10 @@ def _print_table(run: Run, output: Path, out: TextIO | None = None) -> None:
             "are shown for reference.",
             file=out,
         )
+    tuning = run.details.get("worker")
+    if tuning:
+        cached = tuning["WORKER_MAX_CACHED_WORKFLOWS"]
+        typer.echo(f"\nWorker cache: {cached:,} incidents (WORKER_MAX_CACHED_WORKFLOWS).", file=out)
     for letter, error in run.errors.items():
         typer.echo(f"({letter}) could not be measured: {error}", file=out)
     typer.echo(f"\nResults written to {output}", file=out)

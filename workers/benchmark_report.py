@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from workers.settings import Settings
+
 MEASUREMENTS = ("a", "b", "c", "d", "e")
 MEASUREMENT_NAMES = {
     "a": "intake throughput against a bare workflow",
@@ -150,6 +152,12 @@ def missed(figures: Iterable[Figure]) -> list[Figure]:
 def default_output(data_dir: Path, started: datetime) -> Path:
     """`<data dir>/benchmark/results-<UTC timestamp>.json`."""
     return data_dir / "benchmark" / f"results-{started:%Y%m%dT%H%M%SZ}.json"
+
+
+def worker_tuning(settings: Settings) -> dict[str, int]:
+    """The worker's WORKER_* settings (defaults or overrides), by their variable names."""
+    values = settings.model_dump()
+    return {name.upper(): values[name] for name in sorted(values) if name.startswith("worker_")}
 
 
 def results_document(
