@@ -11,6 +11,7 @@ import signal
 import structlog
 
 from workers.benchmark_workflow import BareIntakeWorkflow, benchmark_noop
+from workers.collector import tune_for_long_lived_worker
 from workers.logs import configure_logging
 from workers.policy_file import load_policy
 from workers.register import open_register
@@ -50,6 +51,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_format, settings.logging_level)
+    tune_for_long_lived_worker()  # as `remediation worker` does
     asyncio.run(run(settings))
 
 

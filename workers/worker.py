@@ -23,6 +23,7 @@ from activities.notifications import Notifier, notifier_activities
 from activities.portfolio import PortfolioRegister, portfolio_activities
 from activities.reconciliation import Reconciler, reconciliation_activities
 from schemas.policy import Policy
+from workers.collector import tune_for_long_lived_worker
 from workers.encryption import MISSING_KEY_RING, key_ring_from
 from workers.errors import StartupError
 from workers.health import WorkerHealth, start_health_server
@@ -224,6 +225,7 @@ def _ops_url(settings: Settings, port: int | None) -> str:
 
 async def serve_until_signalled(settings: Settings) -> None:
     """`remediation worker`: serve until SIGTERM or SIGINT."""
+    tune_for_long_lived_worker()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
