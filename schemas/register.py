@@ -1,6 +1,6 @@
 """Records the workflow hands to the case register's activities, and what they return."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -216,6 +216,11 @@ class EventWithNotifications(Contract):
     notifications: list[Notification] = Field(
         default_factory=list, description="Queued in the outbox with the event."
     )
+
+
+# How long one attempt of `deliver_notification` may run before Temporal retries it elsewhere: the
+# workflows schedule it with this, and the worker's webhook timeout must stay well inside it.
+DELIVERY_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 
 
 class NotificationKey(Contract):

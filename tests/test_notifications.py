@@ -25,12 +25,18 @@ from activities.notifications import (
     verify_signature,
 )
 from schemas.intake import Intake
-from schemas.register import IncidentOpening, Notification, NotificationKey, NotificationKind
+from schemas.register import (
+    DELIVERY_ATTEMPT_TIMEOUT,
+    IncidentOpening,
+    Notification,
+    NotificationKey,
+    NotificationKind,
+)
 from schemas.vocabulary import Severity
 from tests.conftest import TEST_KEY_RING, Receiver, free_port
 from workers import examples
 from workers.errors import StartupError
-from workers.settings import NotifyChannel, Settings, load_settings
+from workers.settings import NOTIFY_TIMEOUT_MAX_SECONDS, NotifyChannel, Settings, load_settings
 
 SECRET = "test-webhook-secret-0123456789"
 SUBJECT = "Approval requested: action plan"
@@ -342,6 +348,16 @@ def test_an_incomplete_webhook_configuration_is_refused(
 
 def test_an_invalid_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_TIMEOUT_SECONDS", "0")
+    with pytest.raises(StartupError, match="NOTIFY_TIMEOUT_SECONDS"):
+        load_settings()
+
+
+def test_a_webhook_timeout_must_end_inside_the_delivery_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Longer, and Temporal would retry the attempt while its request is still waiting.
+    assert DELIVERY_ATTEMPT_TIMEOUT.total_seconds() > NOTIFY_TIMEOUT_MAX_SECONDS
+    monkeypatch.setenv("NOTIFY_TIMEOUT_SECONDS", "120")
     with pytest.raises(StartupError, match="NOTIFY_TIMEOUT_SECONDS"):
         load_settings()
 

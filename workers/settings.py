@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.database import redact_url
 from activities.keyring import KeyRing, KeyRingError
+from schemas.register import DELIVERY_ATTEMPT_TIMEOUT
 from workers.errors import StartupError
 
 
@@ -29,6 +30,9 @@ class NotifyChannel(StrEnum):
 
 # An HMAC key shorter than this is too easy to guess; receivers verify signatures with it.
 NOTIFY_SECRET_MIN_LENGTH = 16
+# A webhook request must end well inside its delivery attempt, or Temporal retries the attempt
+# before the outcome is recorded on the outbox row.
+NOTIFY_TIMEOUT_MAX_SECONDS = 90.0
 # The codec server's bearer token guards decrypted payloads; a short one is too easy to guess.
 CODEC_TOKEN_MIN_LENGTH = 16
 # The SDK's own default number of concurrent long polls per task type (temporalio.worker.Worker's
@@ -169,8 +173,10 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
-        le=300,
-        description="How long one webhook delivery may take before it counts as failed.",
+        le=NOTIFY_TIMEOUT_MAX_SECONDS,
+        description="How long one webhook delivery may take before it counts as failed (at most "
+        f"{NOTIFY_TIMEOUT_MAX_SECONDS:g}: each delivery attempt has "
+        f"{DELIVERY_ATTEMPT_TIMEOUT.total_seconds():g} s in all).",
     )
     remediation_keys: SecretStr | None = Field(
         default=None,

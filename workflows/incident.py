@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.incident_state import RULES_WITH_PROTECTION, Escalation, IncidentState
     from schemas.policy import MilestoneKind, Policy
     from schemas.register import (
+        DELIVERY_ATTEMPT_TIMEOUT,
         ActionRecord,
         ApprovalRecord,
         ApprovalStatus,
@@ -951,7 +952,7 @@ class IncidentWorkflow:
         await workflow.execute_activity(
             "deliver_notification",
             key,
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
             retry_policy=DELIVERY_RETRY,
             summary=f"deliver {key.kind} notification",
         )

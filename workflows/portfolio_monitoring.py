@@ -26,7 +26,12 @@ with workflow.unsafe.imports_passed_through():
         StoredReport,
     )
     from schemas.policy import Policy
-    from schemas.register import Notification, NotificationKey, NotificationKind
+    from schemas.register import (
+        DELIVERY_ATTEMPT_TIMEOUT,
+        Notification,
+        NotificationKey,
+        NotificationKind,
+    )
 
 # The register is retried until it is back; a long reconciliation heartbeats, and a retry (after a
 # worker restart, say) resumes from its last heartbeat.
@@ -186,7 +191,7 @@ class PortfolioMonitoringWorkflow:
             workflow.execute_activity(
                 "deliver_notification",
                 key,
-                start_to_close_timeout=timedelta(minutes=2),
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=DELIVERY_WINDOW,
                 retry_policy=DELIVERY_RETRY,
                 summary="deliver a reconciliation finding",
