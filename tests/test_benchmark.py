@@ -3,6 +3,7 @@
 No stack and no timing here: the benchmark itself runs with `make bench`, never in the suite.
 """
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_KEY_RING
+from workers.benchmark import Run, _print_table
 from workers.benchmark_load import TO_MONITORING, LatencyResult, benchmark_intake, decision_mix
 from workers.benchmark_replay import HISTORIES, history_files, history_key_ring
 from workers.benchmark_report import (
@@ -140,6 +142,20 @@ def test_the_worker_tuning_is_named_by_its_variables_with_overrides_applied() ->
     tuning = worker_tuning(load_settings(worker_max_cached_workflows=2500))
     assert tuning["WORKER_MAX_CACHED_WORKFLOWS"] == 2500
     assert all(name.startswith("WORKER_") for name in tuning)
+
+
+def test_the_table_says_when_decisions_met_a_cache_smaller_than_the_open_incidents() -> None:
+    def table(open_incidents: int) -> str:
+        run = Run(("b",), 1.0)
+        run.details["worker"] = worker_tuning(load_settings(worker_max_cached_workflows=1000))
+        run.details["b"] = {"open_incidents": open_incidents}
+        out = io.StringIO()
+        _print_table(run, Path("results.json"), out)
+        return out.getvalue()
+
+    assert "Worker cache: 1,000 incidents" in table(500)
+    assert "replays its history" not in table(500)
+    assert "(b) had 2,000 open incidents for 1,000 cached" in table(2000)
 
 
 def test_decisions_are_a_third_of_each_kind_interleaved() -> None:

@@ -322,6 +322,13 @@ def _print_table(run: Run, output: Path, out: TextIO | None = None) -> None:
     if tuning:
         cached = tuning["WORKER_MAX_CACHED_WORKFLOWS"]
         typer.echo(f"\nWorker cache: {cached:,} incidents (WORKER_MAX_CACHED_WORKFLOWS).", file=out)
+        open_for_decisions = run.details.get("b", {}).get("open_incidents", 0)
+        if open_for_decisions > cached:
+            typer.echo(
+                f"(b) had {open_for_decisions:,} open incidents for {cached:,} cached: a decision "
+                "on an evicted incident replays its history first (README, Benchmark).",
+                file=out,
+            )
     for letter, error in run.errors.items():
         typer.echo(f"({letter}) could not be measured: {error}", file=out)
     typer.echo(f"\nResults written to {output}", file=out)
