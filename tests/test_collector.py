@@ -16,7 +16,7 @@ print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.ge
 """
 
 
-def test_the_worker_freezes_what_it_imported_and_considers_full_collections_less_often() -> None:
+def test_the_worker_freezes_what_it_imported() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _REPORT],
         cwd=PROJECT_ROOT,
@@ -26,6 +26,5 @@ def test_the_worker_freezes_what_it_imported_and_considers_full_collections_less
         timeout=60,
     )
     report = json.loads(done.stdout)
-    assert report["after"][:2] == report["before"][:2]  # the young generations as they were
-    assert report["after"][2] == 100 > report["before"][2]
+    assert report["after"] == report["before"]  # collected as often as before
     assert report["frozen"] > 1_000  # the imported modules' objects at least
