@@ -40,9 +40,17 @@ from workflows.severity import provisional_severity
 
 K = DecisionKind
 
-# Noon UTC on the day the examples call "today" (their due dates are relative to date.today()).
+# On the day the examples call "today" (their due dates are relative to date.today()): noon UTC,
+# or later when the tests run later, since the examples stamp their own times with the clock and
+# a time after NOW would be refused as in the future.
 TODAY = date.today()
-NOW = datetime.combine(TODAY, time(12), tzinfo=UTC)
+NOW = max(
+    datetime.combine(TODAY, time(12), tzinfo=UTC),
+    min(
+        datetime.now(UTC) + timedelta(minutes=30),
+        datetime.combine(TODAY, time(23, 59), tzinfo=UTC),
+    ),
+)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
