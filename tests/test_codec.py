@@ -314,7 +314,7 @@ async def test_the_worker_refuses_to_start_without_a_key_ring(tmp_path: Path) ->
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
+    assert process.returncode == 1, stderr.decode()
     errors = [line for line in stderr.decode().splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, stderr.decode()
     assert "key ring" in errors[0] and "REMEDIATION_KEYS" in errors[0]

@@ -191,7 +191,7 @@ async def test_worker_command_explains_what_is_wrong_in_one_line(
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 1
+    assert process.returncode == 1, stderr
     assert "Traceback" not in stderr
     error_lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1, stderr
