@@ -10,6 +10,16 @@ from asyncpg.pool import PoolConnectionProxy
 Connection = asyncpg.Connection | PoolConnectionProxy
 # A generous connect timeout: a register that takes longer than this to answer is treated as down.
 CONNECT_TIMEOUT_SECONDS = 10.0
+# What a register that is down, restarting or out of reach raises. InternalClientError is one of
+# them: a connection that broke mid-query can fail its reset when it goes back to the pool, and
+# that error then takes the place of the broken connection's own.
+REGISTER_UNAVAILABLE: tuple[type[Exception], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 async def _register_codecs(connection: asyncpg.Connection) -> None:

@@ -45,7 +45,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audit_trail import verify_chain
-from activities.database import open_pool
+from activities.database import REGISTER_UNAVAILABLE, open_pool
 from activities.migrations import apply_migrations
 from activities.notifications import (
     DELIVERY_HEADER,
@@ -248,7 +248,12 @@ def _transient_rpc(error: RPCError) -> bool:
     )
 
 
-DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+DATABASE_ERRORS = REGISTER_UNAVAILABLE
+RETRIED: tuple[type[Exception], ...] = (
+    RPCError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    *DATABASE_ERRORS,
+)
 
 
 class Driver:
@@ -294,7 +299,7 @@ class Driver:
         while True:
             try:
                 return await call()
-            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, *DATABASE_ERRORS) as error:
+            except RETRIED as error:
                 if isinstance(error, RPCError) and not _transient_rpc(error):
                     raise
                 if time.monotonic() > self.deadline:

@@ -6,7 +6,13 @@ import socket
 import asyncpg
 import structlog
 
-from activities.database import CONNECT_TIMEOUT_SECONDS, Connection, open_pool, redact_url
+from activities.database import (
+    CONNECT_TIMEOUT_SECONDS,
+    REGISTER_UNAVAILABLE,
+    Connection,
+    open_pool,
+    redact_url,
+)
 from activities.migrations import MigrationError, apply_migrations, migration_states
 from workers.errors import StartupError
 
@@ -68,7 +74,7 @@ async def wait_for_migrations(
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS), pool.acquire() as connection:
                 pending = await pending_migrations(connection)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except REGISTER_UNAVAILABLE as error:
             log.warning(
                 "cannot read the register's migrations; trying again",
                 error=str(error) or type(error).__name__,
@@ -97,7 +103,7 @@ async def check_reachable(database_url: str) -> None:
     """Connect once and disconnect, so a bad DATABASE_URL fails before anything else starts."""
     try:
         connection = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT_SECONDS)
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+    except REGISTER_UNAVAILABLE as error:
         raise _unreachable(database_url, error) from None
     await connection.close()
 
