@@ -248,11 +248,10 @@ def _transient_rpc(error: RPCError) -> bool:
     )
 
 
-DATABASE_ERRORS = REGISTER_UNAVAILABLE
 RETRIED: tuple[type[Exception], ...] = (
     RPCError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
-    *DATABASE_ERRORS,
+    *REGISTER_UNAVAILABLE,
 )
 
 
@@ -381,7 +380,7 @@ class Driver:
             f"{milestone} of {incident_id} escalates",
             recorded,
             timeout=self.left(),
-            tolerate=DATABASE_ERRORS,
+            tolerate=REGISTER_UNAVAILABLE,
         )
 
     async def outcome(self, incident_id: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
+from activities.database import REGISTER_UNAVAILABLE
 from workers.child_process import ChildProcess, run_as
 from workers.errors import StartupError
 
@@ -163,7 +164,7 @@ class LocalPostgres:
                 )
             try:
                 connection = await asyncpg.connect(self.url(), timeout=2)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except REGISTER_UNAVAILABLE:
                 if time.monotonic() > deadline:
                     raise StartupError(
                         f"PostgreSQL did not accept connections within "

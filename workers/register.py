@@ -1,7 +1,6 @@
 """Opening the case register at start-up: reachable, migrated, and a clear error when not."""
 
 import asyncio
-import socket
 
 import asyncpg
 import structlog
@@ -31,9 +30,7 @@ async def open_register(database_url: str, *, max_size: int = 10) -> asyncpg.Poo
     """Open the pool; an unreachable server or bad credentials become a StartupError."""
     try:
         return await open_pool(database_url, max_size=max_size)
-    except (TimeoutError, OSError, socket.gaierror, asyncpg.PostgresError) as error:
-        raise _unreachable(database_url, error) from None
-    except asyncpg.InterfaceError as error:
+    except REGISTER_UNAVAILABLE as error:
         raise _unreachable(database_url, error) from None
 
 
