@@ -76,15 +76,32 @@ def test_key_ring() -> Iterator[KeyRing]:
         yield TEST_KEY_RING
 
 
+# The session's dev server serves Temporal's HTTP API here, so tests send messages the way an
+# integration without an SDK does (plain JSON, no codec).
+HTTP_API_PORT = free_port()
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=search_attributes.ALL,
         data_converter=TEST_DATA_CONVERTER,
+        dev_server_extra_args=[
+            "--http-port",
+            str(HTTP_API_PORT),
+            "--dynamic-config-value",
+            "history.maxInFlightUpdatePayloads=1048576",
+        ],
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def http_api(temporal_env: WorkflowEnvironment) -> str:
+    """The base URL of the session dev server's HTTP API, namespace included."""
+    return f"http://127.0.0.1:{HTTP_API_PORT}/api/v1/namespaces/{temporal_env.client.namespace}"
 
 
 @pytest.fixture
