@@ -27,6 +27,7 @@ from pydantic import JsonValue
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import register_integrity as integrity
 from activities.database import Connection
 from activities.keyring import KeyRing
 from schemas.actor import Actor, Role
@@ -132,11 +133,11 @@ INSERT INTO incidents (
     site_name, site_type, tier, minerals, facility_ids, suppliers, alleged_harms,
     affected_persons_estimate, children_affected, migrants_affected, women_affected,
     imminent_danger, provisional_severity, severity, step, case_status, case_owner,
-    policy_version, intake, confidential_key_id, confidential, updated_at
+    policy_version, intake, confidential_key_id, confidential, run_lineage, run_id, updated_at
 )
 VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-    $20, $20, $21, $22, $23, $24, $25, $26, $27, clock_timestamp()
+    $20, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, clock_timestamp()
 )
 ON CONFLICT (incident_id) DO NOTHING
 RETURNING incident_id
@@ -185,6 +186,20 @@ WHERE incident_id = $1 AND linked_by = $1
 ORDER BY related_incident_id
 """
 
+_REGISTERED_RUN = """
+SELECT run_lineage, step, case_status, opened_at FROM incidents WHERE incident_id = $1
+"""
+
+_STORED_EVENT = """
+SELECT kind, outcome, actor_id, occurred_at FROM incident_events
+WHERE incident_id = $1 AND sequence = $2
+"""
+
+# A row registered before run lineages existed takes the lineage of the first run writing to it.
+_ADOPT_LINEAGE = """
+UPDATE incidents SET run_lineage = $2 WHERE incident_id = $1 AND run_lineage IS NULL
+"""
+
 _INSERT_EVENT = """
 INSERT INTO incident_events
     (incident_id, sequence, kind, outcome, actor_id, actor_roles, occurred_at, reason, summary,
@@ -199,7 +214,8 @@ _APPLY_SNAPSHOT = """
 UPDATE incidents
 SET step = $3, case_status = $4, severity = $5, response_level = $6, relationship = $7,
     case_owner = $8, closed_at = $9, closure_reason = $10, escalation_level = $11,
-    overdue = $12, next_deadline = $13, last_sequence = $2, updated_at = clock_timestamp()
+    overdue = $12, next_deadline = $13, last_sequence = $2, run_id = $14,
+    updated_at = clock_timestamp()
 WHERE incident_id = $1 AND last_sequence < $2
 """
 
@@ -710,8 +726,11 @@ class CaseRegister:
                     stored_intake,
                     key_id,
                     confidential,
+                    opening.run_lineage,
+                    activity.info().workflow_run_id,
                 )
                 if inserted is None:
+                    await self._same_run_or_refuse(connection, opening)
                     related = await self._links_made_by(connection, opening.incident_id)
                 else:
                     related = await self._link_related(
@@ -752,6 +771,23 @@ class CaseRegister:
             related_incidents=len(related),
         )
         return IncidentOpened(related=related)
+
+    @staticmethod
+    async def _same_run_or_refuse(connection: Connection, opening: IncidentOpening) -> None:
+        """An opening of a registered incident is its own run's retry, or refused."""
+        row = await connection.fetchrow(_REGISTERED_RUN, opening.incident_id)
+        assert row is not None  # the insert met it, under the opening lock
+        if integrity.opening_refused(row["run_lineage"], opening.run_lineage):
+            message = integrity.already_opened(
+                opening.incident_id, row["step"], row["case_status"], row["opened_at"]
+            )
+            log.error(
+                "second start of an incident refused",
+                incident_id=opening.incident_id,
+                run_lineage=opening.run_lineage,
+                registered_lineage=row["run_lineage"],
+            )
+            raise ApplicationError(message, type=integrity.ALREADY_OPENED, non_retryable=True)
 
     async def _link_related(
         self, connection: Connection, incident_id: str, window: timedelta
@@ -800,13 +836,45 @@ class CaseRegister:
         return await self._record(write.event, write.notifications)
 
     async def _record(self, event: RegisterEvent, notifications: list[Notification]) -> bool:
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with self._pool.acquire() as connection:
+            stored, refusal = await self._write(connection, event, notifications)
+            if refusal is not None:  # recorded outside the rolled-back write
+                raise await integrity.refuse_write(
+                    connection,
+                    incident_id=event.incident_id,
+                    sequence=event.sequence,
+                    run_lineage=event.run_lineage,
+                    event_kind=event.kind,
+                    detail=refusal,
+                )
+        log.info(
+            "event recorded" if stored else "event already recorded",
+            incident_id=event.incident_id,
+            sequence=event.sequence,
+            kind=event.kind,
+            notifications=len(notifications),
+        )
+        return stored
+
+    async def _write(
+        self, connection: Connection, event: RegisterEvent, notifications: list[Notification]
+    ) -> tuple[bool, str | None]:
+        """Write the event in one transaction: whether this call stored it, and why it was
+        refused if it was (then nothing of it is written)."""
+        async with connection.transaction():
             # Locking the incident row serialises concurrent writers of the same incident.
-            found = await connection.fetchval(
-                "SELECT true FROM incidents WHERE incident_id = $1 FOR UPDATE", event.incident_id
+            lineage = await connection.fetchrow(
+                "SELECT run_lineage FROM incidents WHERE incident_id = $1 FOR UPDATE",
+                event.incident_id,
             )
-            if found is None:
+            if lineage is None:
                 raise _not_found(event.incident_id)
+            if integrity.foreign_lineage(lineage["run_lineage"], event.run_lineage):
+                return False, (
+                    f"event {event.sequence} ({event.kind}) of {event.incident_id} comes from a "
+                    f"run of lineage {event.run_lineage}, not the incident's "
+                    f"{lineage['run_lineage']}: not recorded"
+                )
             inserted = await connection.fetchval(
                 _INSERT_EVENT,
                 event.incident_id,
@@ -820,19 +888,32 @@ class CaseRegister:
                 event.summary,
                 event.payload,
             )
-            if inserted is not None:
-                await self._apply_event(connection, event)
-                for notification in notifications:
-                    await _queue(connection, notification)
-        stored = inserted is not None
-        log.info(
-            "event recorded" if stored else "event already recorded",
-            incident_id=event.incident_id,
-            sequence=event.sequence,
-            kind=event.kind,
-            notifications=len(notifications),
+            if inserted is None:
+                return False, await self._same_event_or_refusal(connection, event)
+            await self._apply_event(connection, event)
+            for notification in notifications:
+                await _queue(connection, notification)
+            if lineage["run_lineage"] is None and event.run_lineage is not None:
+                await connection.execute(_ADOPT_LINEAGE, event.incident_id, event.run_lineage)
+            return True, None
+
+    @staticmethod
+    async def _same_event_or_refusal(connection: Connection, event: RegisterEvent) -> str | None:
+        """None when the stored event under this sequence is this one (a retried write)."""
+        row = await connection.fetchrow(_STORED_EVENT, event.incident_id, event.sequence)
+        assert row is not None  # the insert met it, under the row lock
+        stored = integrity.StoredEvent(
+            row["kind"], row["outcome"], row["actor_id"], row["occurred_at"]
         )
-        return stored
+        if integrity.same_event(
+            stored, event.kind, event.outcome.value, event.actor.id, event.occurred_at
+        ):
+            return None
+        return (
+            f"event {event.sequence} of {event.incident_id} is already recorded as "
+            f"{stored.kind} ({stored.outcome}) at {stored.occurred_at.isoformat()}; "
+            f"this {event.kind} ({event.outcome.value}) was not recorded"
+        )
 
     async def _apply_event(self, connection: Connection, event: RegisterEvent) -> None:
         snapshot = event.snapshot
@@ -851,6 +932,7 @@ class CaseRegister:
             snapshot.escalation_level,
             snapshot.overdue,
             snapshot.next_deadline,
+            activity.info().workflow_run_id,
         )
         if event.escalation is not None:
             escalation = event.escalation

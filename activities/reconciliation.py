@@ -14,7 +14,13 @@ reports every disagreement as a `ReconciliationFinding`:
   for it. A workflow writes its row with its first activity, so workflows started less than
   `registration_grace` (two minutes) before `as_of` are not judged yet;
 - `escalation_disagrees`: the register's `incidents.escalation_level` of an open incident is not
-  the workflow's `EscalationLevel` search attribute; the detail gives both levels.
+  the workflow's `EscalationLevel` search attribute; the detail gives both levels;
+- `register_ended_workflow_running`: an `IncidentWorkflow` is running under the id of an incident
+  the register has ended (a second start of the id; see activities/register_integrity.py);
+- `workflow_not_register_lineage`: the running workflow of an incident is not of the incident's
+  run lineage (the run id of its first run, kept by every retry and continue-as-new run);
+- `register_write_conflict`: the register refused a write because its key held something else
+  (another event under that sequence, another lineage); reported until an operator resolves it.
 
 Every candidate is confirmed against the live state before it becomes a finding: visibility (the
 list of running workflows) is eventually consistent and a run can overlap a workflow that is
@@ -92,15 +98,28 @@ _SETTLE_ATTEMPTS = 5
 _SETTLE_PAUSE_SECONDS = 0.2
 
 _OPEN_PAGE = """
-SELECT incident_id, step, escalation_level FROM incidents
+SELECT incident_id, step, escalation_level, run_id, run_lineage FROM incidents
 WHERE incident_id > $1 AND starts_with(incident_id, $2) AND step <> $3
 ORDER BY incident_id
 LIMIT $4
 """
 
-_ROW = "SELECT step, escalation_level FROM incidents WHERE incident_id = $1"
+_ROW = """
+SELECT step, escalation_level, run_lineage, updated_at FROM incidents WHERE incident_id = $1
+"""
 
-_REGISTERED = "SELECT incident_id FROM incidents WHERE incident_id = ANY($1::text[])"
+_REGISTERED = """
+SELECT incident_id, step, run_lineage FROM incidents WHERE incident_id = ANY($1::text[])
+"""
+
+_UNRESOLVED_CONFLICTS = """
+SELECT incident_id, count(*) AS conflicts, max(detected_at) AS latest,
+       (array_agg(detail ORDER BY detected_at DESC))[1] AS detail
+FROM register_conflicts
+WHERE resolved_at IS NULL AND starts_with(incident_id, $1)
+GROUP BY incident_id
+ORDER BY incident_id
+"""
 
 _INSERT_FINDING = """
 INSERT INTO reconciliation_findings (as_of, kind, incident_id, detail)
@@ -239,6 +258,7 @@ class Reconciler:
                     listing = await self._running_workflows(progress)
                 running = {i: listing[i].escalation_level for i in ids if i in listing}
             await self._record(as_of, await self._check_open(rows, running, progress))
+            await self._record(as_of, await self._check_lineage(rows, running))
             progress.last_incident_id = ids[-1]
             progress.incidents_in_register += len(rows)
             progress.running_in_register += len(running)
@@ -251,8 +271,9 @@ class Reconciler:
             # only the whole listing says which.
             if listing is None:
                 listing = await self._running_workflows(progress)
-            await self._unregistered(listing, as_of, progress)
+            await self._without_open_row(listing, as_of, progress)
             workflows_running = len(listing)
+        await self._record(as_of, await self._write_conflicts())
         by_kind = await self._findings_by_kind(as_of)
         report = ReconciliationReport(
             incidents_in_register=progress.incidents_in_register,
@@ -327,6 +348,20 @@ class Reconciler:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise
+
+    async def _runs_among(self, incident_ids: Sequence[str]) -> dict[str, str]:
+        """The run id of each of these incidents' running workflows."""
+        quoted = ", ".join(f"'{incident_id}'" for incident_id in incident_ids)
+        query = f"{self.visibility_query()} AND WorkflowId IN ({quoted})"
+        return {
+            execution.id: execution.run_id or ""
+            async for execution in self._client.list_workflows(query, page_size=len(incident_ids))
+        }
+
+    async def _count_runs(self, run_ids: Sequence[str]) -> int:
+        quoted = ", ".join(f"'{run_id}'" for run_id in run_ids)
+        query = f"{self.visibility_query()} AND RunId IN ({quoted})"
+        return (await self._client.count_workflows(query)).count
 
     # --- the register -----------------------------------------------------------------------
 
@@ -427,11 +462,92 @@ class Reconciler:
             ),
         )
 
-    async def _unregistered(
+    async def _check_lineage(
+        self, rows: Sequence[asyncpg.Record], running: dict[str, int]
+    ) -> list[ReconciliationFinding]:
+        """Findings about running workflows of one page that are not their incident's lineage.
+
+        The register keeps the run that wrote each incident's latest event: when visibility
+        counts every such run running, all are the incidents' own. Otherwise the runs that differ
+        (a continue-as-new that has not written yet, or another lineage) are described."""
+        known = {
+            row["incident_id"]: row
+            for row in rows
+            if row["incident_id"] in running and row["run_id"] and row["run_lineage"]
+        }
+        if not known:
+            return []
+        run_ids = [row["run_id"] for row in known.values()]
+        if not all(_SAFE_ID.match(run_id) for run_id in run_ids) or not all(
+            _SAFE_ID.match(incident_id) for incident_id in known
+        ):
+            return []
+        if await self._count_runs(run_ids) == len(run_ids):
+            return []
+        findings = []
+        for incident_id, run_id in (await self._runs_among(list(known))).items():
+            if run_id == known[incident_id]["run_id"]:
+                continue
+            finding = await self._foreign_run(incident_id)
+            if finding is not None:
+                findings.append(finding)
+        return findings
+
+    async def _foreign_run(self, incident_id: str) -> ReconciliationFinding | None:
+        """The running workflow of this incident, if it is confirmed to be another lineage's."""
+        description = await self._describe(incident_id)
+        if description is None or description.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        lineage = description.raw_description.workflow_execution_info.first_run_id
+        row = await self._pool.fetchrow(_ROW, incident_id)
+        if not lineage or row is None or row["run_lineage"] in (None, lineage):
+            return None
+        return ReconciliationFinding(
+            kind=FindingKind.WORKFLOW_NOT_REGISTER_LINEAGE,
+            incident_id=incident_id,
+            detail=(
+                f"workflow run {description.run_id} of lineage {lineage} is running; the "
+                f"register's incident is lineage {row['run_lineage']} (step {row['step']})"
+            ),
+        )
+
+    async def _running_after_end(self, incident_id: str) -> ReconciliationFinding | None:
+        """A running workflow under the id of an incident the register has ended, confirmed."""
+        description = await self._describe(incident_id)
+        if description is None or description.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        row = await self._pool.fetchrow(_ROW, incident_id)
+        if row is None or row["step"] != Step.COMPLETED.value:
+            return None
+        if _own_run_finishing(description, row["run_lineage"], row["updated_at"]):
+            return None
+        return ReconciliationFinding(
+            kind=FindingKind.REGISTER_ENDED_WORKFLOW_RUNNING,
+            incident_id=incident_id,
+            detail=_ended_detail(description, row["run_lineage"]),
+        )
+
+    async def _write_conflicts(self) -> list[ReconciliationFinding]:
+        """Every incident with a register write refused and not yet resolved."""
+        rows = await self._pool.fetch(_UNRESOLVED_CONFLICTS, self._prefix)
+        return [
+            ReconciliationFinding(
+                kind=FindingKind.REGISTER_WRITE_CONFLICT,
+                incident_id=row["incident_id"],
+                detail=(
+                    f"{row['conflicts']} write(s) refused, latest "
+                    f"{row['latest']:%Y-%m-%d %H:%M} UTC: {row['detail']}"
+                )[:500],
+            )
+            for row in rows
+        ]
+
+    async def _without_open_row(
         self, running: dict[str, _Running], as_of: datetime, progress: _Progress
     ) -> None:
-        """Record the running workflows old enough to have their register row, without one
-        (chunk by chunk, so a retry after a lost register does not start from nothing)."""
+        """Record the running workflows old enough to have their register row, without an open
+        one: no row at all, or a row the register has ended (chunk by chunk, so a retry after a
+        lost register does not start from nothing)."""
         judged = sorted(
             incident_id
             for incident_id, workflow in running.items()
@@ -439,11 +555,15 @@ class Reconciler:
         )
         for start in range(0, len(judged), self._page_size):
             chunk = judged[start : start + self._page_size]
-            registered = {r["incident_id"] for r in await self._pool.fetch(_REGISTERED, chunk)}
+            registered = {r["incident_id"]: r for r in await self._pool.fetch(_REGISTERED, chunk)}
             findings = []
             for incident_id in chunk:
                 activity.heartbeat(*progress.details())
-                if incident_id in registered:
+                row = registered.get(incident_id)
+                if row is not None:
+                    if row["step"] == Step.COMPLETED.value:
+                        ended = await self._running_after_end(incident_id)
+                        findings += [ended] if ended is not None else []
                     continue
                 description = await self._describe(incident_id)
                 if description is None or description.status != WorkflowExecutionStatus.RUNNING:
@@ -459,6 +579,29 @@ class Reconciler:
                     )
                 )
             await self._record(as_of, findings)
+
+
+def _own_run_finishing(
+    description: WorkflowExecutionDescription, lineage: str | None, completed_at: datetime
+) -> bool:
+    """Whether a workflow running after its incident completed is the incident's own run
+    delivering its last notifications (a channel can be down for hours), not a second start.
+
+    Without a lineage on the row (registered before lineages), a run that started before the
+    register completed the incident is its own."""
+    run_lineage = description.raw_description.workflow_execution_info.first_run_id
+    if lineage is not None and run_lineage:
+        return run_lineage == lineage
+    return _utc(description.start_time) < _utc(completed_at)
+
+
+def _ended_detail(description: WorkflowExecutionDescription, lineage: str | None) -> str:
+    run_lineage = description.raw_description.workflow_execution_info.first_run_id
+    started = _utc(description.start_time).isoformat(timespec="seconds")
+    return (
+        f"register step completed (lineage {lineage or 'unknown'}); workflow run "
+        f"{description.run_id} of lineage {run_lineage or 'unknown'} running since {started}"
+    )
 
 
 def reconciliation_activities(reconciler: Reconciler) -> list[Callable[..., Any]]:

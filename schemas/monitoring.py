@@ -44,6 +44,9 @@ class FindingKind(StrEnum):
     REGISTER_OPEN_WORKFLOW_MISSING = "register_open_workflow_missing"
     WORKFLOW_WITHOUT_REGISTER_ROW = "workflow_without_register_row"
     ESCALATION_DISAGREES = "escalation_disagrees"
+    REGISTER_ENDED_WORKFLOW_RUNNING = "register_ended_workflow_running"
+    WORKFLOW_NOT_REGISTER_LINEAGE = "workflow_not_register_lineage"
+    REGISTER_WRITE_CONFLICT = "register_write_conflict"
 
 
 class ReconciliationFinding(Contract):

@@ -40,6 +40,11 @@ class IncidentOpening(Contract):
     related_window_days: int = Field(
         default=365, ge=1, le=3650, description="Incidents this close in time count as related."
     )
+    run_lineage: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Run id of the incident's first run (None: sent before lineages existed).",
+    )
 
 
 class RelatedIncident(Contract):
@@ -181,6 +186,11 @@ class RegisterEvent(Contract):
     victim: VictimRecord | None = Field(default=None, description="Upserted.")
     erased_victim: str | None = Field(
         default=None, max_length=40, description="Victim whose key and sealed data are destroyed."
+    )
+    run_lineage: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Run id of the incident's first run (None: sent before lineages existed).",
     )
 
 

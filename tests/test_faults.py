@@ -536,6 +536,7 @@ VOLATILE_TYPES = frozenset({"timestamp with time zone", "interval", "bytea"})
 # an identity value is spent by a rolled-back or redelivered insert.
 VOLATILE_COLUMNS = {
     "audit_trail": {"sequence"},
+    "incidents": {"run_lineage", "run_id"},  # Temporal's run ids
     "outbox": {"notification_id", "attempts", "last_error"},
 }
 # Tables whose row order is part of their content (an audit chain's order); the others are

@@ -32,7 +32,7 @@ from temporalio import activity, workflow
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import PollerBehaviorSimpleMaximum
 
@@ -583,7 +583,21 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
             )
             return samples if complete else None
 
-        samples = await until(scrape, "the escalation, refusals and failed delivery counted")
+        await until(scrape, "the escalation, refusals and failed delivery counted")
+        # Another event planted under the sequence the incident writes next: the register
+        # refuses that write loudly (whichever event it is), never "already recorded".
+        await _plant_next_event(database_url, incident_id)
+        with suppress(incidents.DecisionRejected, WorkflowUpdateFailedError, WorkflowFailureError):
+            await incidents.decide(
+                client, incident_id, DecisionKind.ACKNOWLEDGE, examples.acknowledge()
+            )
+
+        async def conflict_counted() -> list[Sample] | None:
+            samples = parse_scrape((await answer(worker.url("/metrics"))).body)
+            counted = value(samples, metrics.REGISTER_CONFLICTS, task_queue=settings.task_queue)
+            return samples if counted >= 1 else None
+
+        samples = await until(conflict_counted, "the refused register write counted")
         text = (await answer(worker.url("/metrics"))).body
     ours = {"task_queue": settings.task_queue, "namespace": client.namespace}
     incident = {"workflow_type": "IncidentWorkflow", **ours}
@@ -602,6 +616,7 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
         )
         == 1
     )
+    assert value(samples, metrics.REGISTER_CONFLICTS, **ours) == 1
     names = {name for name, _, _ in samples}
     assert set(metrics.ALL) <= names
     # The SDK's own metrics, under its prefix.
@@ -619,6 +634,24 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
         "level",
         "channel",
     }
+
+
+async def _plant_next_event(database_url: str, incident_id: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            """
+            INSERT INTO incident_events
+                (incident_id, sequence, kind, outcome, actor_id, actor_roles, occurred_at,
+                 summary, payload)
+            SELECT incident_id, last_sequence + 1, 'note', 'recorded', 'someone-else', '{}',
+                   clock_timestamp(), 'planted', '{}'::jsonb
+            FROM incidents WHERE incident_id = $1
+            """,
+            incident_id,
+        )
+    finally:
+        await connection.close()
 
 
 async def test_ops_ports_in_use_are_one_line_errors(

@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -231,8 +231,6 @@ class IncidentWorkflow:
             raise ApplicationError(refused, type=MALFORMED, non_retryable=True)
         input = self._input
         if input.carried is None:
-            # A first run only: a continued run carries an incident that was counted already.
-            metrics.incident_opened()
             protected = workflow.patched(VICTIM_PROTECTION_PATCH)
             if protected:
                 self.state.rules_version = RULES_WITH_PROTECTION
@@ -243,6 +241,8 @@ class IncidentWorkflow:
                 roles = (await self._deployment_policy()).roles
                 self.state.policy = self.state.policy.model_copy(update={"roles": roles})
             await self._open_incident()
+            # A first run only: a continued run carries an incident that was counted already.
+            metrics.incident_opened()
         tracker = None
         if workflow.patched(DEADLINE_TRACKER_PATCH):
             self._tracking = True
@@ -303,22 +303,17 @@ class IncidentWorkflow:
         """Step 1, automatic part: persist, triage, link related incidents, notify."""
         state = self.state
         workflow.set_current_details(current_details(state))
-        opened = await workflow.execute_activity(
-            "open_incident",
-            IncidentOpening(
-                incident_id=state.incident_id,
-                intake=state.intake,
-                opened_at=state.opened_at,
-                provisional_severity=state.provisional_severity,
-                case_owner=state.case_owner,
-                policy_version=state.policy.version,
-                related_window_days=state.policy.related_incident_window_days,
-            ),
-            result_type=IncidentOpened,
-            start_to_close_timeout=REGISTER_TIMEOUT,
-            retry_policy=REGISTER_RETRY,
-            summary="open incident in the register; find related incidents",
-        )
+        try:
+            opened = await self._register_opening()
+        except ActivityError as error:
+            refusal = error.cause
+            if isinstance(refusal, ApplicationError) and refusal.non_retryable:
+                # The register refused the opening (a second start of an incident's id, a
+                # reference already used): the incident fails with the register's reason alone.
+                raise ApplicationError(
+                    refusal.message, type=refusal.type, non_retryable=True
+                ) from None
+            raise
         state.related = [related.incident_id for related in opened.related]
         recipient = state.case_owner or "case_owners"
         async with self._lock:
@@ -336,6 +331,27 @@ class IncidentWorkflow:
                 ],
             )
         self._opened = True
+
+    async def _register_opening(self) -> IncidentOpened:
+        state = self.state
+        opened: IncidentOpened = await workflow.execute_activity(
+            "open_incident",
+            IncidentOpening(
+                incident_id=state.incident_id,
+                intake=state.intake,
+                opened_at=state.opened_at,
+                provisional_severity=state.provisional_severity,
+                case_owner=state.case_owner,
+                policy_version=state.policy.version,
+                related_window_days=state.policy.related_incident_window_days,
+                run_lineage=_run_lineage(),
+            ),
+            result_type=IncidentOpened,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary="open incident in the register; find related incidents",
+        )
+        return opened
 
     async def _verify_allegation(self) -> None:
         """Step 1: acknowledge, protect anyone in imminent danger, verify."""
@@ -870,6 +886,7 @@ class IncidentWorkflow:
             escalation=escalation,
             victim=victim,
             erased_victim=erased_victim,
+            run_lineage=_run_lineage(),
             approvals=[
                 _approval_record(draft, approval_id, actor, effect, now)
                 for approval_id in effect.touched_approvals
@@ -1274,6 +1291,12 @@ class IncidentWorkflow:
     @workflow.signal(name="evidence_added")
     async def evidence_added(self, fact: RawValue) -> None:
         await self._record_fact(FactKind.EVIDENCE_ADDED, fact)
+
+
+def _run_lineage() -> str:
+    """The incident's run lineage: its first run's id, carried by every retry and
+    continue-as-new run (see activities/register_integrity.py)."""
+    return workflow.info().first_execution_run_id
 
 
 def _snapshot(state: IncidentState, now: datetime) -> IncidentSnapshot:

@@ -21,8 +21,10 @@ INCIDENTS_OPENED = "remediation_incidents_opened_total"
 DECISIONS_REFUSED = "remediation_decisions_refused_total"
 ESCALATIONS = "remediation_escalations_total"
 NOTIFICATIONS_FAILED = "remediation_notifications_failed_total"
+# Counted by the register's activities (activities/register_integrity.py).
+REGISTER_CONFLICTS = "remediation_register_conflicts_total"
 
-ALL = (INCIDENTS_OPENED, DECISIONS_REFUSED, ESCALATIONS, NOTIFICATIONS_FAILED)
+ALL = (INCIDENTS_OPENED, DECISIONS_REFUSED, ESCALATIONS, NOTIFICATIONS_FAILED, REGISTER_CONFLICTS)
 
 
 def incident_opened() -> None:
