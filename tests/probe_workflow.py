@@ -1,4 +1,5 @@
-"""A trivial workflow for the smoke tests: optionally waits, then writes one audit entry."""
+"""Trivial workflows for the smoke tests: one optionally waits, then writes one audit entry; the
+other has a bug."""
 
 from datetime import timedelta
 
@@ -30,3 +31,12 @@ class AuditProbeWorkflow:
             summary="record probe entry",
         )
         return entry
+
+
+@workflow.defn
+class BuggyProbeWorkflow:
+    """A workflow with a bug: each of its tasks fails, and the SDK retries it until terminated."""
+
+    @workflow.run
+    async def run(self) -> None:
+        raise RuntimeError("a bug, not a refusal")

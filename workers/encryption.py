@@ -15,6 +15,7 @@ from temporalio.converter import DataConverter
 from activities.keyring import KeyRing, KeyRingError
 from workers.codec import EncryptionCodec
 from workers.errors import StartupError
+from workers.failures import RefusalFailureConverter
 from workers.settings import Settings
 
 KEY_FILE = "keys.json"
@@ -27,8 +28,13 @@ MISSING_KEY_RING = (
 
 
 def encrypted_data_converter(ring: KeyRing) -> DataConverter:
-    """Pydantic payloads, each sealed with the ring's current key (AES-256-GCM)."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(ring))
+    """Pydantic payloads, each sealed with the ring's current key (AES-256-GCM); refusals sent
+    without a stack trace (workers/failures.py)."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=RefusalFailureConverter,
+    )
 
 
 def read_key_file(path: Path) -> KeyRing:
