@@ -76,6 +76,7 @@ async def test_a_second_start_of_an_ended_incident_over_the_http_api_refuses_its
     assert refusal.type == ALREADY_OPENED
     assert f"{incident_id} is already an incident of the register" in refusal.message
     assert "step completed" in refusal.message and "status closed" in refusal.message
+    assert refusal.failure is not None and not refusal.failure.stack_trace
     # Nothing was written: no event, no notification, no audit entry.
     assert await _register_state(engine.pool, incident_id) == before
 
