@@ -26,7 +26,7 @@ from schemas.policy import Policy, RoleDirectory
 from schemas.victims import VictimPersonalData, sealing_context
 from schemas.vocabulary import Step
 from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, Cli, Engine
-from tests.test_incident_lifecycle import decide, finish, open_incident, wait_for
+from tests.test_incident_lifecycle import decide, finish, open_incident, to_response, wait_for
 from workers import examples
 from workers import incident_client as incidents
 from workers.settings import load_settings
@@ -321,6 +321,36 @@ async def test_victims_consent_and_erasure_through_a_whole_incident(engine: Engi
     assert outcome["case_status"] == "closed"
     erased = await read_victim(engine.pool, TEST_KEY_RING, incident_id, "V-0001")
     assert erased is not None and erased.erased_at is not None
+
+
+async def test_a_plan_serves_a_victim_whose_consent_was_recorded_before_it(engine: Engine) -> None:
+    """Consent recorded with record_consent counts for the plan; withdrawn, it no longer does."""
+    incident_id = await open_incident(engine)
+    level = await to_response(engine, incident_id)
+    response = await decide(engine, incident_id, "response", examples.response(level))
+    assert response.approval_id is not None
+    await decide(engine, incident_id, "approve", examples.approve(response.approval_id))
+    await record(engine, incident_id, "V-0001", personal_data(marker("V"), "c"))
+    await decide(engine, incident_id, "record_consent", examples.record_consent("V-0001"))
+    [victim] = (await incidents.status(engine.client, incident_id)).victims
+    assert victim.consent == ["services", "data sharing with partner.ngo-horizon"]
+    serving = examples.action("A1", beneficiaries=["V-0001"])
+    plan = examples.action_plan([serving], consents=[])
+    planned = await decide(engine, incident_id, "action_plan", plan)
+    assert planned.approval_id is not None
+    await decide(engine, incident_id, "approve", examples.approve(planned.approval_id))
+    implementing = await wait_for(engine, incident_id, Step.IMPLEMENTATION)
+    assert [a.action_id for a in implementing.actions] == ["A1"]
+    await decide(
+        engine, incident_id, "withdraw_consent", examples.withdraw_consent("V-0001", ["services"])
+    )
+    more = {
+        "actor": examples.CASE_OWNER,
+        "reason": "More support.",
+        "add": [examples.action("A2", beneficiaries=["V-0001"])],
+    }
+    with pytest.raises(incidents.DecisionRejected, match="A2 serves V-0001, who has no recorded"):
+        await decide(engine, incident_id, "amend_plan", more)
 
 
 async def test_victim_commands(

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from schemas.incident_state import RULES_BEFORE_PROTECTION
+from schemas.decisions import Consent
+from schemas.incident_state import RULES_BEFORE_PROTECTION, IncidentState
 from schemas.policy import Policy, RoleDirectory
 from schemas.register import EventOutcome, NotificationKind
 from schemas.vocabulary import Step
@@ -16,17 +17,23 @@ from tests.test_decision_rules import (
     APPROVER,
     CASE_OWNER,
     EXECUTIVE,
+    HOUR,
+    NOW,
     PARTNER,
     PARTNER_ID,
     VERIFIER,
     K,
+    amend,
     approved,
     assert_refused,
+    assert_step,
     decide,
     drive,
+    model,
     new_state,
 )
 from workers import examples
+from workflows.decision_rules import check, consents_in_force
 from workflows.incident_state import partner_view, status_view
 
 DIRECTORY = Policy(
@@ -448,3 +455,180 @@ def test_a_group_assessment_is_needed_for_an_action_concerning_children_as_a_gro
     assert_refused(state, K.ACTION_PLAN, plan, "A5 concerns children")
     decide(state, K.BEST_INTERESTS, examples.best_interests(None))
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
+
+
+# --- the consent in force -------------------------------------------------------------------
+# Every rule that depends on consent judges by consents_in_force: consent given in the decision
+# or recorded before it (record_consent, an approved plan), less what was withdrawn after it.
+
+CONSENTED_AT = NOW - 3 * HOUR  # fixed instants before NOW, whatever the time zone or the hour
+WITHDRAWN_AT = NOW - HOUR
+GIVEN = ["in the plan", "with record_consent before the plan"]
+
+
+def consent_of(victim_id: str = "V-0001", **changes: Any) -> dict[str, Any]:
+    return {**examples.consent(victim_id), "recorded_at": CONSENTED_AT.isoformat(), **changes}
+
+
+def withdrawal(
+    victim_id: str = "V-0001", purposes: list[str] | None = None, **changes: Any
+) -> dict[str, Any]:
+    return examples.withdraw_consent(
+        victim_id, purposes, **{"withdrawn_at": WITHDRAWN_AT.isoformat(), **changes}
+    )
+
+
+def serving(victim_id: str, action_id: str = "A1", **changes: Any) -> dict[str, Any]:
+    return examples.action(action_id, beneficiaries=[victim_id], **changes)
+
+
+def assert_accepted(state: IncidentState, kind: K, payload: dict[str, Any]) -> None:
+    """`check` accepts the decision (it is not applied)."""
+    before = state.model_dump()
+    check(state, kind, model(kind, payload), NOW)
+    assert state.model_dump() == before
+
+
+def planned(given: str, **consent: Any) -> IncidentState:
+    """In implementation of a plan whose action A1 serves V-0001 and shares their data with the
+    partner, under V-0001's consent given in the plan or recorded before it."""
+    state: IncidentState = with_victims()
+    given_consent = consent_of(**consent)
+    if given == "in the plan":
+        plan = examples.action_plan([serving("V-0001")], consents=[given_consent])
+    else:
+        decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": given_consent})
+        plan = examples.action_plan([serving("V-0001")], consents=[])
+    approved(state, K.ACTION_PLAN, plan)
+    assert_step(state, Step.IMPLEMENTATION)
+    return state
+
+
+def test_a_plan_relies_on_consent_recorded_before_it() -> None:
+    state = with_victims()
+    decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of()})
+    [summary, _] = status_view(state).victims
+    assert summary.consent == ["services", f"data sharing with {PARTNER_ID}"]
+    assert_refused(
+        state,
+        K.ACTION_PLAN,
+        examples.action_plan([serving("V-0001"), serving("V-0002", "A2")], consents=[]),
+        "action A2 serves V-0002, who has no recorded consent to receive services",
+    )
+    approved(state, K.ACTION_PLAN, examples.action_plan([serving("V-0001")], consents=[]))
+    assert state.consents["V-0001"] == Consent.model_validate(consent_of())
+
+
+@pytest.mark.parametrize("given", GIVEN)
+def test_consent_given_either_way_covers_what_follows_the_plan(given: str) -> None:
+    state = planned(given, to_involve_authorities=True)
+    assert_accepted(state, K.AMEND_PLAN, amend(add=[serving("V-0001", "A3")]))
+    assert_accepted(state, K.SHARE_VICTIM_DATA, examples.share_victim_data())
+    to_authorities = {"recipient_kind": "authorities", "recipient": "Labour inspectorate"}
+    assert_accepted(state, K.SHARE_VICTIM_DATA, examples.share_victim_data(**to_authorities))
+    repartner = amend(change=[{"action_id": "A1", "implementing_partner": "partner.other"}])
+    assert_refused(
+        state,
+        K.AMEND_PLAN,
+        repartner,
+        "action A1 shares V-0001's data with partner.other, which their consent does not cover",
+    )
+    # Consent given in the amendment itself counts for it.
+    wider = consent_of(share_data_with=[PARTNER_ID, "partner.other"])
+    assert_accepted(state, K.AMEND_PLAN, {**repartner, "consents": [wider]})
+
+
+@pytest.mark.parametrize("given", GIVEN)
+def test_consent_withdrawn_after_the_plan_stops_everything_relying_on_it(given: str) -> None:
+    state = planned(given, to_involve_authorities=True)
+    decide(state, K.WITHDRAW_CONSENT, withdrawal(purposes=["services", "authorities"]))
+    assert_refused(
+        state,
+        K.AMEND_PLAN,
+        amend(add=[serving("V-0001", "A3")]),
+        "action A3 serves V-0001, who has no recorded consent to receive services",
+    )
+    assert_refused(
+        state,
+        K.SHARE_VICTIM_DATA,
+        examples.share_victim_data(recipient_kind="authorities", recipient="Labour inspectorate"),
+        "V-0001's consent does not cover involving the authorities",
+    )
+    # Sharing with the partner was not withdrawn: it still may happen.
+    assert_accepted(state, K.SHARE_VICTIM_DATA, examples.share_victim_data())
+
+
+@pytest.mark.parametrize("given", GIVEN)
+def test_consent_to_share_withdrawn_from_one_partner_after_the_plan(given: str) -> None:
+    state = planned(given, share_data_with=[PARTNER_ID, "partner.other"])
+    repartner = amend(change=[{"action_id": "A1", "implementing_partner": "partner.other"}])
+    assert_accepted(state, K.AMEND_PLAN, repartner)
+    decide(state, K.WITHDRAW_CONSENT, withdrawal(partners=["partner.other"]))
+    assert_refused(
+        state,
+        K.AMEND_PLAN,
+        repartner,
+        "action A1 shares V-0001's data with partner.other, which their consent does not cover",
+    )
+    assert_refused(
+        state,
+        K.SHARE_VICTIM_DATA,
+        examples.share_victim_data(recipient="partner.other"),
+        "V-0001's consent does not cover sharing their data with partner.other",
+    )
+    assert_accepted(state, K.SHARE_VICTIM_DATA, examples.share_victim_data())
+
+
+def test_consent_withdrawn_while_a_plan_relying_on_the_recorded_one_awaits_approval() -> None:
+    state = with_victims()
+    decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of()})
+    plan = decide(state, K.ACTION_PLAN, examples.action_plan([serving("V-0001")], consents=[]))
+    assert plan.approval_id is not None
+    decide(state, K.WITHDRAW_CONSENT, withdrawal(purposes=["services"]))
+    assert_refused(
+        state,
+        K.APPROVE,
+        examples.approve(plan.approval_id),
+        r"no longer applies \(action A1 serves V-0001, who has no recorded consent to receive",
+    )
+
+
+def test_only_what_was_withdrawn_after_a_consent_was_given_is_taken_from_it() -> None:
+    state = with_victims()
+    decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of()})
+    decide(state, K.WITHDRAW_CONSENT, withdrawal(purposes=["services"]))
+    plan = examples.action_plan([serving("V-0001")], consents=[])
+    assert_refused(state, K.ACTION_PLAN, plan, "A1 serves V-0001, who has no recorded consent")
+    # Consent given in the plan but dated before the withdrawal is withdrawn too ...
+    stale = consent_of()
+    assert_refused(
+        state, K.ACTION_PLAN, {**plan, "consents": [stale]}, "A1 serves V-0001, who has no"
+    )
+    # ... while consent given after it stands: the victim changed their mind.
+    renewed = consent_of(recorded_at=(WITHDRAWN_AT + HOUR / 2).isoformat())
+    assert_accepted(state, K.ACTION_PLAN, {**plan, "consents": [renewed]})
+
+
+def test_the_consent_in_force_overlays_the_recorded_one_with_the_one_given() -> None:
+    state = with_victims()
+    decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of()})
+    decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of("V-0002")})
+    decide(state, K.WITHDRAW_CONSENT, withdrawal("V-0002", ["data_sharing"]))
+    narrower = Consent.model_validate(consent_of(share_data_with=[]))
+    in_force = consents_in_force(state, [narrower])
+    assert in_force["V-0001"] == narrower
+    assert in_force["V-0002"].to_receive_services
+    assert in_force["V-0002"].share_data_with == []
+    assert consents_in_force(state) == state.consents
+
+
+def test_incidents_opened_under_earlier_rules_keep_the_plans_own_consents() -> None:
+    state = drive(Step.ACTION_PLAN, rules_version=RULES_BEFORE_PROTECTION)
+    for victim_id in ("V-0001", "V-0002"):
+        decide(state, K.RECORD_VICTIM, examples.record_victim(victim_id))
+        decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of(victim_id)})
+    plan = examples.action_plan([serving("V-0001")], consents=[])
+    assert_refused(state, K.ACTION_PLAN, plan, "A1 serves V-0001, who has no recorded consent")
+    approved(state, K.ACTION_PLAN, {**plan, "consents": [consent_of()]})
+    # Its consents replaced the recorded ones, as they did when the incident opened.
+    assert list(state.consents) == ["V-0001"]

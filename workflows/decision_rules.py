@@ -6,7 +6,7 @@ so the workflow's validators, its signal handlers and the unit tests share them.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -310,8 +310,30 @@ def effective_consent(state: IncidentState, consent: Consent) -> Consent:
     return consent
 
 
-def _effective(state: IncidentState, consents: list[Consent]) -> dict[str, Consent]:
-    return {c.victim_id: effective_consent(state, c) for c in consents}
+def consents_in_force(
+    state: IncidentState, given: Sequence[Consent] = (), *, plan: bool = False
+) -> dict[str, Consent]:
+    """The consent in force for each victim: the one recorded for them (by record_consent or an
+    approved plan or amendment), overlaid by the one `given` in the decision at hand, each less
+    what the victim withdrew after it was recorded.
+
+    Every rule that depends on consent asks here, and the approval of a plan or an amendment and
+    record_consent store what this returns: the plan, its amendments and re-partnering, sharing
+    with partners and involving the authorities then judge by the same consent. When each rule
+    looked for itself they disagreed: a plan saw only the consents it carried, so consent given
+    with record_consent before it was refused there, though the amendment and sharing honoured it.
+
+    An incident opened before the victim-protection rules keeps the rule it opened under, so that
+    it decides as it did: its plan (`plan`) sees only its own consents, which replace the recorded
+    ones when approved, and the recorded ones count as they were stored.
+    """
+    if state.protected:
+        recorded = {v: effective_consent(state, c) for v, c in state.consents.items()}
+    elif plan:
+        recorded = {}
+    else:
+        recorded = dict(state.consents)
+    return {**recorded, **{c.victim_id: effective_consent(state, c) for c in given}}
 
 
 def _consent_problems(actions: list[PlannedAction], consents: dict[str, Consent]) -> str | None:
@@ -389,7 +411,7 @@ def _check_action_plan(state: IncidentState, decision: Decision, now: datetime) 
             "children are affected: the plan needs an action concerning children with education "
             "or a best_interests_assessment"
         )
-    consents = _effective(state, decision.consents)
+    consents = consents_in_force(state, decision.consents, plan=True)
     problem = _consent_problems(decision.actions, consents) or _child_problems(
         state, decision.actions
     )
@@ -433,7 +455,7 @@ def _check_amend_plan(state: IncidentState, decision: Decision, now: datetime) -
     for change in decision.change:
         if change.due_date is not None and change.due_date <= now.date():
             raise DecisionRefused(f"action {change.action_id}: new due date is not after today")
-    consents = {**state.consents, **_effective(state, decision.consents)}
+    consents = consents_in_force(state, decision.consents)
     repartnered = [
         state.actions[change.action_id].plan.model_copy(
             update={"implementing_partner": change.implementing_partner}
@@ -633,7 +655,7 @@ def _check_withdraw_consent(state: IncidentState, decision: Decision, now: datet
 def sharing_problem(state: IncidentState, decision: ShareVictimData) -> str | None:
     """Why this sharing is not covered by the victim's recorded consent, if it is not."""
     victim_id = decision.victim_id
-    consent = state.consents.get(victim_id)
+    consent = consents_in_force(state).get(victim_id)
     if consent is None:
         return f"{victim_id} has no recorded consent; record_consent first"
     if decision.recipient_kind == ShareRecipient.AUTHORITIES and not consent.to_involve_authorities:
@@ -979,8 +1001,8 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
         case ActionPlan():
             state.plan = subject
             if state.protected:  # the plan adds to the consents recorded, never undoes one
-                state.consents.update(_effective(state, subject.consents))
-            else:
+                state.consents = consents_in_force(state, subject.consents, plan=True)
+            else:  # as when the incident opened: the plan's consents as given replace the others
                 state.consents = {c.victim_id: c for c in subject.consents}
             state.actions = {
                 a.action_id: ActionState(plan=a, planned_at=now) for a in subject.actions
@@ -989,7 +1011,7 @@ def _approved(state: IncidentState, subject: ApprovalSubject, now: datetime) -> 
             enter_step(state, Step.IMPLEMENTATION, now)
             return list(state.actions)
         case AmendPlan():
-            state.consents.update(_effective(state, subject.consents))
+            state.consents = consents_in_force(state, subject.consents)
             for added in subject.add:
                 state.actions[added.action_id] = ActionState(plan=added, planned_at=now)
             for change in subject.change:
@@ -1065,8 +1087,8 @@ def _apply_record_victim(state: IncidentState, decision: Decision, now: datetime
 
 def _apply_record_consent(state: IncidentState, decision: Decision, now: datetime) -> Effect:
     assert isinstance(decision, RecordConsent)
-    consent = effective_consent(state, decision.consent)
-    state.consents[consent.victim_id] = consent
+    state.consents = consents_in_force(state, [decision.consent])
+    consent = state.consents[decision.consent.victim_id]
     covers = ["services"] if consent.to_receive_services else []
     covers += [f"sharing with {len(consent.share_data_with)} partner(s)"] * bool(
         consent.share_data_with
