@@ -1,5 +1,6 @@
 """Constrained types shared by the contract's models."""
 
+import json
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated
@@ -104,9 +105,25 @@ CurrencyCode = Annotated[
     Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code."),
     AfterValidator(_iso_currency),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
-ShortText = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(_text)]
-LongText = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text)]
+# Size limits of every message (intake, decision, fact), on every path. Each free-text field has
+# its own (NAME_MAX, SHORT_TEXT_MAX, LONG_TEXT_MAX characters), and the whole message at most
+# MESSAGE_MAX_BYTES as compact JSON (`message_size`), so that nothing the workflow makes of a
+# message (register writes, refusal records, query answers) nears Temporal's 2 MiB payload limit.
+NAME_MAX = 200
+SHORT_TEXT_MAX = 1_000
+LONG_TEXT_MAX = 10_000
+MESSAGE_MAX_BYTES = 256 * 1024
+
+
+def message_size(value: object) -> int:
+    """The size of a decoded message as compact UTF-8 JSON: the same whichever client encoded it
+    (an SDK, the HTTP API's shorthand, the Web UI) and however it spaced or escaped it."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), AfterValidator(_text)]
+ShortText = Annotated[str, Field(min_length=1, max_length=SHORT_TEXT_MAX), AfterValidator(_text)]
+LongText = Annotated[str, Field(min_length=1, max_length=LONG_TEXT_MAX), AfterValidator(_text)]
 # An aware instant within EARLIEST_YEAR..LATEST_YEAR in UTC, so that PostgreSQL's timestamptz
 # and the workflow's deadline arithmetic can hold it.
 Instant = Annotated[AwareDatetime, AfterValidator(_instant)]

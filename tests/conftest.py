@@ -31,7 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.database import open_pool
 from activities.keyring import KeyRing
 from activities.migrations import apply_migrations
-from workers.dev_server import temporal_cli
+from workers.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX, temporal_cli
 from workers.encryption import encrypted_data_converter
 from workers.local_postgres import LocalPostgres
 from workers.settings import load_settings
@@ -91,7 +91,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
             "--http-port",
             str(HTTP_API_PORT),
             "--dynamic-config-value",
-            "history.maxInFlightUpdatePayloads=1048576",
+            f"{IN_FLIGHT_UPDATES_KEY}={IN_FLIGHT_UPDATES_MAX}",
         ],
     )
     yield env

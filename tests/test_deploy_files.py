@@ -24,7 +24,9 @@ import typer.main
 import yaml
 from pydantic import AliasChoices
 
+from schemas.common import MESSAGE_MAX_BYTES
 from workers.cli import app
+from workers.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX
 from workers.settings import Settings
 from workflows.search_attributes import cli_definitions
 
@@ -848,3 +850,14 @@ def test_the_policy_configmap_is_the_policy_file() -> None:
     mounts = {m["mountPath"]: m["name"] for m in worker.spec["volumeMounts"]}
     (volume,) = [v for v in worker.pod["volumes"] if v["name"] == mounts[path.rpartition("/")[0]]]
     assert volume["configMap"]["name"] == "remediation-policy"
+
+
+def test_every_temporal_server_refuses_updates_that_would_stall_an_incident() -> None:
+    """The compose stack and the Helm values hold the in-flight update limit `up` and the tests
+    give the dev server (an update near 2 MiB fails the workflow task that refuses it)."""
+    [compose_config] = _load_yaml(DEPLOY / "temporal" / "dynamicconfig.yaml")
+    [helm] = _load_yaml(K8S / "temporal-values.yaml")
+    helm_config = helm["server"]["dynamicConfig"]
+    for config in (compose_config, helm_config):
+        assert config[IN_FLIGHT_UPDATES_KEY] == [{"value": IN_FLIGHT_UPDATES_MAX}]
+    assert IN_FLIGHT_UPDATES_MAX < 2 * 1024 * 1024 - MESSAGE_MAX_BYTES

@@ -41,6 +41,15 @@ def temporal_cli() -> Path:
     )
 
 
+# Temporal hands a refused update back to the server with its whole input, so an update near the
+# 2 MiB payload limit fails the workflow task that refuses it and stalls the incident until the
+# update times out. The server refuses updates whose input would take the incident's in-flight
+# updates past this many bytes, before a worker sees them; the workflow refuses anything over
+# schemas.common.MESSAGE_MAX_BYTES. The same setting is in deploy/temporal/dynamicconfig.yaml.
+IN_FLIGHT_UPDATES_KEY = "history.maxInFlightUpdatePayloads"
+IN_FLIGHT_UPDATES_MAX = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class DevServerConfig:
     db_file: Path
@@ -69,6 +78,7 @@ def dev_server_argv(binary: Path, config: DevServerConfig) -> list[str]:
         "--ui-disable-news-fetch",
         "--log-format", "json",
         "--log-level", "warn",
+        "--dynamic-config-value", f"{IN_FLIGHT_UPDATES_KEY}={IN_FLIGHT_UPDATES_MAX}",
     ]  # fmt: skip
     for definition in search_attributes.cli_definitions():
         argv += ["--search-attribute", definition]

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from schemas.actor import SYSTEM_ACTOR, Actor
-    from schemas.common import ACCEPTED_BEFORE
+    from schemas.common import ACCEPTED_BEFORE, MESSAGE_MAX_BYTES, message_size
     from schemas.decisions import (
         DECISION_MODELS,
         FACT_MODELS,
@@ -142,11 +142,32 @@ def _decode(raw: RawValue) -> Any:
         ) from None
 
 
+def _refuse_oversized(name: str, value: object) -> None:
+    if (size := message_size(value)) > MESSAGE_MAX_BYTES:
+        raise ApplicationError(
+            f"invalid {name}: the message is {size:,} bytes as compact JSON; "
+            f"at most {MESSAGE_MAX_BYTES:,} are accepted",
+            type=MALFORMED,
+            non_retryable=True,
+        )
+
+
+def _not_oversized_start(raw: RawValue) -> None:
+    """A new incident's input over the message limit is refused for its size first. No intake
+    that fits the contract's field limits ever came near it, so running incidents are not
+    affected; a continued run's input carries the whole incident and has no such limit."""
+    value = _decode(raw)
+    if not (isinstance(value, dict) and value.get("carried") is not None):
+        _refuse_oversized(IncidentInput.__name__, value)
+
+
 def parse_message(model: type[M], raw: RawValue, *, accepted_before: bool = False) -> M:
     """The message as `model`; `accepted_before` when the workflow re-reads what it already
     accepted (an update's handler after its validator, a replayed history), which skips the
     checks added since (see `schemas.common.ACCEPTED_BEFORE`)."""
     value = _decode(raw)
+    if not accepted_before:
+        _refuse_oversized(model.__name__, value)
     try:
         return model.model_validate(
             value, context={ACCEPTED_BEFORE: True} if accepted_before else None
@@ -190,6 +211,7 @@ class IncidentWorkflow:
         self._input_refused: str | None = None
         self._input_unchecked: str | None = None
         try:
+            _not_oversized_start(raw_input)
             input = parse_message(IncidentInput, raw_input, accepted_before=True)
         except ApplicationError as refusal:
             self._input_refused = refusal.message
