@@ -49,6 +49,7 @@ from schemas.incident_state import (
     PendingItem,
     VictimState,
 )
+from schemas.policy import MilestoneKind
 from schemas.register import EventOutcome, NotificationKind
 from schemas.vocabulary import (
     CHILD_SAFEGUARDS,
@@ -151,8 +152,19 @@ class Effect:
 # check
 
 
-def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: datetime) -> None:
-    """Raise DecisionRefused when the decision is not valid now; never changes the state."""
+def check(
+    state: IncidentState,
+    kind: DecisionKind,
+    decision: Decision,
+    now: datetime,
+    *,
+    lessons_in_flight: bool = True,
+) -> None:
+    """Raise DecisionRefused when the decision is not valid now; never changes the state.
+
+    A decision's step is judged against `step_in_flight`: the step the incident is moving to once
+    an accepted decision's transition is under way (see there). `lessons_in_flight=False` judges
+    the way incidents did before the storing of lessons counted as under way."""
     if state.step == Step.COMPLETED:
         raise DecisionRefused(f"incident {state.incident_id} is completed; it takes no decisions")
     allowed = ALLOWED_ROLES[kind]
@@ -168,9 +180,14 @@ def check(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
     expected_step = STEP_OF_DECISION.get(kind)
     if kind == DecisionKind.CLOSURE and state.closure is not None:
         raise DecisionRefused("the closure was already approved")
-    if expected_step is not None and _effective_step(state) != expected_step:
+    if kind == DecisionKind.LESSONS_LEARNED and state.lessons is not None:
+        raise DecisionRefused("lessons were already captured")
+    step = step_in_flight(state, lessons_in_flight=lessons_in_flight)
+    if expected_step is not None and step != expected_step:
+        moving = f", moving to the {step} step" if step != state.step else ""
         raise DecisionRefused(
-            f"{kind} belongs to the {expected_step} step; the incident is in the {state.step} step"
+            f"{kind} belongs to the {expected_step} step; the incident is in the {state.step} "
+            f"step{moving}"
         )
     if kind in NEEDS_APPROVAL and kind not in _SEVERAL_PENDING:
         pending = state.pending_of_kind(kind)
@@ -219,11 +236,30 @@ def _not_held(state: IncidentState, actor: Actor, role: Role) -> str:
     return f"the {role} role cannot send decisions"
 
 
-def _effective_step(state: IncidentState) -> Step:
-    """Once closure is approved, lessons may be captured while the closure report is written."""
-    if state.step == Step.CLOSURE and state.closure is not None:
-        return Step.LESSONS_LEARNED
-    return state.step
+def step_in_flight(state: IncidentState, *, lessons_in_flight: bool = True) -> Step:
+    """The step the incident is in or, once a decision has set a transition under way, the step
+    it is moving to: an answer is the state it leads to, so the decision it leads to is accepted
+    at once. Two transitions finish in the workflow's main loop after the decision's answer:
+
+    - an approved closure moves to lessons learned once the closure report is written;
+    - captured lessons move to the post-closure follow-up (or complete the incident when the
+      policy has no follow-up window) once they are stored in the knowledge base.
+    """
+    step = state.step
+    if step == Step.CLOSURE and state.closure is not None:
+        step = Step.LESSONS_LEARNED
+    if step == Step.LESSONS_LEARNED and state.lessons is not None and lessons_in_flight:
+        follow_up = state.policy.window(MilestoneKind.FOLLOW_UP, state.severity)
+        step = Step.COMPLETED if follow_up is None else Step.FOLLOW_UP
+    return step
+
+
+def needs_lessons_in_flight(state: IncidentState, kind: DecisionKind) -> bool:
+    """Whether the decision is in its step only because stored lessons count as under way."""
+    expected = STEP_OF_DECISION.get(kind)
+    return expected is not None and step_in_flight(
+        state, lessons_in_flight=False
+    ) != expected == step_in_flight(state)
 
 
 def _check_acknowledge(state: IncidentState, decision: Decision, now: datetime) -> None:

@@ -70,7 +70,16 @@ with workflow.unsafe.imports_passed_through():
     from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus, Severity, Step
     from workflows import metrics
     from workflows import search_attributes as sa
-    from workflows.decision_rules import DecisionRefused, Effect, Notice, apply, check, enter_step
+    from workflows.decision_rules import (
+        DecisionRefused,
+        Effect,
+        Notice,
+        apply,
+        check,
+        enter_step,
+        needs_lessons_in_flight,
+        step_in_flight,
+    )
     from workflows.escalation import (
         EscalationChange,
         escalation_time,
@@ -102,6 +111,8 @@ DEADLINE_REMINDERS_PATCH = "deadline-reminders"
 # An event and its notifications are written by one activity in one transaction; incidents
 # started before queue each notification with an activity of its own.
 ONE_REGISTER_WRITE_PATCH = "one-register-write"
+# Captured lessons count as under way, so the follow-up they lead to is accepted at once.
+LESSONS_IN_FLIGHT_PATCH = "lessons-in-flight"
 # Delivery retries until the channel is back, backing off to one attempt an hour.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
@@ -725,7 +736,7 @@ class IncidentWorkflow:
                 return duplicate
             try:
                 # Re-checked under the lock: another decision may have landed since validation.
-                check(self.state, kind, decision, workflow.now())
+                self._check(kind, decision)
             except DecisionRefused as refusal:
                 metrics.decision_refused(kind)
                 raise ApplicationError(str(refusal), type=REFUSED, non_retryable=True) from None
@@ -745,12 +756,21 @@ class IncidentWorkflow:
             if self._duplicate_result(kind, decision) is not None:
                 return
             try:
-                check(self.state, kind, decision, workflow.now())
+                self._check(kind, decision)
             except DecisionRefused as refusal:
                 metrics.decision_refused(kind)
                 await self._record_refused(kind, decision.actor, str(refusal), raw)
                 return
             await self._commit(kind, decision)
+
+    def _check(self, kind: DecisionKind, decision: Decision) -> None:
+        """The rules, as a handler applies them. Stored lessons count as under way (so the
+        follow-up is accepted at once) where the patch is recorded: incidents that ran before it
+        refused a follow-up signal until the lessons were stored, and replay the same."""
+        in_flight = needs_lessons_in_flight(self.state, kind) and workflow.patched(
+            LESSONS_IN_FLIGHT_PATCH
+        )
+        check(self.state, kind, decision, workflow.now(), lessons_in_flight=in_flight)
 
     def _duplicate_result(self, kind: DecisionKind, decision: Decision) -> DecisionResult | None:
         if decision.decision_id is None:
@@ -765,7 +785,7 @@ class IncidentWorkflow:
             sequence=sequence,
             outcome=original.outcome if original else EventOutcome.ACCEPTED,
             approval_id=None,
-            step=self.state.step,
+            step=step_in_flight(self.state),
             message=f"decision {decision.decision_id} was already applied as event {sequence}",
             duplicate=True,
         )
@@ -809,7 +829,7 @@ class IncidentWorkflow:
             sequence=draft.sequence,
             outcome=effect.outcome,
             approval_id=effect.approval_id,
-            step=draft.step,
+            step=step_in_flight(draft),
             message=effect.message,
         )
 
