@@ -282,7 +282,8 @@ async def test_up_on_a_pipe_prints_its_steps_only_and_logs_the_worker_to_its_fil
     assert "worker configuration" not in "\n".join(lines)
     assert "worker configuration" not in stderr.decode()
 
-    # The worker's log is in its file, one JSON object a line.
+    # The worker's log is in its file, one JSON object a line, with the codec origin in effect:
+    # the UI's real port, not the default 8233.
     logged = [
         json.loads(line)
         for line in (data_dir / "logs" / "worker.log").read_text().splitlines()
@@ -290,6 +291,8 @@ async def test_up_on_a_pipe_prints_its_steps_only_and_logs_the_worker_to_its_fil
     ]
     events = [entry["event"] for entry in logged]
     assert "worker polling" in events and "worker stopped" in events
+    [configuration] = [entry for entry in logged if entry["event"] == "worker configuration"]
+    assert configuration["codec_cors_origin"] == f"http://localhost:{ports['ui']}"
 
 
 async def test_a_killed_up_leaves_no_server_behind(tmp_path: Path, ports: dict[str, int]) -> None:

@@ -296,6 +296,8 @@ class LocalStack:
         runner = await start_codec_server(
             require_key_ring(settings), token, cors_origin, options.bind, self.codec_port
         )
+        # The worker logs its configuration: the origin in effect, not the default it replaced.
+        self.settings = settings.model_copy(update={"codec_cors_origin": cors_origin})
         running.push_async_callback(runner.cleanup)
         url = f"http://{host}:{self.codec_port}"
         self.report("step", {"what": "Codec server ready", "detail": url})
