@@ -303,7 +303,8 @@ class LocalStack:
         self.report("step", {"what": "Codec server ready", "detail": url})
         # The dev server's UI has no login to pass a bearer token from: it gets the token in
         # its endpoint's path instead, but only while the UI is reachable from this machine alone
-        # (the UI hands its endpoint to every browser that opens it).
+        # (the UI hands its endpoint to every browser that opens it). The dev server takes it on
+        # its command line only, so the token is in the process list too (README, Encryption).
         loopback = options.bind in ("127.0.0.1", "localhost", "::1")
         self.ui_codec_endpoint = f"{url}/t/{token}" if loopback else url
         return url
