@@ -256,9 +256,9 @@ async def test_up_on_a_pipe_prints_its_steps_only_and_logs_the_worker_to_its_fil
         assert process.stdout is not None
         lines: list[str] = []
         while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            line = await asyncio.wait_for(process.stdout.readline(), 90)
-            assert line, f"`up` ended early: {lines}"
-            lines.append(line.decode().rstrip("\n"))
+            read = await asyncio.wait_for(process.stdout.readline(), 90)
+            assert read, f"`up` ended early: {lines}"
+            lines.append(read.decode().rstrip("\n"))
         process.send_signal(signal.SIGINT)
         rest, stderr = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, stderr.decode()
