@@ -460,6 +460,9 @@ def _report_json(facts: _ClosureFacts) -> dict[str, JsonValue]:
         "severity": incident["severity"],
         "response_level": incident["response_level"],
         "relationship": incident["relationship"],
+        # "relationship" is the relationship to the harm; this key says so (the business
+        # relationship decided at step 2 is another thing).
+        "relationship_to_harm": incident["relationship"],
         "timeline": [
             {"kind": event["kind"], "sequence": event["sequence"], "on": _day(event["occurred_at"])}
             for event in sorted(facts.timeline, key=lambda event: event["sequence"])

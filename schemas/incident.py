@@ -15,6 +15,7 @@ from schemas.register import EventOutcome
 from schemas.vocabulary import (
     ActionCategory,
     ActionStatus,
+    BusinessRelationship,
     CaseStatus,
     Relationship,
     ResponseLevel,
@@ -127,7 +128,15 @@ class IncidentStatus(Contract):
     severity_confirmed: bool = Field(description="False while only triage has set it.")
     proposed_response_level: ResponseLevel | None = Field(description="Level proposed.")
     response_level: ResponseLevel | None = Field(description="Level approved.")
-    relationship: Relationship | None = Field(description="Relationship to the harm.")
+    relationship: Relationship | None = Field(
+        description="Relationship to the harm (cause, contribute, directly linked), found at "
+        "verification; not the business relationship."
+    )
+    business_relationship: BusinessRelationship | None = Field(
+        default=None,
+        description="Business relationship with the partner, decided at step 2 (continue with "
+        "mitigation, temporary suspension, disengagement).",
+    )
     case_owner: ActorId | None = Field(description="Case owner.")
     verification_rounds: int = Field(description="Inconclusive verifications so far.")
     pending_decisions: list[PendingDecision] = Field(description="Decisions awaited.")

@@ -772,6 +772,10 @@ async def test_the_closure_report_says_where_the_case_ended(register_pool: async
     assert data["incident_id"] == incident_id
     assert data["minerals"] == ["tin", "tantalum"]
     assert data["severity"] == "critical"
+    # "relationship" is the relationship to the harm; a key says so (the business relationship
+    # decided at step 2 is another thing).
+    assert data["relationship_to_harm"] == data["relationship"] == "contribute"
+    assert "| Relationship to the harm | contribute |" in report.markdown
     assert data["check_ins"] == 1
     assert data["closure"] == {
         "status": "closed",

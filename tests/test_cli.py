@@ -7,6 +7,7 @@ not meet the test's event loop (which also runs the engine's worker).
 import asyncio
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -459,6 +460,7 @@ def test_status_renders_every_section(capsys: pytest.CaptureFixture[str]) -> Non
             "proposed_response_level": "company_led",
             "response_level": "company_led",
             "relationship": "contribute",
+            "business_relationship": "temporary_suspension",
             "case_owner": "owner.amara",
             "verification_rounds": 1,
             "pending_decisions": [
@@ -543,6 +545,9 @@ def test_status_renders_every_section(capsys: pytest.CaptureFixture[str]) -> Non
     assert deadline.rstrip().endswith("OVERDUE, extended")
     assert "Add a livelihood action." in out
     assert "Escalated (level 2)" in out
+    # The two relationships, each by its name.
+    assert re.search(r"^  Relationship to the harm +contribute$", out, re.MULTILINE)
+    assert re.search(r"^  Business relationship +temporary_suspension$", out, re.MULTILINE)
     escalated = [line for line in out.splitlines() if "action_due-A1" in line][-1]
     assert "L2" in escalated and "owner.amara, human-rights-lead" in escalated
 

@@ -28,7 +28,10 @@ from typer.testing import CliRunner
 from activities.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
-from tests.conftest import PROJECT_ROOT, TEST_KEY_RING, Engine, free_port
+from schemas.vocabulary import Step
+from tests import http_api as api
+from tests.conftest import PROJECT_ROOT, TEST_DATA_CONVERTER, TEST_KEY_RING, Engine, free_port
+from tests.test_incident_lifecycle import decide, open_incident, status, to_response
 from workers import examples
 from workers import incident_client as incidents
 from workers.cli import app
@@ -277,10 +280,11 @@ async def test_temporal_never_sees_a_reporters_name(
     assert any(marker.encode() in payload.data for payload in decoded)
 
 
-async def test_plain_json_from_the_ui_or_http_api_is_accepted(
+async def test_plain_json_from_a_client_without_the_codec_is_accepted(
     temporal_env: WorkflowEnvironment, engine: Engine
 ) -> None:
-    """What the Web UI or the HTTP API sends is plain JSON; the engine reads it as it is."""
+    """What the HTTP API or an SDK client without the codec (or a Web UI without a codec
+    endpoint) sends is plain JSON; the engine reads it as it is."""
     config = temporal_env.client.service_client.config
     plain_client = await Client.connect(
         config.target_host,
@@ -434,6 +438,98 @@ async def test_codec_server_allows_only_the_ui_origin(codec_url: str) -> None:
     other = await preflight("http://evil.example")
     assert "Access-Control-Allow-Origin" not in other.headers
     assert "Access-Control-Allow-Headers" not in other.headers
+
+
+async def _encode_as_the_web_ui(codec_url: str, value: dict[str, Any]) -> Payload:
+    """What the Web UI does with JSON typed into it when its codec endpoint is set (as `up` sets
+    it, the token in the path): POST it to `<endpoint>/encode` from the UI's origin."""
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())
+    headers = {"Origin": UI_ORIGIN, "X-Namespace": "default"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{codec_url}/t/{TOKEN}/encode", json=_body(plain), headers=headers) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        assert answer.headers["Access-Control-Allow-Origin"] == UI_ORIGIN
+        [encoded] = _payloads(await answer.json())
+    assert encoded.metadata["encoding"] == b"binary/encrypted"
+    assert _key(encoded) == TEST_KEY_RING.current_key_id
+    assert b"json/plain" not in encoded.data
+    # The worker's data converter reads it back as the same JSON.
+    assert await TEST_DATA_CONVERTER.decode([encoded], [dict[str, Any]]) == [value]
+    return encoded
+
+
+def _payload_json(payload: Payload) -> dict[str, Any]:
+    """A payload in Temporal's protobuf JSON, as the Web UI sends it after encoding."""
+    [item] = _body(payload)["payloads"]
+    return item  # type: ignore[no-any-return]
+
+
+async def test_what_the_web_ui_sends_through_the_codec_is_stored_encrypted_and_applied(
+    temporal_env: WorkflowEnvironment, engine: Engine, http_api: str, codec_url: str
+) -> None:
+    """An `approve` update and a `note` signal as the Web UI sends them with `up`'s codec
+    endpoint: encoded by the codec server, then sent to Temporal as `binary/encrypted`."""
+    incident_id = await open_incident(engine)
+    level = await to_response(engine, incident_id)
+    pending = await decide(engine, incident_id, "response", examples.response(level))
+    assert pending.approval_id is not None
+    marker = f"note {uuid.uuid4().hex}"
+    approval = await _encode_as_the_web_ui(codec_url, examples.approve(pending.approval_id))
+    note = await _encode_as_the_web_ui(codec_url, {"actor": examples.CASE_OWNER, "text": marker})
+
+    answer = await api.post(
+        f"{http_api}/workflows/{incident_id}/update/approve",
+        {
+            "request": {
+                "meta": {"updateId": str(uuid.uuid4())},
+                "input": {"name": "approve", "args": {"payloads": [_payload_json(approval)]}},
+            },
+            "waitPolicy": {"lifecycleStage": api.COMPLETED},
+        },
+    )
+    assert answer.status == 200, answer.text
+    assert "failure" not in answer.body["outcome"], answer.text
+    answer = await api.post(
+        f"{http_api}/workflows/{incident_id}/signal/note",
+        {"input": {"payloads": [_payload_json(note)]}},
+    )
+    assert answer.status == 200, answer.text
+
+    # The engine applied both.
+    assert (await status(engine, incident_id)).step == Step.ACTION_PLAN
+    for _ in range(200):
+        timeline = await incidents.timeline(engine.client, incident_id)
+        if any(event.kind == "note" for event in timeline):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the note never reached the timeline")
+
+    # Temporal stored both encrypted, as a client without the codec sees them.
+    config = temporal_env.client.service_client.config
+    raw_client = await Client.connect(
+        config.target_host,
+        namespace=temporal_env.client.namespace,
+        data_converter=pydantic_data_converter,
+    )
+    history = await raw_client.get_workflow_handle(incident_id).fetch_history()
+    [approved] = [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request.input.args
+        for event in history.events
+        if event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        == "approve"
+    ]
+    [noted] = [
+        event.workflow_execution_signaled_event_attributes.input
+        for event in history.events
+        if event.workflow_execution_signaled_event_attributes.signal_name == "note"
+    ]
+    for stored in (approved, noted):
+        assert [p.metadata["encoding"] for p in stored.payloads] == [b"binary/encrypted"]
+    assert list(approved.payloads) == [approval] and list(noted.payloads) == [note]
+    assert marker.encode() not in b"".join(e.SerializeToString() for e in history.events)
 
 
 async def test_codec_server_command_serves_until_sigterm() -> None:

@@ -27,7 +27,9 @@ from schemas.policy import MilestoneKind, Policy
 from schemas.register import EventOutcome
 from schemas.vocabulary import (
     ActionStatus,
+    BusinessRelationship,
     CaseStatus,
+    Relationship,
     ResponseLevel,
     Severity,
     Step,
@@ -1453,6 +1455,29 @@ def test_current_details_of_implementation_and_completion() -> None:
     assert "V-0001" not in details
     finished = completed_incident()
     assert current_details(finished).startswith("**Completed** — closed (closed early: withdrawn)")
+
+
+def test_the_relationship_decided_at_step_2_is_called_the_business_relationship() -> None:
+    """Verification finds the relationship to the harm (`contribute`...); step 2 decides the
+    business relationship (`continue_with_mitigation`...): summaries and status name each."""
+    state = drive(Step.VERIFICATION)
+    verified = decide(state, K.VERIFICATION, examples.verification())
+    assert verified.summary.startswith("verification substantiated, relationship to the harm ")
+    assert state.proposed_level is not None
+    requested = decide(state, K.RESPONSE, examples.response(state.proposed_level))
+    expected = "business relationship continue_with_mitigation"
+    assert requested.summary.startswith(f"response level {state.proposed_level}, {expected}")
+    [pending] = status_view(state).pending_approvals
+    assert pending.summary.endswith(expected)
+    assert f"({pending.summary})" in current_details(state)
+    assert any(expected in notice.body for notice in requested.notices)
+    assert status_view(state).business_relationship is None
+
+    decide(state, K.APPROVE, examples.approve(pending.approval_id))
+    status = status_view(state)
+    assert status.business_relationship == BusinessRelationship.CONTINUE_WITH_MITIGATION
+    assert status.relationship == Relationship.CONTRIBUTE
+    assert "- Business relationship: continue_with_mitigation" in current_details(state)
 
 
 def test_static_summary_has_no_personal_data() -> None:

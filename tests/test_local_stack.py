@@ -241,6 +241,60 @@ async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
         assert await asyncio.wait_for(up.process.wait(), 60) == 0
 
 
+async def test_up_on_a_pipe_prints_its_steps_only_and_logs_the_worker_to_its_file(
+    tmp_path: Path, ports: dict[str, int]
+) -> None:
+    """As under a log collector or CI: stdout is no terminal and LOG_FORMAT is left to choose."""
+    data_dir = tmp_path / "data"
+    command = [arg for arg in _up_command(data_dir, ports) if arg != "--json"]
+    env = {name: value for name, value in _without_test_key_ring().items() if name != "LOG_FORMAT"}
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**env, "CODEC_SERVER_PORT": str(ports["codec"])},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Press Ctrl-C"):
+            read = await asyncio.wait_for(process.stdout.readline(), 90)
+            assert read, f"`up` ended early: {lines}"
+            lines.append(read.decode().rstrip("\n"))
+        process.send_signal(signal.SIGINT)
+        rest, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    lines += rest.decode().splitlines()
+
+    # Only the steps: a heading, the ok lines, the ready block, the stop lines.
+    steps = [line for line in lines if line.startswith("  ok  ")]
+    assert [line.split()[1:3] for line in steps[:3]] == [
+        ["PostgreSQL", "ready"],
+        ["Codec", "server"],
+        ["Temporal", "dev"],
+    ]
+    assert lines[0].startswith("Starting the remediation engine")
+    assert lines[-1].startswith("Stopped. Data kept in")
+    for line in lines:
+        assert not line.lstrip().startswith("{"), line
+    assert "worker configuration" not in "\n".join(lines)
+    assert "worker configuration" not in stderr.decode()
+
+    # The worker's log is in its file, one JSON object a line, with the codec origin in effect:
+    # the UI's real port, not the default 8233.
+    logged = [
+        json.loads(line)
+        for line in (data_dir / "logs" / "worker.log").read_text().splitlines()
+        if line.strip()
+    ]
+    events = [entry["event"] for entry in logged]
+    assert "worker polling" in events and "worker stopped" in events
+    [configuration] = [entry for entry in logged if entry["event"] == "worker configuration"]
+    assert configuration["codec_cors_origin"] == f"http://localhost:{ports['ui']}"
+
+
 async def test_a_killed_up_leaves_no_server_behind(tmp_path: Path, ports: dict[str, int]) -> None:
     async with running_up(tmp_path / "data", ports) as up:
         await up.until("ready")

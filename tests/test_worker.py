@@ -87,6 +87,39 @@ async def test_real_worker_runs_a_workflow_whose_activity_writes_the_register(
     assert any(line["event"] == "worker stopped" for line in lines)
 
 
+@pytest.mark.parametrize("contact", [None, "rmi.contact"])
+async def test_the_worker_warns_at_start_when_no_industry_programme_contact_is_configured(
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    json_log: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+    contact: str | None,
+) -> None:
+    """Level 3 of a critical incident promises that contact; none is configured by default."""
+    monkeypatch.delenv("REMEDIATION_POLICY_FILE", raising=False)
+    if contact is None:
+        monkeypatch.delenv("ESCALATION_INDUSTRY_PROGRAMME_CONTACT", raising=False)
+    else:
+        monkeypatch.setenv("ESCALATION_INDUSTRY_PROGRAMME_CONTACT", contact)
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    settings = _settings(temporal_env, database_url, f"policy-{uuid.uuid4().hex[:8]}")
+    worker = asyncio.create_task(serve(settings, stop, on_started=started.set))
+    await asyncio.wait_for(started.wait(), 30)
+    stop.set()
+    await asyncio.wait_for(worker, 30)
+
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    warnings = [line for line in lines if "industry-programme contact" in line["event"]]
+    if contact is not None:
+        assert warnings == []
+        return
+    [warning] = warnings
+    assert warning["level"] == "warning"
+    assert "ESCALATION_INDUSTRY_PROGRAMME_CONTACT" in warning["event"]
+    assert set(warning) == {"event", "level", "logger", "timestamp", "policy_version"}
+
+
 async def test_timers_run_on_the_time_skipping_server(
     time_skipping_env: WorkflowEnvironment, register_pool: asyncpg.Pool
 ) -> None:

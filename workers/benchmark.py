@@ -25,7 +25,7 @@ from workers import benchmark_report as report
 from workers.benchmark_report import Figure, Target, worker_tuning
 from workers.cli_support import JsonOption, _fail, _settings
 from workers.errors import StartupError
-from workers.logs import configure_logging
+from workers.logs import configure_logging, forward_core_logs
 from workers.settings import LogFormat
 
 # The full figures (`--scale 1`).
@@ -271,23 +271,6 @@ async def run_benchmark(only: tuple[str, ...], scale: float) -> Run:
     return run
 
 
-def _core_logs_to_python() -> None:
-    """Temporal's native core writes its warnings to stdout by default, which would break
-    `--json`: send them to this process's log file instead, with the engine's own logs."""
-    from temporalio.runtime import (
-        LogForwardingConfig,
-        LoggingConfig,
-        Runtime,
-        TelemetryConfig,
-        TelemetryFilter,
-    )
-
-    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
-    filter_ = TelemetryFilter(core_level="WARN", other_level="WARN")
-    telemetry = TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding))
-    Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=False)
-
-
 def _versions() -> dict[str, str]:
     versions = {
         "remediation-engine": version("remediation-engine"),
@@ -425,7 +408,7 @@ def benchmark(
     log_path = path.with_suffix(".log")
     with log_path.open("a", encoding="utf-8") as log_file:
         configure_logging(LogFormat.JSON, settings.logging_level, stream=log_file)
-        _core_logs_to_python()
+        forward_core_logs()
         _progress(f"benchmark at scale {scale:g}: {', '.join(chosen)}")
         try:
             run = asyncio.run(run_benchmark(chosen, scale))

@@ -585,7 +585,8 @@ def _print_status(status: IncidentStatus) -> None:
     facts = [
         ("Severity", f"{status.severity}{'' if status.severity_confirmed else ' (provisional)'}"),
         ("Response level", level),
-        ("Relationship", status.relationship or "—"),
+        ("Relationship to the harm", status.relationship or "—"),
+        ("Business relationship", status.business_relationship or "—"),
         ("Case owner", status.case_owner or "unassigned"),
         ("Opened", _when(status.opened_at)),
     ]

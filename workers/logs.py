@@ -60,6 +60,23 @@ def configure_logging(
     logging.getLogger("asyncio").setLevel(max(level, logging.WARNING))
 
 
+def forward_core_logs() -> None:
+    """Temporal's native core writes its warnings to stdout by default, beside a command's own
+    output: send them through this process's logging instead (to wherever it writes)."""
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+        TelemetryFilter,
+    )
+
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filter_ = TelemetryFilter(core_level="WARN", other_level="WARN")
+    telemetry = TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding))
+    Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=False)
+
+
 class ActivityLogContext(Interceptor):
     """Binds workflow id, run id, activity type and attempt to every log line of an activity."""
 

@@ -3,12 +3,18 @@
 Order of start: PostgreSQL (unless DATABASE_URL names a server), the Temporal dev server,
 migrations, the worker; then the monitoring schedules are applied. Order of stop is the reverse,
 so the worker hands back its tasks while Temporal and the database are still there to take them.
+
+`up` prints its steps on stdout and its one-line failure on stderr; everything logged in its
+process (the worker, the codec server, Temporal's native core) goes to `<data dir>/logs/worker.log`,
+as the child processes' logs go to files beside it, so the step output stays the steps whatever
+collects it.
 """
 
 import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -37,6 +43,7 @@ from workers.encryption import (
 )
 from workers.errors import StartupError
 from workers.local_postgres import LocalPostgres, postgres_bin_dir
+from workers.logs import configure_logging, forward_core_logs
 from workers.register import check_reachable, migrate_database
 from workers.schedules import SCHEDULES, apply_schedules
 from workers.settings import Settings
@@ -47,6 +54,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 DATABASE_NAME = "remediation"
 STACK_FILE = "stack.json"
+WORKER_LOG = "worker.log"
 
 
 # Applying the schedules must not hold up a stack whose Temporal is slow to answer.
@@ -135,6 +143,22 @@ def exclusive_use(data_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def logging_to(path: Path, settings: Settings) -> Iterator[None]:
+    """This process's log lines go to `path` (appended; JSON unless LOG_FORMAT=console), and
+    Temporal's native core's with them; the logging before is restored afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with path.open("a", encoding="utf-8") as stream:
+        configure_logging(settings.log_format, settings.logging_level, stream=stream)
+        forward_core_logs()
+        try:
+            yield
+        finally:
+            root.handlers = handlers
+            root.setLevel(level)
+
+
 def ensure_ports_free(bind: str, ports: dict[str, tuple[int, str]]) -> None:
     """Fail before starting anything if a port we need is taken."""
     seen: dict[int, str] = {}
@@ -215,7 +239,7 @@ class LocalStack:
             loop.add_signal_handler(signum, self._on_signal)
         try:
             data_dir = prepare_data_dir(self.options.data_dir)
-            with exclusive_use(data_dir):
+            with exclusive_use(data_dir), logging_to(data_dir / "logs" / WORKER_LOG, self.settings):
                 try:
                     await self._run_in(data_dir)
                 except _Interrupted:
@@ -272,12 +296,15 @@ class LocalStack:
         runner = await start_codec_server(
             require_key_ring(settings), token, cors_origin, options.bind, self.codec_port
         )
+        # The worker logs its configuration: the origin in effect, not the default it replaced.
+        self.settings = settings.model_copy(update={"codec_cors_origin": cors_origin})
         running.push_async_callback(runner.cleanup)
         url = f"http://{host}:{self.codec_port}"
         self.report("step", {"what": "Codec server ready", "detail": url})
         # The dev server's UI has no login to pass a bearer token from: it gets the token in
         # its endpoint's path instead, but only while the UI is reachable from this machine alone
-        # (the UI hands its endpoint to every browser that opens it).
+        # (the UI hands its endpoint to every browser that opens it). The dev server takes it on
+        # its command line only, so the token is in the process list too (README, Encryption).
         loopback = options.bind in ("127.0.0.1", "localhost", "::1")
         self.ui_codec_endpoint = f"{url}/t/{token}" if loopback else url
         return url

@@ -148,6 +148,14 @@ async def serve(
     log.info("worker configuration", **settings.public_view())
     policy = load_policy(settings.policy_file)  # a bad policy file stops the worker here
     log.info("policy for new incidents", version=policy.version)
+    if not policy.escalation.industry_programme_contact:
+        # The escalation ladder promises this contact at level 3 of a critical incident.
+        log.warning(
+            "no industry-programme contact in the policy: level 3 of a critical incident tells "
+            "the executive sponsor only; set ESCALATION_INDUSTRY_PROGRAMME_CONTACT or "
+            "[escalation] industry_programme_contact in REMEDIATION_POLICY_FILE",
+            policy_version=policy.version,
+        )
     runtime = metrics_runtime(settings)
     if runtime is not None:
         log.info("metrics endpoint listening", url=_ops_url(settings, settings.metrics_port))

@@ -786,7 +786,10 @@ def apply(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
 def _summary_of(kind: DecisionKind, decision: Decision) -> str:
     match decision:
         case Response():
-            return f"response level {decision.level}, relationship {decision.business_relationship}"
+            return (
+                f"response level {decision.level}, "
+                f"business relationship {decision.business_relationship}"
+            )
         case ActionPlan():
             return f"action plan with {len(decision.actions)} action(s)"
         case AmendPlan():
@@ -908,7 +911,7 @@ def _apply_verification(state: IncidentState, decision: Decision, now: datetime)
     state.proposed_level = proposed_response_level(
         decision, state.severity, state.intake.imminent_danger
     )
-    summary = f"verification {decision.outcome}, relationship {decision.relationship}"
+    summary = f"verification {decision.outcome}, relationship to the harm {decision.relationship}"
     if (
         decision.outcome == VerificationOutcome.NOT_SUBSTANTIATED
         or decision.relationship == Relationship.NO_LINK

@@ -38,6 +38,8 @@ def current_details(state: IncidentState) -> str:
         "",
         f"- Severity: {state.severity}{'' if state.severity_confirmed else ' (provisional)'}",
         f"- Response level: {state.response.level if state.response else '—'}",
+        "- Business relationship: "
+        + (state.response.business_relationship if state.response else "—"),
         f"- Case owner: {state.case_owner or 'unassigned'}",
     ]
     if state.escalations:

@@ -176,6 +176,7 @@ def status_view(state: IncidentState) -> IncidentStatus:
         proposed_response_level=state.proposed_level,
         response_level=state.response.level if state.response else None,
         relationship=state.verification.relationship if state.verification else None,
+        business_relationship=state.response.business_relationship if state.response else None,
         case_owner=state.case_owner,
         verification_rounds=state.verification_rounds,
         pending_decisions=pending_decisions(state, milestones),
