@@ -148,7 +148,7 @@ _DAY_SECONDS = 86400.0
 _CONCLUSIVE = frozenset(
     {VerificationOutcome.SUBSTANTIATED, VerificationOutcome.PARTIALLY_SUBSTANTIATED}
 )
-# The closure reasons the incident workflow writes (workflows/decision_rules.py); an early closure
+# The closure reasons the incident workflow writes (workflows/rules/); an early closure
 # writes "closed early: <reason>". A reason not listed here counts as `other`: its text is never
 # published.
 _OUTCOMES = {

@@ -35,9 +35,10 @@ from schemas.vocabulary import (
     Step,
 )
 from workers import examples
-from workflows.decision_rules import DecisionRefused, Effect, apply, check, enter_step
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import open_milestones, pending_decisions, status_view
+from workflows.rules.outcome import DecisionRefused, Effect, enter_step
+from workflows.rules.registry import apply, check
 from workflows.severity import provisional_severity
 
 K = DecisionKind

@@ -51,9 +51,10 @@ from schemas.register import EventOutcome
 from tests.conftest import Engine
 from workers import examples
 from workers import incident_client as incidents
-from workflows.decision_rules import DecisionRefused, apply, check
 from workflows.escalation import next_wakeup
 from workflows.incident_state import open_milestones
+from workflows.rules.outcome import DecisionRefused
+from workflows.rules.registry import apply, check
 from workflows.severity import provisional_severity
 
 # --- Hypothesis profiles: fixed examples in CI ------------------------------------------------

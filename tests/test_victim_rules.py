@@ -33,8 +33,9 @@ from tests.test_decision_rules import (
     new_state,
 )
 from workers import examples
-from workflows.decision_rules import check, consents_in_force
 from workflows.incident_state import partner_view, status_view
+from workflows.rules.consent import consents_in_force
+from workflows.rules.registry import check
 
 DIRECTORY = Policy(
     roles=RoleDirectory(

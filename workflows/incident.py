@@ -3,7 +3,8 @@
 `run` reads like the process. Decisions arrive as updates (validated before they are accepted, so a
 refused update leaves no trace) or as signals carrying the same payload (validated when handled; a
 refused signal is recorded in the timeline and changes nothing else). The rules live in
-`workflows.decision_rules`; this module wires them to Temporal and to the case register.
+`workflows.rules` (one registry entry per decision kind); this module wires them to Temporal and
+to the case register.
 """
 
 import asyncio
@@ -70,16 +71,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus, Severity, Step
     from workflows import metrics
     from workflows import search_attributes as sa
-    from workflows.decision_rules import (
-        DecisionRefused,
-        Effect,
-        Notice,
-        apply,
-        check,
-        enter_step,
-        needs_lessons_in_flight,
-        step_in_flight,
-    )
+    from workflows.decision_handlers import with_decision_handlers
     from workflows.escalation import (
         EscalationChange,
         escalation_time,
@@ -90,6 +82,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.incident_details import current_details, static_summary
     from workflows.incident_state import open_milestones, partner_view, status_view
+    from workflows.rules.outcome import DecisionRefused, Effect, Notice, enter_step
+    from workflows.rules.registry import apply, check, needs_lessons_in_flight, step_in_flight
     from workflows.severity import provisional_severity
 
 REGISTER_TIMEOUT = timedelta(seconds=30)
@@ -205,6 +199,7 @@ class _TimeToContinueAsNew(Exception):
 
 
 @workflow.defn
+@with_decision_handlers
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, raw_input: RawValue) -> None:
@@ -1068,263 +1063,8 @@ class IncidentWorkflow:
         """What an implementing partner may see: only the actions they implement."""
         return partner_view(self._opened_state(), partner)
 
-    # --- decisions: an update (validated before acceptance) and a signal for each ----------
-
-    @workflow.update(name="acknowledge")
-    async def acknowledge_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.ACKNOWLEDGE, decision)
-
-    @acknowledge_update.validator
-    def acknowledge_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.ACKNOWLEDGE, decision)
-
-    @workflow.signal(name="acknowledge")
-    async def acknowledge_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.ACKNOWLEDGE, decision)
-
-    @workflow.update(name="immediate_protection")
-    async def immediate_protection_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.IMMEDIATE_PROTECTION, decision)
-
-    @immediate_protection_update.validator
-    def immediate_protection_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.IMMEDIATE_PROTECTION, decision)
-
-    @workflow.signal(name="immediate_protection")
-    async def immediate_protection_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.IMMEDIATE_PROTECTION, decision)
-
-    @workflow.update(name="verification")
-    async def verification_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.VERIFICATION, decision)
-
-    @verification_update.validator
-    def verification_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.VERIFICATION, decision)
-
-    @workflow.signal(name="verification")
-    async def verification_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.VERIFICATION, decision)
-
-    @workflow.update(name="response")
-    async def response_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.RESPONSE, decision)
-
-    @response_update.validator
-    def response_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.RESPONSE, decision)
-
-    @workflow.signal(name="response")
-    async def response_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.RESPONSE, decision)
-
-    @workflow.update(name="action_plan")
-    async def action_plan_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.ACTION_PLAN, decision)
-
-    @action_plan_update.validator
-    def action_plan_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.ACTION_PLAN, decision)
-
-    @workflow.signal(name="action_plan")
-    async def action_plan_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.ACTION_PLAN, decision)
-
-    @workflow.update(name="check_in")
-    async def check_in_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.CHECK_IN, decision)
-
-    @check_in_update.validator
-    def check_in_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.CHECK_IN, decision)
-
-    @workflow.signal(name="check_in")
-    async def check_in_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.CHECK_IN, decision)
-
-    @workflow.update(name="amend_plan")
-    async def amend_plan_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.AMEND_PLAN, decision)
-
-    @amend_plan_update.validator
-    def amend_plan_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.AMEND_PLAN, decision)
-
-    @workflow.signal(name="amend_plan")
-    async def amend_plan_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.AMEND_PLAN, decision)
-
-    @workflow.update(name="closure")
-    async def closure_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.CLOSURE, decision)
-
-    @closure_update.validator
-    def closure_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.CLOSURE, decision)
-
-    @workflow.signal(name="closure")
-    async def closure_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.CLOSURE, decision)
-
-    @workflow.update(name="lessons_learned")
-    async def lessons_learned_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.LESSONS_LEARNED, decision)
-
-    @lessons_learned_update.validator
-    def lessons_learned_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.LESSONS_LEARNED, decision)
-
-    @workflow.signal(name="lessons_learned")
-    async def lessons_learned_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.LESSONS_LEARNED, decision)
-
-    @workflow.update(name="approve")
-    async def approve_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.APPROVE, decision)
-
-    @approve_update.validator
-    def approve_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.APPROVE, decision)
-
-    @workflow.signal(name="approve")
-    async def approve_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.APPROVE, decision)
-
-    @workflow.update(name="reject")
-    async def reject_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.REJECT, decision)
-
-    @reject_update.validator
-    def reject_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.REJECT, decision)
-
-    @workflow.signal(name="reject")
-    async def reject_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.REJECT, decision)
-
-    @workflow.update(name="reassign")
-    async def reassign_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.REASSIGN, decision)
-
-    @reassign_update.validator
-    def reassign_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.REASSIGN, decision)
-
-    @workflow.signal(name="reassign")
-    async def reassign_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.REASSIGN, decision)
-
-    @workflow.update(name="extend_deadline")
-    async def extend_deadline_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.EXTEND_DEADLINE, decision)
-
-    @extend_deadline_update.validator
-    def extend_deadline_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.EXTEND_DEADLINE, decision)
-
-    @workflow.signal(name="extend_deadline")
-    async def extend_deadline_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.EXTEND_DEADLINE, decision)
-
-    @workflow.update(name="close_early")
-    async def close_early_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.CLOSE_EARLY, decision)
-
-    @close_early_update.validator
-    def close_early_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.CLOSE_EARLY, decision)
-
-    @workflow.signal(name="close_early")
-    async def close_early_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.CLOSE_EARLY, decision)
-
-    @workflow.update(name="follow_up")
-    async def follow_up_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.FOLLOW_UP, decision)
-
-    @follow_up_update.validator
-    def follow_up_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.FOLLOW_UP, decision)
-
-    @workflow.signal(name="follow_up")
-    async def follow_up_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.FOLLOW_UP, decision)
-
-    # --- victims: records, consent, best interests, erasure ------------------------------------
-
-    @workflow.update(name="record_victim")
-    async def record_victim_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.RECORD_VICTIM, decision)
-
-    @record_victim_update.validator
-    def record_victim_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.RECORD_VICTIM, decision)
-
-    @workflow.signal(name="record_victim")
-    async def record_victim_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.RECORD_VICTIM, decision)
-
-    @workflow.update(name="record_consent")
-    async def record_consent_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.RECORD_CONSENT, decision)
-
-    @record_consent_update.validator
-    def record_consent_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.RECORD_CONSENT, decision)
-
-    @workflow.signal(name="record_consent")
-    async def record_consent_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.RECORD_CONSENT, decision)
-
-    @workflow.update(name="withdraw_consent")
-    async def withdraw_consent_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.WITHDRAW_CONSENT, decision)
-
-    @withdraw_consent_update.validator
-    def withdraw_consent_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.WITHDRAW_CONSENT, decision)
-
-    @workflow.signal(name="withdraw_consent")
-    async def withdraw_consent_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.WITHDRAW_CONSENT, decision)
-
-    @workflow.update(name="share_victim_data")
-    async def share_victim_data_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.SHARE_VICTIM_DATA, decision)
-
-    @share_victim_data_update.validator
-    def share_victim_data_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.SHARE_VICTIM_DATA, decision)
-
-    @workflow.signal(name="share_victim_data")
-    async def share_victim_data_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.SHARE_VICTIM_DATA, decision)
-
-    @workflow.update(name="best_interests")
-    async def best_interests_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.BEST_INTERESTS, decision)
-
-    @best_interests_update.validator
-    def best_interests_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.BEST_INTERESTS, decision)
-
-    @workflow.signal(name="best_interests")
-    async def best_interests_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.BEST_INTERESTS, decision)
-
-    @workflow.update(name="erase_victim")
-    async def erase_victim_update(self, decision: RawValue) -> DecisionResult:
-        return await self._decide(DecisionKind.ERASE_VICTIM, decision)
-
-    @erase_victim_update.validator
-    def erase_victim_validate(self, decision: RawValue) -> None:
-        self._validate(DecisionKind.ERASE_VICTIM, decision)
-
-    @workflow.signal(name="erase_victim")
-    async def erase_victim_signal(self, decision: RawValue) -> None:
-        await self._decide_by_signal(DecisionKind.ERASE_VICTIM, decision)
-
-    # --- plain facts: signals only ----------------------------------------------------------
+    # --- decisions: an update (validated before acceptance) and a signal for each kind of the
+    # registry, made by workflows/decision_handlers.py; facts are signals only ------------------
 
     @workflow.signal(name="note")
     async def note(self, fact: RawValue) -> None:

@@ -1,0 +1,71 @@
+"""What the engine knows about one kind of decision, in one place: `DecisionRule`.
+
+Each kind has one entry in `workflows.rules.registry.REGISTRY`. The workflow's update, validator
+and signal handlers, the command line's help, the JSON Schemas and the message contract table are
+made from (or checked against) these entries, so adding a kind is one entry, its model and its
+tests.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from schemas.actor import Role
+from schemas.decisions import Decision, DecisionKind
+from schemas.incident_state import IncidentState
+from schemas.vocabulary import Step
+from workflows.rules.outcome import Effect
+
+D = TypeVar("D", bound=Decision)
+
+
+class Approval(StrEnum):
+    """Whether a decision takes effect when accepted or waits for an approver."""
+
+    NONE = "none"
+    ONE_AT_A_TIME = "one at a time"
+    # Several may wait at once: one per milestone (extensions), one per victim (erasures).
+    SEVERAL = "several at a time"
+
+
+@dataclass(frozen=True)
+class DecisionRule(Generic[D]):
+    """One kind of decision.
+
+    - `roles`: who may send it (any one of them, held on the incident);
+    - `step`: the step it belongs to (None: any step until the incident completes);
+    - `check`: its own rule; raises `DecisionRefused` with the reason;
+    - `effect`: what it does once accepted, for a kind that needs no approval;
+    - `on_approval`: what it does once approved, for one that does (the actions it touched);
+    - `still_valid`: what is re-checked when it is approved (default: `check`);
+    - `summary`: one line naming it, for timelines and approval requests;
+    - `when`: when it may be sent, in words, for the message contract.
+    """
+
+    kind: DecisionKind
+    model: type[D]
+    roles: frozenset[Role]
+    step: Step | None
+    check: Callable[[IncidentState, D, datetime], None]
+    when: str
+    effect: Callable[[IncidentState, D, datetime], Effect] | None = None
+    approval: Approval = Approval.NONE
+    on_approval: Callable[[IncidentState, D, datetime], list[str]] | None = None
+    still_valid: Callable[[IncidentState, D, datetime], None] | None = None
+    summary: Callable[[D], str] | None = None
+
+    def __post_init__(self) -> None:
+        needs_approval = self.approval != Approval.NONE
+        if needs_approval != (self.on_approval is not None) or needs_approval == (
+            self.effect is not None
+        ):
+            raise ValueError(f"{self.kind}: an effect, or an approval mode and on_approval")
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval != Approval.NONE
+
+    def summary_of(self, decision: D) -> str:
+        return self.summary(decision) if self.summary is not None else str(self.kind)
