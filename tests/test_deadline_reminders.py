@@ -34,7 +34,7 @@ from workers import examples
 from workers import incident_client as incidents
 from workers.settings import load_settings
 from workers.worker import WORKFLOWS, build_worker
-from workflows.incident import DEADLINE_REMINDERS_PATCH
+from workflows.patches import DEADLINE_REMINDERS as DEADLINE_REMINDERS_PATCH
 
 DAY = timedelta(days=1)
 REASSIGN_TO_AMARA: dict[str, object] = {

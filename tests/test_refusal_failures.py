@@ -28,7 +28,7 @@ from workers.failures import REFUSALS, RefusalFailureConverter
 from workers.logs import configure_logging
 from workers.settings import LogFormat, load_settings
 from workers.worker import build_worker
-from workflows.incident import MALFORMED, REFUSED
+from workflows.messages import MALFORMED, REFUSED
 
 AUTHOR_AND_APPROVER = {"id": "owner.amara", "roles": ["case_owner", "approver"]}
 

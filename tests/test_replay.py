@@ -19,7 +19,7 @@ from temporalio.workflow import NondeterminismError
 
 from tests.conftest import TEST_DATA_CONVERTER
 from workers.worker import WORKFLOWS
-from workflows.incident import ONE_REGISTER_WRITE_PATCH
+from workflows.patches import ONE_REGISTER_WRITE as ONE_REGISTER_WRITE_PATCH
 
 ROOT = Path(__file__).parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))

@@ -18,7 +18,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
-    from workflows.incident import REGISTER_RETRY, REGISTER_TIMEOUT
+    from workflows.retries import REGISTER_RETRY, REGISTER_TIMEOUT
 
 BARE_WORKFLOW = "BenchmarkBareIntakeWorkflow"
 NOOP_ACTIVITY = "benchmark_noop"

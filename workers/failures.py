@@ -11,7 +11,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DefaultFailureConverter, PayloadConverter
 
 from activities.register_integrity import ALREADY_OPENED
-from workflows.incident import MALFORMED, REFUSED
+from workflows.messages import MALFORMED, REFUSED
 from workflows.victim_erasure import REFUSED_REQUEST
 
 # The ApplicationError types that answer the sender: a decision the rules refuse, a message or an

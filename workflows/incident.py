@@ -9,21 +9,20 @@ to the case register.
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from datetime import datetime
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
-
+    from activities.case_register import CaseRegister
+    from activities.deployment_policy import DeploymentPolicy
+    from activities.notifications import Notifier
     from schemas.actor import SYSTEM_ACTOR, Actor
-    from schemas.common import ACCEPTED_BEFORE, MESSAGE_MAX_BYTES, message_size
     from schemas.decisions import (
         DECISION_MODELS,
         FACT_MODELS,
@@ -45,153 +44,56 @@ with workflow.unsafe.imports_passed_through():
         PartnerView,
         incident_id_for,
     )
-    from schemas.incident_state import RULES_WITH_PROTECTION, Escalation, IncidentState
+    from schemas.incident_state import RULES_WITH_PROTECTION, IncidentState
     from schemas.policy import MilestoneKind, Policy
     from schemas.register import (
         DELIVERY_ATTEMPT_TIMEOUT,
-        ActionRecord,
-        ApprovalRecord,
-        ApprovalStatus,
-        CheckInRecord,
-        ClosureReport,
         ClosureReportRequest,
-        EscalationRecord,
         EventOutcome,
         EventWithNotifications,
         IncidentOpened,
         IncidentOpening,
-        IncidentSnapshot,
-        LessonRecord,
         Notification,
         NotificationKey,
-        NotificationKind,
         RegisterEvent,
         VictimRecord,
     )
-    from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus, Severity, Step
-    from workflows import metrics
-    from workflows import search_attributes as sa
+    from schemas.vocabulary import CaseStatus, Step
+    from workflows import metrics, patches
+    from workflows.deadline_notices import as_milestone, escalate, remind
     from workflows.decision_handlers import with_decision_handlers
     from workflows.escalation import (
         EscalationChange,
-        escalation_time,
         next_wakeup,
         plan_escalations,
-        recipients,
         reminders_due,
     )
     from workflows.incident_details import current_details, static_summary
+    from workflows.incident_lifecycle import (
+        changed_attributes,
+        closed_status,
+        closing_notices,
+        lesson_record,
+        new_incident,
+        opening_notice,
+        outcome,
+        recurrence_intake,
+        search_attributes,
+    )
     from workflows.incident_state import open_milestones, partner_view, status_view
+    from workflows.messages import (
+        MALFORMED,
+        REFUSED,
+        UNIDENTIFIED,
+        claimed_actor,
+        parse_message,
+        refuse_oversized_start,
+        refused_shape,
+    )
+    from workflows.register_events import NOTHING_ELSE, Records, register_event
+    from workflows.retries import DELIVERY_RETRY, REGISTER_RETRY, REGISTER_TIMEOUT
     from workflows.rules.outcome import DecisionRefused, Effect, Notice, enter_step
     from workflows.rules.registry import apply, check, needs_lessons_in_flight, step_in_flight
-    from workflows.severity import provisional_severity
-
-REGISTER_TIMEOUT = timedelta(seconds=30)
-# Register writes retry until PostgreSQL is back: a decision is never dropped for an outage.
-REGISTER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
-# Incidents started before the deadline tracker existed replay without it (see deploy/README.md).
-DEADLINE_TRACKER_PATCH = "deadline-tracker"
-DEPLOYMENT_POLICY_PATCH = "deployment-policy"
-OUTBOX_DELIVERY_PATCH = "outbox-delivery"
-FOLLOW_UP_PATCH = "post-closure-follow-up"
-# Roles from the policy and assignments, consent gates, victims' records and erasure.
-VICTIM_PROTECTION_PATCH = "victim-protection"
-# A new intake that fails the checks added since incidents first ran fails the incident.
-STRICT_INTAKE_PATCH = "strict-intake"
-# The case owner is reminded before each deadline; incidents started before are not.
-DEADLINE_REMINDERS_PATCH = "deadline-reminders"
-# An event and its notifications are written by one activity in one transaction; incidents
-# started before queue each notification with an activity of its own.
-ONE_REGISTER_WRITE_PATCH = "one-register-write"
-# Captured lessons count as under way, so the follow-up they lead to is accepted at once.
-LESSONS_IN_FLIGHT_PATCH = "lessons-in-flight"
-# Delivery retries until the channel is back, backing off to one attempt an hour.
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=10),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(hours=1),
-)
-FIELD_LABEL_MAX = 60
-REASON_MAX = 4_000
-REFUSED = "DecisionRefused"
-MALFORMED = "MalformedDecision"
-UNIDENTIFIED = Actor(id="unidentified-sender")
-M = TypeVar("M", bound=BaseModel)
-
-
-def _field_label(part: object) -> str:
-    """A field name from a message, made safe to echo: an unknown field's name is the sender's
-    text (escape sequences, NUL, megabytes), and it goes into refusals, the timeline and the
-    register."""
-    return re.sub(r"[^\w.:-]", "?", str(part), flags=re.ASCII)[:FIELD_LABEL_MAX]
-
-
-def _describe_validation_error(error: ValidationError) -> str:
-    problems = []
-    for problem in error.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(_field_label(part) for part in problem["loc"]) or "payload"
-        problems.append(f"{where}: {problem['msg'][:200]}")
-    more = error.error_count() - len(problems)
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
-
-
-def _decode(raw: RawValue) -> Any:
-    try:
-        return workflow.payload_converter().from_payload(raw.payload)
-    except Exception as error:  # any undecodable payload is the sender's error, not ours
-        # The error's text quotes the payload, which may hold anything: name only its kind.
-        raise ApplicationError(
-            f"the payload is not JSON ({type(error).__name__})", type=MALFORMED, non_retryable=True
-        ) from None
-
-
-def _refuse_oversized(name: str, value: object) -> None:
-    if (size := message_size(value)) > MESSAGE_MAX_BYTES:
-        raise ApplicationError(
-            f"invalid {name}: the message is {size:,} bytes as compact JSON; "
-            f"at most {MESSAGE_MAX_BYTES:,} are accepted",
-            type=MALFORMED,
-            non_retryable=True,
-        )
-
-
-def _not_oversized_start(raw: RawValue) -> None:
-    """A new incident's input over the message limit is refused for its size first. No intake
-    that fits the contract's field limits ever came near it, so running incidents are not
-    affected; a continued run's input carries the whole incident and has no such limit."""
-    value = _decode(raw)
-    if not (isinstance(value, dict) and value.get("carried") is not None):
-        _refuse_oversized(IncidentInput.__name__, value)
-
-
-def parse_message(model: type[M], raw: RawValue, *, accepted_before: bool = False) -> M:
-    """The message as `model`; `accepted_before` when the workflow re-reads what it already
-    accepted (an update's handler after its validator, a replayed history), which skips the
-    checks added since (see `schemas.common.ACCEPTED_BEFORE`)."""
-    value = _decode(raw)
-    if not accepted_before:
-        _refuse_oversized(model.__name__, value)
-    try:
-        return model.model_validate(
-            value, context={ACCEPTED_BEFORE: True} if accepted_before else None
-        )
-    except ValidationError as error:
-        raise ApplicationError(
-            f"invalid {model.__name__}: {_describe_validation_error(error)}",
-            type=MALFORMED,
-            non_retryable=True,
-        ) from None
-
-
-def _claimed_actor(raw: RawValue) -> Actor:
-    """Best effort: who a malformed message says it is from, for the timeline."""
-    try:
-        value = workflow.payload_converter().from_payload(raw.payload)
-        return Actor.model_validate(value["actor"])
-    except Exception:
-        return UNIDENTIFIED
 
 
 class _TimeToContinueAsNew(Exception):
@@ -217,7 +119,7 @@ class IncidentWorkflow:
         self._input_refused: str | None = None
         self._input_unchecked: str | None = None
         try:
-            _not_oversized_start(raw_input)
+            refuse_oversized_start(raw_input)
             input = parse_message(IncidentInput, raw_input, accepted_before=True)
         except ApplicationError as refusal:
             self._input_refused = refusal.message
@@ -231,19 +133,7 @@ class IncidentWorkflow:
             self.state = input.carried
             self._opened = True
             return
-        now = workflow.now()
-        severity = provisional_severity(input.intake)
-        self.state = IncidentState(
-            incident_id=workflow.info().workflow_id,
-            intake=input.intake,
-            policy=input.policy or Policy(),
-            opened_at=now,
-            step_entered_at=now,
-            provisional_severity=severity,
-            severity=severity,
-            case_owner=input.intake.case_owner,
-        )
-        self._opened = False
+        self.state = new_incident(input, workflow.info().workflow_id, workflow.now())
 
     # --- the six steps ----------------------------------------------------------------------
 
@@ -253,16 +143,16 @@ class IncidentWorkflow:
         unchecked = self._input_unchecked
         fresh = refused is None and unchecked is not None and self._input.carried is None
         # Checked only where the patch is recorded: an incident that opened before it stays open.
-        if fresh and workflow.patched(STRICT_INTAKE_PATCH):
+        if fresh and workflow.patched(patches.STRICT_INTAKE):
             refused = unchecked
         if refused is not None:
             raise ApplicationError(refused, type=MALFORMED, non_retryable=True)
         input = self._input
         if input.carried is None:
-            protected = workflow.patched(VICTIM_PROTECTION_PATCH)
+            protected = workflow.patched(patches.VICTIM_PROTECTION)
             if protected:
                 self.state.rules_version = RULES_WITH_PROTECTION
-            if input.policy is None and workflow.patched(DEPLOYMENT_POLICY_PATCH):
+            if input.policy is None and workflow.patched(patches.DEPLOYMENT_POLICY):
                 self.state.policy = await self._deployment_policy()
             elif protected:
                 # Who holds which role is the deployment's to say, never the intake sender's.
@@ -272,9 +162,9 @@ class IncidentWorkflow:
             # A first run only: a continued run carries an incident that was counted already.
             metrics.incident_opened()
         tracker = None
-        if workflow.patched(DEADLINE_TRACKER_PATCH):
+        if workflow.patched(patches.DEADLINE_TRACKER):
             self._tracking = True
-            self._reminding = workflow.patched(DEADLINE_REMINDERS_PATCH)
+            self._reminding = workflow.patched(patches.DEADLINE_REMINDERS)
             tracker = asyncio.create_task(self._track_deadlines())
         try:
             await self._verify_allegation()
@@ -291,12 +181,11 @@ class IncidentWorkflow:
         await workflow.wait_condition(
             lambda: workflow.all_handlers_finished() and not self._deliveries
         )
-        return self._outcome()
+        return outcome(self.state, workflow.now())
 
     async def _deployment_policy(self) -> Policy:
-        policy: Policy = await workflow.execute_activity(
-            "deployment_policy",
-            result_type=Policy,
+        policy: Policy = await workflow.execute_activity_method(
+            DeploymentPolicy.deployment_policy,
             start_to_close_timeout=REGISTER_TIMEOUT,
             summary="policy of the deployment",
         )
@@ -343,27 +232,19 @@ class IncidentWorkflow:
                 ) from None
             raise
         state.related = [related.incident_id for related in opened.related]
-        recipient = state.case_owner or "case_owners"
         async with self._lock:
             await self._record_system(
                 "opened",
                 f"incident opened; provisional severity {state.provisional_severity}; "
                 f"{len(state.related)} related incident(s)",
-                [
-                    Notice(
-                        NotificationKind.CASE_OWNER_ASSIGNED,
-                        recipient,
-                        f"New incident {state.incident_id} to acknowledge",
-                        f"A {state.provisional_severity} incident was opened; acknowledge it.",
-                    )
-                ],
+                [opening_notice(state)],
             )
         self._opened = True
 
     async def _register_opening(self) -> IncidentOpened:
         state = self.state
-        opened: IncidentOpened = await workflow.execute_activity(
-            "open_incident",
+        opened: IncidentOpened = await workflow.execute_activity_method(
+            CaseRegister.open_incident,
             IncidentOpening(
                 incident_id=state.incident_id,
                 intake=state.intake,
@@ -374,7 +255,6 @@ class IncidentWorkflow:
                 related_window_days=state.policy.related_incident_window_days,
                 run_lineage=_run_lineage(),
             ),
-            result_type=IncidentOpened,
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary="open incident in the register; find related incidents",
@@ -402,28 +282,16 @@ class IncidentWorkflow:
         await self._until(lambda: self.state.closed_at is not None)
         if self.state.closure_report_written:
             return
-        report = await workflow.execute_activity(
-            "write_closure_report",
+        report = await workflow.execute_activity_method(
+            CaseRegister.write_closure_report,
             ClosureReportRequest(incident_id=self.state.incident_id, generated_at=workflow.now()),
-            result_type=ClosureReport,
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary="write the closure report",
         )
         async with self._lock:
             draft = self.state.model_copy(deep=True)
-            notices = []
-            reporter = draft.intake.reporter
-            if reporter is not None and reporter.contact:
-                notices.append(
-                    Notice(
-                        NotificationKind.REPORTER_FEEDBACK,
-                        "reporter",
-                        f"Your report {draft.intake.external_reference}: case closed",
-                        "The case opened on your report has been closed. The grievance channel "
-                        "stays open to you and to the people concerned.",
-                    )
-                )
+            notices = closing_notices(draft)
             if draft.step == Step.CLOSURE:
                 enter_step(draft, Step.LESSONS_LEARNED, workflow.now())
             draft.closure_report_written = True
@@ -438,35 +306,16 @@ class IncidentWorkflow:
             return
         await self._until(lambda: self.state.lessons is not None)
         state = self.state
-        lessons = state.lessons
-        assert lessons is not None
-        verification = state.verification
-        harms = verification.harms_confirmed if verification else []
-        await workflow.execute_activity(
-            "store_lessons",
-            LessonRecord(
-                incident_id=state.incident_id,
-                recorded_at=workflow.now(),
-                minerals=state.intake.minerals,
-                country=state.intake.location.country,
-                facility_ids=state.intake.facility_ids,
-                harm_types=harms or state.intake.alleged_harms,
-                root_causes=lessons.root_causes,
-                root_cause_notes=lessons.root_cause_notes,
-                due_diligence_gaps=lessons.due_diligence_gaps,
-                changes_made=[f"{c.area}: {c.description}" for c in lessons.changes_made],
-                supplier_engagement_outcome=lessons.supplier_engagement_outcome,
-                shared_with_industry_programme=lessons.share_with_industry_programme,
-                anonymised_summary=lessons.anonymised_summary,
-            ),
-            result_type=bool,
+        await workflow.execute_activity_method(
+            CaseRegister.store_lessons,
+            lesson_record(state, workflow.now()),
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary="store lessons in the knowledge base",
         )
         async with self._lock:
             window = state.policy.window(MilestoneKind.FOLLOW_UP, state.severity)
-            if window is not None and workflow.patched(FOLLOW_UP_PATCH):
+            if window is not None and workflow.patched(patches.FOLLOW_UP):
                 enter_step(self.state, Step.FOLLOW_UP, workflow.now())
                 self.state.case_status = CaseStatus.FOLLOW_UP
                 await self._record_system(
@@ -492,30 +341,17 @@ class IncidentWorkflow:
                     "recurrence_opened", f"recurrence opened as {recurrence}", []
                 )
         async with self._lock:
-            closure = self.state.closure
-            referred = closure is not None and closure.status == ClosureStatus.CLOSED_REFERRED
-            self.state.case_status = CaseStatus.CLOSED_REFERRED if referred else CaseStatus.CLOSED
+            self.state.case_status = closed_status(self.state)
             enter_step(self.state, Step.COMPLETED, workflow.now())
             await self._record_system("completed", "follow-up recorded; incident completed", [])
 
     async def _open_recurrence(self, follow_up: FollowUp) -> str:
         """The same site, facilities and harms, as a new incident that links back to this one."""
-        original = self.state.intake
-        reference = f"{original.external_reference[:90]}-R{self.state.sequence}"
-        intake = original.model_copy(
-            update={
-                "external_reference": reference,
-                "received_at": workflow.now(),
-                "description": f"Recurrence found at the post-closure follow-up of "
-                f"{self.state.incident_id}: {follow_up.findings}",
-                "opened_by": follow_up.actor,
-                "case_owner": self.state.case_owner,
-            }
-        )
+        intake = recurrence_intake(self.state, follow_up, workflow.now())
         child = await workflow.start_child_workflow(
             "IncidentWorkflow",
             IncidentInput(intake=intake, policy=None),
-            id=incident_id_for(reference),
+            id=incident_id_for(intake.external_reference),
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=static_summary(intake),
         )
@@ -547,7 +383,7 @@ class IncidentWorkflow:
         async with self._lock:
             for escalation in list(self.state.escalations.values()):
                 await self._record_escalation(
-                    EscalationChange(_as_milestone(escalation), 0, "closed"), workflow.now()
+                    EscalationChange(as_milestone(escalation), 0, "closed"), workflow.now()
                 )
 
     def _reminded(self) -> dict[str, datetime] | None:
@@ -567,28 +403,8 @@ class IncidentWorkflow:
 
     async def _record_reminder(self, milestone: Milestone, now: datetime) -> None:
         draft = self.state.model_copy(deep=True)
-        still_open = {m.milestone for m in open_milestones(draft)}
-        draft.reminded = {name: due for name, due in draft.reminded.items() if name in still_open}
-        draft.reminded[milestone.milestone] = milestone.due_at
-        draft.sequence += 1
-        left = _duration(milestone.due_at - now)
-        summary = (
-            f"{milestone.milestone} due {milestone.due_at:%Y-%m-%d %H:%M} UTC, in {left}: "
-            "case owner reminded"
-        )
-        notice = Notice(
-            NotificationKind.DEADLINE_REMINDER,
-            draft.case_owner or "case_owners",
-            f"Due in {left}: {milestone.milestone} on {draft.incident_id}",
-            f"{milestone.milestone} of {draft.incident_id} is due "
-            f"{milestone.due_at:%Y-%m-%d %H:%M} UTC; it escalates if missed.",
-        )
-        effect = Effect(
-            outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=[notice]
-        )
-        await self._persist(draft, "system_reminder", SYSTEM_ACTOR, effect, {}, None)
-        self.state = draft
-        self._publish()
+        effect = remind(draft, milestone, now)
+        await self._write(draft, "system_reminder", SYSTEM_ACTOR, effect)
 
     async def _escalate(self, now: datetime) -> None:
         """Record every level reached and every escalation cleared since the last look."""
@@ -598,80 +414,10 @@ class IncidentWorkflow:
 
     async def _record_escalation(self, change: EscalationChange, now: datetime) -> None:
         draft = self.state.model_copy(deep=True)
-        milestone = change.milestone
-        previous = draft.escalations.get(milestone.milestone)
-        if change.level == 0:
-            draft.escalations.pop(milestone.milestone, None)
-            told = previous.notified if previous else []
-            late = change.late_by
-            lateness = f", {_duration(late)} late" if late else ""
-            summary = (
-                f"{milestone.milestone} escalation cleared ({change.cleared_because}{lateness})"
-            )
-            notices = [
-                Notice(
-                    NotificationKind.ESCALATION_CLEARED,
-                    recipient,
-                    f"Cleared: {milestone.milestone} on {draft.incident_id}",
-                    f"{milestone.milestone} is no longer overdue ({change.cleared_because}).",
-                )
-                for recipient in told
-            ]
-        else:
-            already = previous.level if previous else 0
-            told = []
-            for level in range(already + 1, change.level + 1):
-                told += recipients(
-                    level,
-                    draft.case_owner,
-                    draft.policy.escalation,
-                    critical=draft.severity == Severity.CRITICAL,
-                )
-            draft.escalations[milestone.milestone] = Escalation(
-                milestone=milestone.milestone,
-                kind=milestone.kind,
-                level=change.level,
-                due_at=milestone.due_at,
-                window=milestone.window,
-                overdue_since=previous.overdue_since if previous else now,
-                notified=[*(previous.notified if previous else []), *told],
-            )
-            summary = (
-                f"{milestone.milestone} overdue since {milestone.due_at:%Y-%m-%d %H:%M} UTC: "
-                f"escalated to level {change.level}"
-            )
-            notices = [
-                Notice(
-                    NotificationKind.ESCALATION,
-                    recipient,
-                    f"Overdue (level {change.level}): {milestone.milestone} on {draft.incident_id}",
-                    f"{milestone.milestone} of {draft.incident_id} was due "
-                    f"{milestone.due_at:%Y-%m-%d %H:%M} UTC and is overdue; escalation level "
-                    f"{change.level}.",
-                )
-                for recipient in told
-            ]
-        draft.sequence += 1
-        effect = Effect(
-            outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=notices
+        effect, record = escalate(draft, change, now)
+        await self._write(
+            draft, "system_escalation", SYSTEM_ACTOR, effect, records=Records(escalation=record)
         )
-        record = EscalationRecord(
-            milestone=milestone.milestone,
-            milestone_kind=str(milestone.kind),
-            level=change.level,
-            due_at=milestone.due_at,
-            reached_at=now
-            if change.level == 0
-            else escalation_time(milestone.due_at, milestone.window, change.level),
-            cleared_because=change.cleared_because,
-            late_by_seconds=None if change.late_by is None else int(change.late_by.total_seconds()),
-            notified=told,
-        )
-        await self._persist(
-            draft, "system_escalation", SYSTEM_ACTOR, effect, {}, None, escalation=record
-        )
-        self.state = draft
-        self._publish()
         if change.level > 0:
             metrics.escalation_raised(change.level)
 
@@ -684,22 +430,6 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: condition() or self._history_is_long())
         if not condition():
             raise _TimeToContinueAsNew
-
-    def _outcome(self) -> IncidentOutcome:
-        state = self.state
-        statuses = [a.status for a in state.actions.values()]
-        return IncidentOutcome(
-            incident_id=state.incident_id,
-            case_status=state.case_status,
-            closure_reason=state.closure_reason or "",
-            severity=state.severity,
-            response_level=state.response.level if state.response else None,
-            actions_completed=statuses.count(ActionStatus.COMPLETED),
-            actions_cancelled=statuses.count(ActionStatus.CANCELLED),
-            lessons_captured=state.lessons is not None,
-            recurrence_incident=state.recurrence_incident,
-            closed_at=state.closed_at or workflow.now(),
-        )
 
     # --- deciding ---------------------------------------------------------------------------
 
@@ -746,7 +476,7 @@ class IncidentWorkflow:
                 )
             except ApplicationError as error:
                 metrics.decision_refused(kind)
-                await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
+                await self._record_refused(kind, claimed_actor(raw), error.message, raw)
                 return
             if self._duplicate_result(kind, decision) is not None:
                 return
@@ -763,7 +493,7 @@ class IncidentWorkflow:
         follow-up is accepted at once) where the patch is recorded: incidents that ran before it
         refused a follow-up signal until the lessons were stored, and replay the same."""
         in_flight = needs_lessons_in_flight(self.state, kind) and workflow.patched(
-            LESSONS_IN_FLIGHT_PATCH
+            patches.LESSONS_IN_FLIGHT
         )
         check(self.state, kind, decision, workflow.now(), lessons_in_flight=in_flight)
 
@@ -788,36 +518,18 @@ class IncidentWorkflow:
     async def _commit(self, kind: DecisionKind, decision: Decision) -> DecisionResult:
         """Apply to a copy, persist it, then make it the state: the state never runs ahead of
         the register."""
-        now = workflow.now()
         draft = self.state.model_copy(deep=True)
-        effect = apply(draft, kind, decision, now)
-        draft.sequence += 1
-        if decision.decision_id is not None:
-            draft.remember_decision(str(decision.decision_id), draft.sequence)
-        check_in = decision if isinstance(decision, CheckIn) else None
-        victim = None
-        if isinstance(decision, RecordVictim):
-            victim = VictimRecord(
-                victim_id=decision.victim_id,
-                child=decision.child,
-                recorded_by=decision.actor.id,
-                personal_data=decision.personal_data,
-            )
-        erased = effect.decided.subject if effect.decided is not None else None
-        await self._persist(
+        effect = apply(draft, kind, decision, workflow.now())
+        if decision.decision_id is not None:  # the number the event is about to get
+            draft.remember_decision(str(decision.decision_id), draft.sequence + 1)
+        await self._write(
             draft,
             kind,
             decision.actor,
             effect,
             decision.model_dump(mode="json"),
-            check_in,
-            victim=victim,
-            erased_victim=erased.victim_id
-            if isinstance(erased, EraseVictim) and effect.outcome == EventOutcome.APPROVED
-            else None,
+            _records_of(decision, effect),
         )
-        self.state = draft
-        self._publish()
         return DecisionResult(
             incident_id=draft.incident_id,
             kind=kind,
@@ -829,28 +541,13 @@ class IncidentWorkflow:
         )
 
     async def _record_refused(self, kind: str, actor: Actor, message: str, raw: RawValue) -> None:
-        draft = self.state.model_copy(deep=True)
-        draft.sequence += 1
-        try:
-            received = workflow.payload_converter().from_payload(raw.payload)
-        except Exception:
-            received = None
-        # A refused message may carry anything, personal data included: the register keeps only
-        # its shape, never its values.
-        payload: dict[str, Any] = (
-            {"refused_fields": sorted(_field_label(key) for key in received)[:50]}
-            if isinstance(received, dict)
-            else {"undecodable": True}
-        )
         effect = Effect(
             outcome=EventOutcome.REFUSED,
             summary=f"{kind} signal refused",
             message=message,
             reason=message,
         )
-        await self._persist(draft, kind, actor, effect, payload, None)
-        self.state = draft
-        self._publish()
+        await self._write(self.state.model_copy(deep=True), kind, actor, effect, refused_shape(raw))
 
     async def _record_fact(self, kind: FactKind, raw: RawValue) -> None:
         await workflow.wait_condition(lambda: self._opened)
@@ -860,139 +557,86 @@ class IncidentWorkflow:
                     FACT_MODELS[kind], raw, accepted_before=not self.state.protected
                 )
             except ApplicationError as error:
-                await self._record_refused(kind, _claimed_actor(raw), error.message, raw)
+                await self._record_refused(kind, claimed_actor(raw), error.message, raw)
                 return
-            draft = self.state.model_copy(deep=True)
-            draft.sequence += 1
             actor = getattr(fact, "actor", UNIDENTIFIED)
             effect = Effect(outcome=EventOutcome.RECORDED, summary=f"{kind} added", message="")
-            await self._persist(draft, kind, actor, effect, fact.model_dump(mode="json"), None)
-            self.state = draft
-            self._publish()
+            draft = self.state.model_copy(deep=True)
+            await self._write(draft, kind, actor, effect, fact.model_dump(mode="json"))
 
     async def _record_system(self, kind: str, summary: str, notices: list[Notice]) -> None:
         """An automatic event; caller holds the lock."""
-        draft = self.state.model_copy(deep=True)
-        draft.sequence += 1
         effect = Effect(
             outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=notices
         )
-        await self._persist(draft, f"system_{kind}", SYSTEM_ACTOR, effect, {}, None)
-        self.state = draft
-        self._publish()
+        await self._write(self.state.model_copy(deep=True), f"system_{kind}", SYSTEM_ACTOR, effect)
 
-    async def _persist(
+    async def _write(
         self,
         draft: IncidentState,
         kind: str,
         actor: Actor,
         effect: Effect,
-        payload: Any,
-        check_in: CheckIn | None,
-        *,
-        escalation: EscalationRecord | None = None,
-        victim: VictimRecord | None = None,
-        erased_victim: str | None = None,
+        payload: Any = None,
+        records: Records = NOTHING_ELSE,
     ) -> None:
-        now = workflow.now()
-        # The register holds at most REASON_MAX characters of a reason; a longer refusal must not
-        # fail the workflow task for ever.
-        reason = None if effect.reason is None else effect.reason[:REASON_MAX]
-        draft.timeline.append(
-            TimelineEvent(
-                sequence=draft.sequence,
-                at=now,
-                kind=kind,
-                outcome=effect.outcome,
-                actor=actor,
-                reason=reason,
-                summary=effect.summary,
-            )
+        """The one path of every event: number it, write it to the register, then make the draft
+        the state and publish it. The state never runs ahead of the register."""
+        draft.sequence += 1
+        event, notifications = register_event(
+            draft,
+            kind,
+            actor,
+            effect,
+            {} if payload is None else payload,
+            workflow.now(),
+            _run_lineage(),
+            records,
         )
-        event = RegisterEvent(
-            incident_id=draft.incident_id,
-            sequence=draft.sequence,
-            kind=kind,
-            outcome=effect.outcome,
-            actor=actor,
-            occurred_at=now,
-            reason=reason,
-            summary=effect.summary[:300],
-            payload=payload,
-            snapshot=_snapshot(draft, now),
-            escalation=escalation,
-            victim=victim,
-            erased_victim=erased_victim,
-            run_lineage=_run_lineage(),
-            approvals=[
-                _approval_record(draft, approval_id, actor, effect, now)
-                for approval_id in effect.touched_approvals
-            ],
-            actions=[_action_record(draft, action_id) for action_id in effect.touched_actions],
-            check_in=None
-            if check_in is None
-            else CheckInRecord(
-                period_start=check_in.period_start,
-                period_end=check_in.period_end,
-                submitted_by=actor.id,
-                actions_reported=len(check_in.progress),
-                victim_feedback=check_in.victim_feedback,
-                new_risks=check_in.new_risks,
-            ),
-        )
-        notifications = [
-            Notification(
-                incident_id=draft.incident_id,
-                sequence=draft.sequence,
-                kind=notice.kind,
-                recipient=notice.recipient,
-                subject=notice.subject,
-                body=notice.body,
-                created_at=now,
-            )
-            for notice in effect.notices
-        ]
-        if not workflow.patched(ONE_REGISTER_WRITE_PATCH):
+        await self._persist(event, notifications)
+        self.state = draft
+        self._publish()
+
+    async def _persist(self, event: RegisterEvent, notifications: list[Notification]) -> None:
+        if not workflow.patched(patches.ONE_REGISTER_WRITE):
             await self._persist_one_write_at_a_time(event, notifications)
             return
         # One activity, so a decision costs one round trip through the server for its register
         # write whatever it notifies. Not a local activity: a local activity writes before the
         # workflow task that runs it is committed, and a task retried after a server or worker
         # failure may see decisions in another order and give the same sequence to another event.
-        await workflow.execute_activity(
-            "record_event_with_notifications",
+        await workflow.execute_activity_method(
+            CaseRegister.record_event_with_notifications,
             EventWithNotifications(event=event, notifications=notifications),
-            result_type=bool,
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
-            summary=f"record {kind} ({effect.outcome}), queue {len(notifications)} notification(s)",
+            summary=f"record {event.kind} ({event.outcome}), queue {len(notifications)} "
+            "notification(s)",
         )
         for notification in notifications:
-            if workflow.patched(OUTBOX_DELIVERY_PATCH):
+            if workflow.patched(patches.OUTBOX_DELIVERY):
                 self._deliver_in_background(notification)
 
     async def _persist_one_write_at_a_time(
         self, event: RegisterEvent, notifications: list[Notification]
     ) -> None:
-        """How incidents started before ONE_REGISTER_WRITE_PATCH write an event."""
-        await workflow.execute_activity(
-            "record_event",
+        """How incidents started before patches.ONE_REGISTER_WRITE write an event."""
+        await workflow.execute_activity_method(
+            CaseRegister.record_event,
             event,
-            result_type=bool,
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary=f"record {event.kind} ({event.outcome})",
         )
         for notification in notifications:
-            await workflow.execute_activity(
-                "queue_notification",
+            await workflow.execute_activity_method(
+                CaseRegister.queue_notification,
                 notification,
-                result_type=bool,
                 start_to_close_timeout=REGISTER_TIMEOUT,
                 retry_policy=REGISTER_RETRY,
                 summary=f"queue {notification.kind} notification",
             )
-            if workflow.patched(OUTBOX_DELIVERY_PATCH):
+            if workflow.patched(patches.OUTBOX_DELIVERY):
                 self._deliver_in_background(notification)
 
     def _deliver_in_background(self, notification: Notification) -> None:
@@ -1003,8 +647,8 @@ class IncidentWorkflow:
         delivery.add_done_callback(self._deliveries.discard)
 
     async def _deliver(self, key: NotificationKey) -> None:
-        await workflow.execute_activity(
-            "deliver_notification",
+        await workflow.execute_activity_method(
+            Notifier.deliver_notification,
             key,
             start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
             retry_policy=DELIVERY_RETRY,
@@ -1013,33 +657,13 @@ class IncidentWorkflow:
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in the UI (no personal data)."""
-        state = self.state
-        milestones = open_milestones(state)
-        values: dict[str, Any] = {
-            sa.STEP.name: str(state.step),
-            sa.SEVERITY.name: str(state.severity),
-            sa.RESPONSE_LEVEL.name: str(state.response.level) if state.response else None,
-            sa.MINERAL.name: [str(m) for m in state.intake.minerals],
-            sa.COUNTRY.name: state.intake.location.country,
-            sa.FACILITY_ID.name: list(state.intake.facility_ids),
-            sa.CASE_OWNER.name: state.case_owner,
-            sa.ESCALATION_LEVEL.name: max((e.level for e in state.escalations.values()), default=0),
-            sa.NEXT_DEADLINE.name: milestones[0].due_at if milestones else None,
-            sa.OVERDUE.name: bool(state.escalations)
-            or bool(milestones and milestones[0].due_at < workflow.now()),
-        }
-        keys = {key.name: key for key in sa.ALL}
-        updates = []
-        for name, value in values.items():
-            if name in self._published and self._published[name] == value:
-                continue
-            key = keys[name]
-            updates.append(key.value_unset() if value in (None, []) else key.value_set(value))
+        values = search_attributes(self.state, workflow.now())
+        updates = changed_attributes(values, self._published)
         if updates:
             workflow.upsert_search_attributes(updates)
         self._published = values
         self._deadlines_changed = True
-        workflow.set_current_details(current_details(state))
+        workflow.set_current_details(current_details(self.state))
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -1081,96 +705,22 @@ def _run_lineage() -> str:
     return workflow.info().first_execution_run_id
 
 
-def _snapshot(state: IncidentState, now: datetime) -> IncidentSnapshot:
-    milestones = open_milestones(state)
-    return IncidentSnapshot(
-        escalation_level=max((e.level for e in state.escalations.values()), default=0),
-        overdue=bool(state.escalations) or any(m.due_at < now for m in milestones),
-        next_deadline=milestones[0].due_at if milestones else None,
-        step=state.step,
-        case_status=state.case_status,
-        severity=state.severity,
-        response_level=state.response.level if state.response else None,
-        relationship=state.verification.relationship if state.verification else None,
-        case_owner=state.case_owner,
-        closed_at=state.closed_at,
-        closure_reason=state.closure_reason,
-    )
-
-
-def _as_milestone(escalation: Escalation) -> Milestone:
-    return Milestone(
-        milestone=escalation.milestone,
-        kind=escalation.kind,
-        due_at=escalation.due_at,
-        window=escalation.window,
-        extended=False,
-    )
-
-
-def _duration(span: timedelta) -> str:
-    days, seconds = span.days, span.seconds
-    if days:
-        return f"{days}d {seconds // 3600}h"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-
-
-def _approval_record(
-    state: IncidentState, approval_id: str, actor: Actor, effect: Effect, now: datetime
-) -> ApprovalRecord:
-    pending = state.approvals.get(approval_id)
-    if pending is not None:
-        return ApprovalRecord(
-            approval_id=approval_id,
-            kind=pending.kind,
-            author_id=pending.author.id,
-            requested_at=pending.requested_at,
-            due_at=next(
-                (
-                    m.due_at
-                    for m in open_milestones(state)
-                    if m.milestone == f"approval:{approval_id}"
-                ),
-                None,
-            ),
-            status=ApprovalStatus.PENDING,
+def _records_of(decision: Decision, effect: Effect) -> Records:
+    """What a decision touches besides the incident row: a check-in, a victim's record, the
+    victim an approved erasure erases."""
+    erased = effect.decided.subject if effect.decided is not None else None
+    victim = None
+    if isinstance(decision, RecordVictim):
+        victim = VictimRecord(
+            victim_id=decision.victim_id,
+            child=decision.child,
+            recorded_by=decision.actor.id,
+            personal_data=decision.personal_data,
         )
-    decided = effect.decided
-    assert decided is not None, f"approval {approval_id} is neither pending nor decided"
-    return ApprovalRecord(
-        approval_id=approval_id,
-        kind=decided.kind,
-        author_id=decided.author.id,
-        requested_at=decided.requested_at,
-        due_at=None,
-        status=ApprovalStatus.APPROVED
-        if effect.outcome == EventOutcome.APPROVED
-        else ApprovalStatus.REJECTED,
-        decided_by=actor.id,
-        decided_at=now,
-        comments=effect.reason,
-    )
-
-
-def _action_record(state: IncidentState, action_id: str) -> ActionRecord:
-    action = state.actions[action_id]
-    plan = action.plan
-    return ActionRecord(
-        action_id=action_id,
-        category=plan.category,
-        action_type=str(plan.remedy_type or plan.assistance_type),
-        description=plan.description,
-        responsible_party=plan.responsible_party,
-        implementing_partner=plan.implementing_partner,
-        beneficiary_count=len(plan.beneficiaries),
-        concerns_children=plan.concerns_children,
-        due_date=plan.due_date,
-        budget_amount=plan.budget.amount,
-        currency=plan.budget.currency,
-        status=action.status,
-        progress_percent=action.progress_percent,
-        spend_to_date=action.spend_to_date,
-        completion_verified_by=action.completion.verified_by if action.completion else None,
-        completion_how=action.completion.how if action.completion else None,
-        cancellation_reason=action.cancellation_reason,
+    return Records(
+        check_in=decision if isinstance(decision, CheckIn) else None,
+        victim=victim,
+        erased_victim=erased.victim_id
+        if isinstance(erased, EraseVictim) and effect.outcome == EventOutcome.APPROVED
+        else None,
     )

@@ -15,12 +15,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.annual_summary import AnnualSummaryRegister
+    from activities.case_register import CaseRegister
+    from activities.deployment_policy import DeploymentPolicy
+    from activities.notifications import Notifier
+    from activities.portfolio import PortfolioRegister
+    from activities.reconciliation import Reconciler
     from schemas.monitoring import (
         MONITORING_WORKFLOW,
-        AnnualSummary,
         MonitoringKind,
         MonitoringRun,
-        PortfolioKpis,
         PortfolioReport,
         ReconciliationReport,
         StoredReport,
@@ -66,20 +70,18 @@ class PortfolioMonitoringWorkflow:
         as_of = run.as_of or workflow.now()
         if run.kind == MonitoringKind.ANNUAL:
             return await self._annual(run, as_of)
-        kpis = await workflow.execute_activity(
-            "portfolio_kpis",
+        kpis = await workflow.execute_activity_method(
+            PortfolioRegister.portfolio_kpis,
             as_of,
-            result_type=PortfolioKpis,
             start_to_close_timeout=KPI_TIMEOUT,
             retry_policy=RETRY,
             summary="key figures from the register",
         )
         reconciliation = None
         if run.kind == MonitoringKind.PORTFOLIO:
-            reconciliation = await workflow.execute_activity(
-                "reconcile_portfolio",
+            reconciliation = await workflow.execute_activity_method(
+                Reconciler.reconcile_portfolio,
                 as_of,
-                result_type=ReconciliationReport,
                 start_to_close_timeout=RECONCILIATION_TIMEOUT,
                 heartbeat_timeout=RECONCILIATION_HEARTBEAT,
                 retry_policy=RECONCILIATION_RETRY,
@@ -92,10 +94,9 @@ class PortfolioMonitoringWorkflow:
             kpis=kpis,
             reconciliation=reconciliation,
         )
-        stored: StoredReport = await workflow.execute_activity(
-            "store_portfolio_report",
+        stored: StoredReport = await workflow.execute_activity_method(
+            PortfolioRegister.store_portfolio_report,
             report,
-            result_type=StoredReport,
             start_to_close_timeout=KPI_TIMEOUT,
             retry_policy=RETRY,
             summary=f"store the {run.kind} report",
@@ -113,10 +114,9 @@ class PortfolioMonitoringWorkflow:
         """The yearly due-diligence summary, stored like the other reports (a publishable
         document of its own: it never carries the key figures, which name incidents)."""
         year = run.year if run.year is not None else as_of.astimezone(UTC).year - 1
-        summary = await workflow.execute_activity(
-            "annual_summary",
+        summary = await workflow.execute_activity_method(
+            AnnualSummaryRegister.annual_summary,
             args=[year, as_of],
-            result_type=AnnualSummary,
             start_to_close_timeout=KPI_TIMEOUT,
             retry_policy=RETRY,
             summary=f"due-diligence summary of {year}",
@@ -124,10 +124,9 @@ class PortfolioMonitoringWorkflow:
         report = PortfolioReport(
             kind=MonitoringKind.ANNUAL, as_of=as_of, generated_at=workflow.now(), annual=summary
         )
-        stored: StoredReport = await workflow.execute_activity(
-            "store_portfolio_report",
+        stored: StoredReport = await workflow.execute_activity_method(
+            PortfolioRegister.store_portfolio_report,
             report,
-            result_type=StoredReport,
             start_to_close_timeout=KPI_TIMEOUT,
             retry_policy=RETRY,
             summary=f"store the due-diligence summary of {year}",
@@ -142,8 +141,8 @@ class PortfolioMonitoringWorkflow:
         """An outbox notification per finding (the first NOTIFIED_FINDINGS, then one summary of
         the rest), to the operations contact; delivered with retries for at most an hour so that
         a channel that is down never holds up the next run (the outbox row keeps the attempts)."""
-        policy: Policy = await workflow.execute_activity(
-            "deployment_policy", result_type=Policy, start_to_close_timeout=KPI_TIMEOUT
+        policy: Policy = await workflow.execute_activity_method(
+            DeploymentPolicy.deployment_policy, start_to_close_timeout=KPI_TIMEOUT
         )
         day = int(as_of.strftime("%Y%m%d"))
         notices = [
@@ -178,18 +177,17 @@ class PortfolioMonitoringWorkflow:
                 body=body,
                 created_at=workflow.now(),
             )
-            await workflow.execute_activity(
-                "queue_notification",
+            await workflow.execute_activity_method(
+                CaseRegister.queue_notification,
                 notification,
-                result_type=bool,
                 start_to_close_timeout=KPI_TIMEOUT,
                 retry_policy=RETRY,
                 summary="queue a reconciliation finding",
             )
             keys.append(NotificationKey.of(notification))
         deliveries = [
-            workflow.execute_activity(
-                "deliver_notification",
+            workflow.execute_activity_method(
+                Notifier.deliver_notification,
                 key,
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=DELIVERY_WINDOW,

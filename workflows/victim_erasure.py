@@ -10,6 +10,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.case_register import CaseRegister
+    from activities.deployment_policy import DeploymentPolicy
     from schemas.actor import Role
     from schemas.decisions import Approve, DecisionKind, Reject
     from schemas.erasure import (
@@ -24,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from schemas.policy import Policy
     from schemas.register import EventOutcome
     from schemas.vocabulary import Step
-    from workflows.incident import REFUSED, REGISTER_RETRY, REGISTER_TIMEOUT, parse_message
+    from workflows.messages import REFUSED, parse_message
+    from workflows.retries import REGISTER_RETRY, REGISTER_TIMEOUT
 
 REFUSED_REQUEST = "ErasureRefused"
 
@@ -48,13 +51,13 @@ class VictimErasureWorkflow:
     @workflow.run
     async def run(self, request: ErasureRequest) -> ErasureOutcome:
         # Who may approve is the deployment's to say, never the requester's.
-        self.policy = await workflow.execute_activity(
-            "deployment_policy", result_type=Policy, start_to_close_timeout=REGISTER_TIMEOUT
+        self.policy = await workflow.execute_activity_method(
+            DeploymentPolicy.deployment_policy,
+            start_to_close_timeout=REGISTER_TIMEOUT,
         )
-        target = await workflow.execute_activity(
-            "erasure_target",
+        target = await workflow.execute_activity_method(
+            CaseRegister.erasure_target,
             args=[request.incident_id, request.victim_id],
-            result_type=ErasureTarget,
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary="find the incident and the victim in the register",
@@ -65,8 +68,8 @@ class VictimErasureWorkflow:
             lambda: self.outcome.status != ErasureStatus.AWAITING_APPROVAL
         )
         if self.outcome.status == ErasureStatus.ERASED:
-            await workflow.execute_activity(
-                "erase_victim_record",
+            await workflow.execute_activity_method(
+                CaseRegister.erase_victim_record,
                 ErasureRecord(
                     incident_id=request.incident_id,
                     victim_id=request.victim_id,
@@ -75,7 +78,6 @@ class VictimErasureWorkflow:
                     reason=request.reason,
                     erased_at=self.outcome.decided_at or workflow.now(),
                 ),
-                result_type=bool,
                 start_to_close_timeout=REGISTER_TIMEOUT,
                 retry_policy=REGISTER_RETRY,
                 summary=f"destroy {request.victim_id}'s data key",
