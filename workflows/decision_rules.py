@@ -1,4 +1,7 @@
-"""The rules of DESIGN §2 and §3.3 for every decision: who may send it, when, and what it changes.
+"""The rules for every decision: who may send it, when, and what it changes.
+
+The rules themselves are stated in docs/design.md (The six steps; Approvals and roles; Consent and
+children; Closure criteria).
 
 `check` refuses an invalid decision with a message that names the problem and changes nothing;
 `apply` changes the state for a decision `check` accepted. Both are pure (time comes in as `now`),
