@@ -55,7 +55,7 @@ log = structlog.get_logger(__name__)
 # "<incident_id>:<sequence>"), so a redelivered write hits the same row. Never change it.
 AUDIT_NAMESPACE = uuid.UUID("fd5987e5-c196-44ae-8d45-20c0fbb2825d")
 # Incidents received this close to each other are linked when they share a facility, site or
-# supplier (DESIGN §2, Step 1: "within 12 months"). IncidentOpening carries no window of its own.
+# supplier (docs/design.md, The six steps: step 1). IncidentOpening carries no window of its own.
 # Openings take this transaction-level advisory lock so that two incidents opened at the same
 # moment still see each other and get linked. Openings are rare; serialising them costs nothing.
 _OPENING_LOCK_KEY = 0x5245_4C41_5445_4421  # "RELATED!"

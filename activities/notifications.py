@@ -1,4 +1,6 @@
-"""Delivery of the notifications the workflow queued in the outbox (DESIGN §5).
+"""Delivery of the notifications the workflow queued in the outbox.
+
+Who is told what: docs/design.md, Escalation ladder.
 
 `queue_notification` (activities/case_register.py) writes a notification once; the
 `deliver_notification` activity here sends it through the configured channel and records the

@@ -1,4 +1,6 @@
-"""Envelope encryption of victims' personal data: one data key per victim (DESIGN §6).
+"""Envelope encryption of victims' personal data: one data key per victim.
+
+The rules: docs/design.md, Victims' data.
 
 A victim's data key is random, stored in `victim_keys` wrapped under the deployment's key ring,
 and used to seal their personal data before it enters any payload (`seal_personal_data`). Erasure

@@ -58,7 +58,7 @@ class PendingDecision(Contract):
 
 
 class PendingApproval(Contract):
-    """A decision awaiting an approver (DESIGN §3.3)."""
+    """A decision awaiting an approver (docs/design.md, Approvals and roles)."""
 
     approval_id: str = Field(description="Name it in approve or reject.")
     kind: DecisionKind = Field(description="Kind of decision awaiting approval.")

@@ -1,4 +1,7 @@
-"""The intake: what is known when an allegation opens an incident (DESIGN §2, Step 1)."""
+"""The intake: what is known when an allegation opens an incident.
+
+See docs/design.md, The six steps (step 1).
+"""
 
 from pydantic import Field, model_validator
 

@@ -1,4 +1,4 @@
-"""The deployment's policy: deadlines per severity (DESIGN §5) and process limits.
+"""The deployment's policy: deadlines per severity (docs/design.md, Deadlines) and process limits.
 
 The workflow receives the policy as input when the incident opens and keeps it for its whole life,
 so a policy change affects new incidents only and replay stays deterministic.
@@ -50,7 +50,8 @@ def _days(critical: float, high: float, medium: float, low: float | None) -> Per
 
 
 def default_deadlines() -> dict[MilestoneKind, PerSeverity]:
-    """DESIGN §5. Action due dates come from the plan itself, so they have no row here."""
+    """The table of docs/design.md, Deadlines. Action due dates come from the plan itself, so they
+    have no row here."""
     return {
         MilestoneKind.ACKNOWLEDGE: _days(1, 3, 7, 14),
         MilestoneKind.IMMEDIATE_PROTECTION: _days(1, 1, 1, 1),

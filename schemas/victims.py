@@ -1,4 +1,6 @@
-"""Victims' personal data: only ever sealed under the victim's own key (DESIGN §6).
+"""Victims' personal data: only ever sealed under the victim's own key.
+
+The rules: docs/design.md, Victims' data.
 
 Workflows, search attributes, logs and reports carry pseudonymous victim ids (`V-0001`). A
 victim's personal data is sealed by the sender with a data key of that victim alone (envelope

@@ -1,4 +1,6 @@
-"""Every picklist of the domain (DESIGN §4), as enums whose values are the contract's strings.
+"""Every picklist of the domain, as enums whose values are the contract's strings.
+
+See docs/design.md, Vocabulary.
 
 Where IOM's Human Trafficking Case Data Standard (HTCDS) has a name for a value, `HTCDS_NAMES` maps
 to it, so an anonymised export can speak HTCDS.

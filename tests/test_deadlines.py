@@ -1,5 +1,5 @@
 """Deadlines and escalation on the time-skipping server: left alone, an incident escalates at
-exactly the times of DESIGN §5; acting clears it."""
+exactly the times of docs/design.md, Deadlines; acting clears it."""
 
 import asyncio
 import json

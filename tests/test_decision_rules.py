@@ -1,4 +1,5 @@
-"""The decision rules of DESIGN §2 and §3.3, the state they change and the deadlines they set.
+"""The decision rules, the state they change and the deadlines they set (docs/design.md, The six
+steps; Approvals and roles).
 
 Pure: no Temporal, no database. `check` must refuse an invalid decision with a message naming the
 problem and leave the state untouched; `apply` carries out an accepted one.
@@ -257,7 +258,8 @@ def valid_payload(kind: DecisionKind) -> dict[str, Any]:
 # check: who may decide
 
 
-# The roles DESIGN §2/§3.3 give each decision (written out here, not read from the code).
+# The roles docs/design.md (Approvals and roles) gives each decision (written out here, not read
+# from the code).
 EXPECTED_ROLES: dict[DecisionKind, set[str]] = {
     K.ACKNOWLEDGE: {"case_owner"},
     K.IMMEDIATE_PROTECTION: {"case_owner"},

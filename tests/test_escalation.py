@@ -1,4 +1,4 @@
-"""The escalation ladder's arithmetic (DESIGN §5)."""
+"""The escalation ladder's arithmetic (docs/design.md, Escalation ladder)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta

@@ -8,7 +8,9 @@ never a workflow task failure, never a state change on refusal.
 - The contract layer (fast, many examples) starts from valid payloads of every model in the intake,
   DECISION_MODELS and FACT_MODELS (iterated, so kinds added later are covered) and mutates them.
 - The real-stack layer (fewer examples) sends the same payloads as raw JSON updates and signals to
-  a running incident and checks the status, the timeline, the register and the workflow history.
+  a running incident and checks the status, the timeline, the register and the workflow history:
+  through an SDK client, and again through Temporal's HTTP API (as JSON an HTTP client posts),
+  starts included.
 
 Hypothesis runs derandomized and without an example database, so every CI run sees the same
 examples. The tests under "Bugs found here" pin the hostile inputs that once wedged an incident.
@@ -29,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from google.protobuf import json_format
 from hypothesis import HealthCheck, Phase, assume, event, given, note, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
@@ -48,7 +51,8 @@ from schemas.incident_state import IncidentState
 from schemas.intake import Intake
 from schemas.policy import Policy
 from schemas.register import EventOutcome
-from tests.conftest import Engine
+from tests import http_api as http_api_module
+from tests.conftest import TEST_DATA_CONVERTER, Engine
 from workers import examples
 from workers import incident_client as incidents
 from workflows.escalation import next_wakeup
@@ -1002,6 +1006,136 @@ async def test_hostile_signals_change_nothing_but_the_timeline(
         accepted = MODELS[name].model_validate(decoded(payload))
         assert row["payload"] == accepted.model_dump(mode="json")
     assert not await task_failures(engine, incident)
+
+
+# --- The same over Temporal's HTTP API --------------------------------------------------------
+
+
+def json_only(payload: Any) -> bool:
+    """Whether an HTTP client could post `payload` as JSON (NaN and infinities are not JSON)."""
+    try:
+        json.dumps(payload, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+async def decision_result(success: dict[str, Any]) -> DecisionResult:
+    """The update's result as the HTTP API returns it (encrypted by the worker's codec)."""
+    payload = json_format.ParseDict(success["payloads"][0], Payload())
+    [result] = await TEST_DATA_CONVERTER.decode([payload], [DecisionResult])
+    assert isinstance(result, DecisionResult)
+    return result
+
+
+@STACK
+@given(message=stack_messages(DECISIONS))
+async def test_hostile_updates_over_the_http_api_are_refused_with_a_message_and_change_nothing(
+    engine: Engine, incident: WorkflowHandle[Any, Any], http_api: str, message: tuple[str, Any]
+) -> None:
+    name, payload = message[0], with_fresh_decision_id(message[1])
+    assume(json_only(payload))
+    before = await status(incident)
+    events_before = await timeline(incident)
+    rows_before = await register_events(engine.pool, incident.id)
+    answer = await http_api_module.update(http_api, incident.id, name, payload)
+    if answer.status != 200:  # refused at the door: Temporal's own limits
+        event(f"refused by Temporal: {answer.status}")
+        assert answer.body["message"], answer.body
+        assert await status(incident) == before
+        return
+    outcome = answer.body["outcome"]
+    if "failure" in outcome:
+        failure = outcome["failure"]
+        kind = failure["applicationFailureInfo"]["type"]
+        assert kind in ("MalformedDecision", "DecisionRefused"), failure
+        assert not failure.get("stackTrace"), failure
+        event(f"refused: {kind}")
+        assert_readable(failure["message"], payload)
+        assert await status(incident) == before
+        assert await timeline(incident) == events_before
+        assert await register_events(engine.pool, incident.id) == rows_before
+    else:
+        result = await decision_result(outcome["success"])
+        event(f"accepted: {result.outcome}")
+        decision = MODELS[name].model_validate(decoded(payload))
+        [row] = [
+            r
+            for r in await register_events(engine.pool, incident.id)
+            if r["sequence"] == result.sequence
+        ]
+        assert (row["kind"], row["outcome"]) == (name, str(result.outcome))
+        assert row["payload"] == decision.model_dump(mode="json")
+    assert not await task_failures(engine, incident)
+
+
+@STACK
+@given(message=stack_messages(DECISIONS + FACTS))
+async def test_hostile_signals_over_the_http_api_change_nothing_but_the_timeline(
+    engine: Engine, incident: WorkflowHandle[Any, Any], http_api: str, message: tuple[str, Any]
+) -> None:
+    name, payload = message[0], with_fresh_decision_id(message[1])
+    assume(json_only(payload))
+    before = await status(incident)
+    events_before = await timeline(incident)
+    answer = await http_api_module.signal(http_api, incident.id, name, payload)
+    if answer.status != 200:  # refused at the door: Temporal's own limits
+        event(f"refused by Temporal: {answer.status}")
+        assert answer.body["message"], answer.body
+        assert await timeline(incident) == events_before
+        return
+    [recorded] = own_events(await settled(engine, incident, len(events_before)))
+    event(str(recorded.outcome))
+    [row] = [
+        r
+        for r in await register_events(engine.pool, incident.id)
+        if r["sequence"] == recorded.sequence
+    ]
+    assert row["kind"] == name
+    if recorded.outcome == EventOutcome.REFUSED:
+        assert recorded.reason is not None
+        assert_readable(recorded.reason, payload)
+        assert await status(incident) == before
+    else:
+        accepted = MODELS[name].model_validate(decoded(payload))
+        assert row["payload"] == accepted.model_dump(mode="json")
+    assert not await task_failures(engine, incident)
+
+
+@STACK
+@given(payload=mutated(VALID_EXAMPLES["intake"]))
+async def test_a_hostile_intake_over_the_http_api_is_refused_clearly_or_opened(
+    engine: Engine, http_api: str, payload: Any
+) -> None:
+    reference = f"HOSTILE-HTTP-{uuid.uuid4().hex[:12]}"
+    if isinstance(payload, dict):
+        payload = {**payload, "external_reference": reference}
+    assume(json_only(payload))
+    incident_id = f"incident-{reference}"
+    answer = await http_api_module.start(
+        http_api, incident_id, engine.task_queue, {"intake": payload}
+    )
+    if answer.status != 200:
+        event(f"refused by Temporal: {answer.status}")
+        return
+    handle: WorkflowHandle[Any, Any] = engine.client.get_workflow_handle(incident_id)
+    try:
+        Intake.model_validate(payload)
+    except ValidationError:
+        event("refused")
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(handle.result(), UPDATE_TIMEOUT)
+        cause = failed.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "MalformedDecision"
+        assert_readable(cause.message, payload)
+        rows = await engine.pool.fetchval(
+            "SELECT count(*) FROM incidents WHERE incident_id = $1", incident_id
+        )
+        assert rows == 0
+    else:
+        event("opened")
+        await settled(engine, handle)
+    assert not await task_failures(engine, handle)
 
 
 @STACK

@@ -1,4 +1,5 @@
-"""Incidents end to end on the real dev server, worker and register: every path of DESIGN §2.
+"""Incidents end to end on the real dev server, worker and register: every path of the six steps
+(docs/design.md, The six steps).
 
 Each path saves its history under tests/histories/ when RECORD_HISTORIES=1, so that the replay
 test proves later workflow changes safe for incidents already running.

@@ -1,4 +1,5 @@
-"""The policy file: DESIGN §5 defaults, a TOML overlay, environment overrides, one-line errors."""
+"""The policy file: the default deadlines (docs/design.md, Deadlines), a TOML overlay,
+environment overrides, one-line errors."""
 
 import re
 from datetime import timedelta

@@ -1,4 +1,5 @@
-"""The README's worked example, run line by line through the real CLI: the README stays true."""
+"""The worked example of docs/contract.md, run line by line through the real CLI: the document
+stays true."""
 
 import re
 import shlex
@@ -6,13 +7,13 @@ from pathlib import Path
 
 from tests.conftest import Cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+CONTRACT = Path(__file__).resolve().parents[1] / "docs" / "contract.md"
 
 
 def worked_example() -> list[str]:
     """The `$R ...` lines of the worked example's shell block, with `$I` still in them."""
-    text = README.read_text()
-    start = text.index("### A worked example")
+    text = CONTRACT.read_text(encoding="utf-8")
+    start = text.index("\n## A worked example")
     block = re.search(r"```sh\n(.*?)```", text[start:], re.DOTALL)
     assert block is not None, "the worked example has no shell block"
     return [line for line in block.group(1).splitlines() if "$R " in line]

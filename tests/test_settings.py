@@ -127,18 +127,20 @@ def test_what_implies_tls(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], 
     assert load_settings().uses_tls is tls
 
 
-def _readme_configuration_variables() -> set[str]:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def _documented_configuration_variables() -> set[str]:
+    """The variables of the configuration table in docs/operations.md."""
+    operations = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+    text = operations.read_text(encoding="utf-8")
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", section, flags=re.MULTILINE))
 
 
-def test_the_readme_configuration_table_lists_exactly_the_settings() -> None:
+def test_the_configuration_table_lists_exactly_the_settings() -> None:
     variables = {
         str(field.validation_alias) if field.validation_alias else name.upper()
         for name, field in Settings.model_fields.items()
     }
-    assert _readme_configuration_variables() == variables
+    assert _documented_configuration_variables() == variables
 
 
 def test_the_effective_configuration_names_each_setting_by_its_environment_variable() -> None:

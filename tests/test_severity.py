@@ -1,4 +1,7 @@
-"""Triage, assessed severity and the proposed response level (DESIGN §2 Steps 1-2, §4)."""
+"""Triage, assessed severity and the proposed response level.
+
+See docs/design.md, Severity and response level.
+"""
 
 from typing import Any
 

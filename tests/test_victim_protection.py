@@ -1,4 +1,5 @@
-"""Victims' data end to end on the real dev server, worker and register (DESIGN §6).
+"""Victims' data end to end on the real dev server, worker and register (docs/design.md,
+Victims' data).
 
 Seeded personal-data strings must not be readable from Temporal's raw history (fetched without
 the codec) nor from a dump of every register table; after an erasure, the victim's data cannot be

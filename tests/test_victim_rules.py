@@ -1,4 +1,5 @@
-"""Roles held on the incident, consent gates, children's best interests and erasure (DESIGN §6).
+"""Roles held on the incident, consent gates, children's best interests and erasure
+(docs/design.md, Approvals and roles; Consent and children).
 
 Pure, like tests/test_decision_rules.py, whose helpers these tests share: a refusal names the
 problem and leaves the state untouched.

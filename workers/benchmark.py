@@ -309,7 +309,7 @@ def _print_table(run: Run, output: Path, out: TextIO | None = None) -> None:
         if open_for_decisions > cached:
             typer.echo(
                 f"(b) had {open_for_decisions:,} open incidents for {cached:,} cached: a decision "
-                "on an evicted incident replays its history first (README, Benchmark).",
+                "on an evicted incident replays its history first (docs/benchmark.md).",
                 file=out,
             )
     for letter, error in run.errors.items():

@@ -101,7 +101,8 @@ async def lifecycle(env: WorkflowEnvironment, reference: str) -> Lived:
     )
     approval = await decide(DecisionKind.ACTION_PLAN, plan)
     await decide(DecisionKind.APPROVE, examples.approve(approval or ""))
-    # The cadence follows the severity the verification set (DESIGN §5): read it once.
+    # The cadence follows the severity the verification set (docs/design.md, Deadlines): read it
+    # once.
     status = await incidents.status(client, incident_id)
     due = next(m.due_at for m in status.deadlines if m.milestone == "check_in")
     every = due - await env.get_current_time() - EARLY

@@ -1,4 +1,5 @@
-"""The deployment's policy: DESIGN §5 defaults, overlaid by a TOML file and the environment.
+"""The deployment's policy: the defaults of docs/design.md (Deadlines, Escalation ladder),
+overlaid by a TOML file and the environment.
 
 The policy is handed to each incident's workflow when the incident opens and is stamped with its
 version, so a change here affects new incidents only.

@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(
         default=None,
         validation_alias="REMEDIATION_POLICY_FILE",
-        description="TOML file overlaying the DESIGN §5 policy (deadlines, escalation contacts, "
+        description="TOML file overlaying the default policy (deadlines, escalation contacts, "
         "limits) for new incidents; the defaults apply when unset.",
     )
     notify_channel: NotifyChannel = Field(

@@ -304,7 +304,8 @@ class LocalStack:
         # The dev server's UI has no login to pass a bearer token from: it gets the token in
         # its endpoint's path instead, but only while the UI is reachable from this machine alone
         # (the UI hands its endpoint to every browser that opens it). The dev server takes it on
-        # its command line only, so the token is in the process list too (README, Encryption).
+        # its command line only, so the token is in the process list too (docs/security.md, The
+        # codec server).
         loopback = options.bind in ("127.0.0.1", "localhost", "::1")
         self.ui_codec_endpoint = f"{url}/t/{token}" if loopback else url
         return url

@@ -86,7 +86,7 @@ def build_worker(
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
     """A worker for the engine, tuned by the WORKER_* settings; `policy` defaults to the
-    settings' policy file (or DESIGN §5)."""
+    settings' policy file (or the defaults of docs/design.md, Deadlines)."""
     deployment_policy = policy if policy is not None else load_policy(settings.policy_file)
     return Worker(
         client,

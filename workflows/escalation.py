@@ -1,4 +1,6 @@
-"""The escalation ladder of DESIGN §5 as pure functions of a milestone's deadline and window.
+"""The escalation ladder as pure functions of a milestone's deadline and window.
+
+The ladder is stated in docs/design.md, Escalation ladder.
 
 At the deadline: level 1 (case owner reminded). After a grace of a quarter of the milestone's
 window (at least one day): level 2 (human-rights lead). After another grace: level 3 (executive

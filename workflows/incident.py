@@ -361,7 +361,7 @@ class IncidentWorkflow:
 
     async def _track_deadlines(self) -> None:
         """One timer at a time, for the earliest escalation of any open milestone; recomputed
-        whenever the incident changes (DESIGN §5)."""
+        whenever the incident changes (docs/design.md, Deadlines and Escalation ladder)."""
         while self.state.step != Step.COMPLETED and not self._continuing:
             async with self._lock:
                 await self._remind(workflow.now())

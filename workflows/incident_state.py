@@ -53,7 +53,7 @@ def _step_milestone(state: IncidentState) -> tuple[str, MilestoneKind] | None:
 
 
 def open_milestones(state: IncidentState) -> list[Milestone]:
-    """Every deadline currently running, earliest first (DESIGN §5)."""
+    """Every deadline currently running, earliest first (docs/design.md, Deadlines)."""
     if state.step == Step.COMPLETED:
         return []
     found: list[tuple[str, MilestoneKind, datetime, timedelta]] = []
@@ -73,7 +73,7 @@ def open_milestones(state: IncidentState) -> list[Milestone]:
         if step_milestone[0] == "verification":
             start = max(state.step_entered_at, state.opened_at)
         if step_milestone[0] == "follow_up" and state.closed_at is not None:
-            start = state.closed_at  # DESIGN §5 counts the follow-up from closure
+            start = state.closed_at  # the follow-up counts from closure (docs/design.md, Deadlines)
         windowed(*step_milestone, start)
     for item in state.approvals.values():
         windowed(f"approval:{item.approval_id}", MilestoneKind.APPROVAL, item.requested_at)

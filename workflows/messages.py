@@ -32,11 +32,20 @@ def field_label(part: object) -> str:
     return re.sub(r"[^\w.:-]", "?", str(part), flags=re.ASCII)[:FIELD_LABEL_MAX]
 
 
+# Characters a refusal never echoes: pydantic's messages may quote what the sender wrote (an
+# invalid UUID's character, say), and control characters would garble every screen showing it.
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _readable(text: str) -> str:
+    return _UNREADABLE.sub("?", text)
+
+
 def _describe_validation_error(error: ValidationError) -> str:
     problems = []
     for problem in error.errors(include_url=False, include_input=False)[:5]:
         where = ".".join(field_label(part) for part in problem["loc"]) or "payload"
-        problems.append(f"{where}: {problem['msg'][:200]}")
+        problems.append(f"{where}: {_readable(problem['msg'][:200])}")
     more = error.error_count() - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 

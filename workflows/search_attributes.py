@@ -1,4 +1,6 @@
-"""Typed search attributes operators filter on in the Temporal UI (DESIGN §3.4).
+"""Typed search attributes operators filter on in the Temporal UI.
+
+See docs/design.md, What operators see.
 
 They hold case metadata only, never victims' personal data. The local stack and the test
 fixtures register exactly this list, so the server and the code cannot drift apart.

@@ -1,4 +1,7 @@
-"""Triage, severity and the proposed response level (DESIGN §2, §4): pure, table-driven rules."""
+"""Triage, severity and the proposed response level: pure, table-driven rules.
+
+The rules are stated in docs/design.md, Severity and response level.
+"""
 
 from schemas.decisions import Verification
 from schemas.intake import Intake
@@ -75,7 +78,8 @@ def assessed_severity(verification: Verification) -> Severity:
 def proposed_response_level(
     verification: Verification, severity: Severity, imminent_danger: bool
 ) -> ResponseLevel:
-    """DESIGN §4: the level follows the relationship to the harm, severity and vulnerability."""
+    """The level follows the relationship to the harm, severity and vulnerability (docs/design.md,
+    Severity and response level)."""
     if (
         verification.outcome == VerificationOutcome.NOT_SUBSTANTIATED
         or verification.relationship == Relationship.NO_LINK

@@ -1,5 +1,8 @@
 """The registry of decision kinds, and the two rules every decision goes through.
 
+The rules themselves are stated in docs/design.md (The six steps; Approvals and roles; Consent and
+children; Closure criteria).
+
 `REGISTRY` holds one `DecisionRule` per kind (see workflows/rules/rule.py). `check` refuses an
 invalid decision with a message that names the problem and changes nothing; `apply` changes the
 state for a decision `check` accepted. Both are pure (time comes in as `now`), so the workflow's
