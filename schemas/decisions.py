@@ -715,30 +715,7 @@ class EvidenceAdded(Contract):
     description: ShortText = Field(description="What it shows; no victims' names.")
 
 
-DECISION_MODELS: dict[DecisionKind, type[Decision]] = {
-    DecisionKind.ACKNOWLEDGE: Acknowledge,
-    DecisionKind.IMMEDIATE_PROTECTION: ImmediateProtection,
-    DecisionKind.VERIFICATION: Verification,
-    DecisionKind.RESPONSE: Response,
-    DecisionKind.ACTION_PLAN: ActionPlan,
-    DecisionKind.CHECK_IN: CheckIn,
-    DecisionKind.AMEND_PLAN: AmendPlan,
-    DecisionKind.CLOSURE: Closure,
-    DecisionKind.LESSONS_LEARNED: LessonsLearned,
-    DecisionKind.APPROVE: Approve,
-    DecisionKind.REJECT: Reject,
-    DecisionKind.REASSIGN: Reassign,
-    DecisionKind.EXTEND_DEADLINE: ExtendDeadline,
-    DecisionKind.CLOSE_EARLY: CloseEarly,
-    DecisionKind.FOLLOW_UP: FollowUp,
-    DecisionKind.RECORD_VICTIM: RecordVictim,
-    DecisionKind.RECORD_CONSENT: RecordConsent,
-    DecisionKind.WITHDRAW_CONSENT: WithdrawConsent,
-    DecisionKind.SHARE_VICTIM_DATA: ShareVictimData,
-    DecisionKind.BEST_INTERESTS: BestInterests,
-    DecisionKind.ERASE_VICTIM: EraseVictim,
-}
-
+# Each decision kind's model is named in its registry entry (workflows/rules/registry.py).
 FACT_MODELS: dict[FactKind, type[Contract]] = {
     FactKind.NOTE: Note,
     FactKind.EVIDENCE_ADDED: EvidenceAdded,

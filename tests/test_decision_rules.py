@@ -13,7 +13,6 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.decisions import (
-    DECISION_MODELS,
     ActionProgress,
     Budget,
     CloseEarly,
@@ -39,7 +38,7 @@ from workers import examples
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import open_milestones, pending_decisions, status_view
 from workflows.rules.outcome import DecisionRefused, Effect, enter_step
-from workflows.rules.registry import apply, check
+from workflows.rules.registry import REGISTRY, apply, check
 from workflows.severity import provisional_severity
 
 K = DecisionKind
@@ -131,7 +130,8 @@ def new_state(
 
 
 def model(kind: DecisionKind, payload: dict[str, Any]) -> Decision:
-    return DECISION_MODELS[kind].model_validate(payload)
+    decision: Decision = REGISTRY[kind].model.model_validate(payload)
+    return decision
 
 
 def decide(
@@ -1002,7 +1002,7 @@ def test_close_early_as_related_to_itself_is_refused(reason: str) -> None:
             id="child-labour-without-children",
         ),
         pytest.param(
-            DECISION_MODELS[K.ACKNOWLEDGE],
+            REGISTRY[K.ACKNOWLEDGE].model,
             examples.acknowledge(victim_name="someone"),
             "Extra inputs are not permitted",
             id="unknown-field",
@@ -1038,13 +1038,13 @@ def test_close_early_as_related_to_itself_is_refused(reason: str) -> None:
             id="bad-currency",
         ),
         pytest.param(
-            DECISION_MODELS[K.ACTION_PLAN],
+            REGISTRY[K.ACTION_PLAN].model,
             examples.action_plan([]),
             "at least 1 item",
             id="plan-without-actions",
         ),
         pytest.param(
-            DECISION_MODELS[K.REJECT],
+            REGISTRY[K.REJECT].model,
             {"actor": APPROVER, "approval_id": "response-1"},
             "comments",
             id="reject-without-comments",
@@ -1056,7 +1056,7 @@ def test_close_early_as_related_to_itself_is_refused(reason: str) -> None:
             id="duplicate-without-related",
         ),
         pytest.param(
-            DECISION_MODELS[K.AMEND_PLAN],
+            REGISTRY[K.AMEND_PLAN].model,
             amend(),
             "must add, change or cancel",
             id="empty-amendment",

@@ -6,7 +6,8 @@ datetimes, huge and non-finite numbers. Each is refused with a clear message or 
 never a workflow task failure, never a state change on refusal.
 
 - The contract layer (fast, many examples) starts from valid payloads of every model in the intake,
-  DECISION_MODELS and FACT_MODELS (iterated, so kinds added later are covered) and mutates them.
+  the registry's decisions and FACT_MODELS (iterated, so kinds added later are covered) and mutates
+  them.
 - The real-stack layer (fewer examples) sends the same payloads as raw JSON updates and signals to
   a running incident and checks the status, the timeline, the register and the workflow history:
   through an SDK client, and again through Temporal's HTTP API (as JSON an HTTP client posts),
@@ -44,7 +45,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 import schemas
-from schemas.decisions import DECISION_MODELS, FACT_MODELS, DecisionKind
+from schemas.decisions import FACT_MODELS, DecisionKind
 from schemas.history import TimelineEvent
 from schemas.incident import DecisionResult, IncidentStatus
 from schemas.incident_state import IncidentState
@@ -58,7 +59,7 @@ from workers import incident_client as incidents
 from workflows.escalation import next_wakeup
 from workflows.incident_state import open_milestones
 from workflows.rules.outcome import DecisionRefused
-from workflows.rules.registry import apply, check
+from workflows.rules.registry import REGISTRY, apply, check
 from workflows.severity import provisional_severity
 
 # --- Hypothesis profiles: fixed examples in CI ------------------------------------------------
@@ -103,7 +104,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 MODELS: dict[str, type[BaseModel]] = {
     "intake": Intake,
-    **{str(kind): model for kind, model in DECISION_MODELS.items()},
+    **{str(kind): model for kind, model in ((k, r.model) for k, r in REGISTRY.items())},
     **{str(kind): model for kind, model in FACT_MODELS.items()},
 }
 EXAMPLE_FILES = Path(schemas.__file__).parent / "examples"
@@ -783,14 +784,14 @@ def test_an_approved_far_future_deadline_never_breaks_the_deadline_tracker() -> 
     state = _state()
     kind, approve = DecisionKind.EXTEND_DEADLINE, DecisionKind.APPROVE
     try:  # refusing it, in the model or in the rules, is a fix too
-        extension = DECISION_MODELS[kind].model_validate(
+        extension = REGISTRY[kind].model.model_validate(
             {**VALID_EXAMPLES["extend_deadline"][0], "new_deadline": "9999-12-31T00:00:00Z"}
         )
         check(state, kind, extension, NOW)
     except (ValidationError, DecisionRefused):
         return
     requested = apply(state, kind, extension, NOW)
-    approval = DECISION_MODELS[approve].model_validate(examples.approve(str(requested.approval_id)))
+    approval = REGISTRY[approve].model.model_validate(examples.approve(str(requested.approval_id)))
     check(state, approve, approval, NOW)
     apply(state, approve, approval, NOW)
     next_wakeup(open_milestones(state), NOW)
@@ -925,7 +926,7 @@ def stack_messages(names: list[str]) -> st.SearchStrategy[tuple[str, Any]]:
     )
 
 
-DECISIONS = sorted(str(kind) for kind in DECISION_MODELS)
+DECISIONS = sorted(str(kind) for kind in REGISTRY)
 FACTS = sorted(str(kind) for kind in FACT_MODELS)
 
 

@@ -17,7 +17,6 @@ from activities.victim_vault import VictimErased
 from schemas.actor import Actor, Role
 from schemas.common import VictimId
 from schemas.decisions import (
-    DECISION_MODELS,
     FACT_MODELS,
     DecisionKind,
     EvidenceAdded,
@@ -49,6 +48,7 @@ from workers.cli_support import (
 )
 from workers.errors import StartupError
 from workers.settings import Settings
+from workflows.rules.registry import REGISTRY, who_may_send
 
 if TYPE_CHECKING:
     from asyncpg import Pool
@@ -380,10 +380,10 @@ def _decide_help() -> str:
         "",
         "\b\nDecisions:",
     ]
-    width = max(len(kind) for kind in DecisionKind)
-    for kind in DecisionKind:
-        doc = (DECISION_MODELS[kind].__doc__ or "").strip().splitlines()[0]
-        lines.append(f"  {kind:<{width}}  {doc}")
+    width = max(len(kind) for kind in REGISTRY)
+    for kind, rule in REGISTRY.items():
+        doc = (rule.model.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {kind:<{width}}  {doc} ({who_may_send(rule)}; {rule.when})")
     return "\n".join(lines)
 
 
@@ -507,7 +507,7 @@ def decide(
         _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
     document = _with_actor(document, actor_id, roles)
     _validated(
-        DECISION_MODELS[decision],
+        REGISTRY[decision].model,
         json.dumps(document),
         f"{_source_name(file)} is not a valid {decision} decision",
     )
@@ -1051,7 +1051,7 @@ def _contract_schemas() -> list[_SchemaFile]:
         entry("incident_input.json", "start", workflow, IncidentInput),
     ]
     files += [
-        entry(f"decision.{kind}.json", "update+signal", str(kind), DECISION_MODELS[kind])
+        entry(f"decision.{kind}.json", "update+signal", str(kind), REGISTRY[kind].model)
         for kind in DecisionKind
     ]
     files += [

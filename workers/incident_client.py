@@ -3,7 +3,6 @@
 Every call goes through Temporal; the workflow is the only writer of an incident's state.
 """
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from activities.keyring import KeyRing
 from activities.victim_vault import seal_personal_data, victim_data_key
@@ -219,15 +219,15 @@ async def request_erasure(
         raise ErasureRefused(
             f"the erasure of {victim_id} is already awaiting approval ({workflow_id})"
         ) from None
-    # The request is checked against the register first: wait for that verdict.
-    while not await erasure.query(VictimErasureWorkflow.checked):
-        if (await erasure.describe()).status != WorkflowExecutionStatus.RUNNING:
-            try:
-                await erasure.result()
-            except WorkflowFailureError as failure:
-                raise ErasureRefused(_failure_message(failure)) from None
-        await asyncio.sleep(0.1)
-    outcome = await erasure.query(VictimErasureWorkflow.status)
+    # The request is checked against the register first: the update answers with the verdict.
+    try:
+        outcome = await erasure.execute_update(VictimErasureWorkflow.awaiting_approval)
+    except (WorkflowUpdateFailedError, RPCError):
+        try:
+            await erasure.result()
+        except WorkflowFailureError as failure:
+            raise ErasureRefused(_failure_message(failure)) from None
+        raise
     return ErasureRequested(workflow_id, ERASURE_APPROVAL_ID, outcome.message)
 
 

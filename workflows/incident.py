@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import Notifier
     from schemas.actor import SYSTEM_ACTOR, Actor
     from schemas.decisions import (
-        DECISION_MODELS,
         FACT_MODELS,
         CheckIn,
         Decision,
@@ -93,7 +92,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.register_events import NOTHING_ELSE, Records, register_event
     from workflows.retries import DELIVERY_RETRY, REGISTER_RETRY, REGISTER_TIMEOUT
     from workflows.rules.outcome import DecisionRefused, Effect, Notice, enter_step
-    from workflows.rules.registry import apply, check, needs_lessons_in_flight, step_in_flight
+    from workflows.rules.registry import (
+        REGISTRY,
+        apply,
+        check,
+        needs_lessons_in_flight,
+        step_in_flight,
+    )
 
 
 class _TimeToContinueAsNew(Exception):
@@ -436,7 +441,7 @@ class IncidentWorkflow:
     def _validate(self, kind: DecisionKind, raw: RawValue) -> None:
         """Update validator: never mutates; raising rejects the update without a trace."""
         try:
-            decision = parse_message(DECISION_MODELS[kind], raw)
+            decision = parse_message(REGISTRY[kind].model, raw)
         except ApplicationError:
             metrics.decision_refused(kind)
             raise
@@ -453,7 +458,7 @@ class IncidentWorkflow:
 
     async def _decide(self, kind: DecisionKind, raw: RawValue) -> DecisionResult:
         # The validator checked it in full before it was accepted.
-        decision = parse_message(DECISION_MODELS[kind], raw, accepted_before=True)
+        decision = parse_message(REGISTRY[kind].model, raw, accepted_before=True)
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
             duplicate = self._duplicate_result(kind, decision)
@@ -472,7 +477,7 @@ class IncidentWorkflow:
         async with self._lock:
             try:
                 decision = parse_message(
-                    DECISION_MODELS[kind], raw, accepted_before=not self.state.protected
+                    REGISTRY[kind].model, raw, accepted_before=not self.state.protected
                 )
             except ApplicationError as error:
                 metrics.decision_refused(kind)

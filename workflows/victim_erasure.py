@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from schemas.vocabulary import Step
     from workflows.messages import REFUSED, parse_message
     from workflows.retries import REGISTER_RETRY, REGISTER_TIMEOUT
+    from workflows.rules.outcome import DecisionRefused
+    from workflows.rules.roles import four_eyes, listed_in
 
 REFUSED_REQUEST = "ErasureRefused"
 
@@ -47,6 +49,7 @@ class VictimErasureWorkflow:
             f"({ERASURE_APPROVAL_ID}) by an approver other than {request.requested_by.id}",
         )
         self.ready = False
+        self.refusal: str | None = None
 
     @workflow.run
     async def run(self, request: ErasureRequest) -> ErasureOutcome:
@@ -62,7 +65,12 @@ class VictimErasureWorkflow:
             retry_policy=REGISTER_RETRY,
             summary="find the incident and the victim in the register",
         )
-        self._check_target(target)
+        try:
+            self._check_target(target)
+        except ApplicationError:
+            # Answer whoever waits for the verdict (`awaiting_approval`) before failing.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise
         self.ready = True
         await workflow.wait_condition(
             lambda: self.outcome.status != ErasureStatus.AWAITING_APPROVAL
@@ -104,6 +112,7 @@ class VictimErasureWorkflow:
                 "for an erasure"
             )
         if problem is not None:
+            self.refusal = problem
             raise ApplicationError(problem, type=REFUSED_REQUEST, non_retryable=True)
 
     def _checked(self, decision: Approve | Reject) -> None:
@@ -115,15 +124,16 @@ class VictimErasureWorkflow:
                 f"{ERASURE_APPROVAL_ID}",
                 type=REFUSED,
             )
+        # The approval rules of every incident decision (workflows/rules/roles.py).
         actor = decision.actor
-        listed = self.policy.roles.approver
-        if Role.APPROVER not in actor.roles or (listed is not None and actor.id not in listed):
+        if Role.APPROVER not in actor.roles or not listed_in(
+            self.policy.roles, actor, Role.APPROVER
+        ):
             raise ApplicationError(f"{actor.id} does not hold the approver role", type=REFUSED)
-        if actor.id == self.request.requested_by.id:
-            raise ApplicationError(
-                f"{actor.id} asked for this erasure and cannot also decide it (four eyes)",
-                type=REFUSED,
-            )
+        try:
+            four_eyes(actor, self.request.requested_by.id, "asked for this erasure")
+        except DecisionRefused as refusal:
+            raise ApplicationError(str(refusal), type=REFUSED) from None
 
     def _decide(
         self, kind: DecisionKind, decision: Approve | Reject, status: ErasureStatus, message: str
@@ -179,6 +189,15 @@ class VictimErasureWorkflow:
 
     @workflow.query
     def status(self) -> ErasureOutcome:
+        return self.outcome
+
+    @workflow.update
+    async def awaiting_approval(self) -> ErasureOutcome:
+        """Wait until the request is checked against the register: the outcome awaiting an
+        approver, or the reason it is refused."""
+        await workflow.wait_condition(lambda: self.ready or self.refusal is not None)
+        if self.refusal is not None:
+            raise ApplicationError(self.refusal, type=REFUSED_REQUEST, non_retryable=True)
         return self.outcome
 
     @workflow.query

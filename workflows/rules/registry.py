@@ -258,7 +258,7 @@ _register(
         model=CloseEarly,
         roles=CASE_OWNER,
         step=None,
-        when="steps 1-4",
+        when="steps 1 to 4",
         check=closing.check_close_early,
         approval=Approval.ONE_AT_A_TIME,
         on_approval=closing.approve_close_early,
