@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from activities import markdown
 from schemas.monitoring import (
     SMALL_COUNT,
     WITHHELD_COUNT,
@@ -23,7 +24,7 @@ from schemas.monitoring import (
     ReconciliationReport,
 )
 
-NOTHING = "—"
+NOTHING = markdown.NOTHING
 # Chart ids, stable so that tests and readers can find each chart.
 CHART_OPEN_BY_STEP = "chart-open-by-step"
 CHART_TIME_IN_STEP = "chart-time-in-step"
@@ -359,23 +360,10 @@ def report_json(report: PortfolioReport) -> dict[str, Any]:
 # --- Markdown --------------------------------------------------------------------------------
 
 
-def _md_cell(value: object) -> str:
-    text = _text(value)
-    # Backslash escapes keep pipes from splitting the cell and angle brackets from being read
-    # as HTML by a Markdown viewer.
-    for special in ("\\", "|", "<", ">"):
-        text = text.replace(special, "\\" + special)
-    return text.replace("\n", " ") or NOTHING
-
-
 def _md_table(header: Sequence[str], rows: list[Row]) -> list[str]:
     if not rows:
         return ["None."]
-    return [
-        "| " + " | ".join(_md_cell(h) for h in header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(_md_cell(value) for value in row) + " |" for row in rows),
-    ]
+    return markdown.table(header, [[_text(value) for value in row] for row in rows])
 
 
 def report_markdown(report: PortfolioReport) -> str:

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from activities.audit_entries import write_audit
 from activities.audit_trail import AuditTrail, BrokenLink, ChainFailure, ChainReport, verify_chain
-from activities.case_register import _write_audit
 from activities.database import open_pool
 from activities.migrations import apply_migrations, load_migrations
 from schemas.actor import Actor, Role
@@ -47,7 +47,7 @@ async def _record(pool: asyncpg.Pool, entry: AuditEntry) -> bool:
 async def _record_in_register(pool: asyncpg.Pool, entry: AuditEntry) -> None:
     """The case register's write path: inside a transaction that also writes other rows."""
     async with pool.acquire() as connection, connection.transaction():
-        await _write_audit(connection, entry)
+        await write_audit(connection, entry)
 
 
 async def _trail(pool: asyncpg.Pool, incident_id: str) -> list[asyncpg.Record]:
@@ -170,7 +170,7 @@ async def test_writing_outside_read_committed_is_refused(register_pool: asyncpg.
     async with register_pool.acquire() as connection:
         with pytest.raises(asyncpg.InvalidTransactionStateError, match="READ COMMITTED"):
             async with connection.transaction(isolation="repeatable_read"):
-                await _write_audit(connection, _entry(_incident(), 0))
+                await write_audit(connection, _entry(_incident(), 0))
 
 
 # --- detecting changes -----------------------------------------------------------------------

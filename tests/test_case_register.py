@@ -17,12 +17,9 @@ from pydantic import JsonValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.audit_entries import audit_action
 from activities.audit_trail import AuditTrail
-from activities.case_register import (
-    CaseRegister,
-    audit_action,
-    case_register_activities,
-)
+from activities.case_register import CaseRegister, case_register_activities
 from schemas.actor import Actor, Role
 from schemas.decisions import VictimFeedback
 from schemas.intake import Intake, Location, Reporter
@@ -58,6 +55,7 @@ from schemas.vocabulary import (
     SupplyChainTier,
 )
 from tests.conftest import TEST_KEY_RING
+from tests.register_reads import ReadableRegister
 
 RECEIVED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 OPENER = Actor(id="grievance-intake", roles=(Role.INTEGRATION,))
@@ -215,7 +213,7 @@ async def _opened(register: CaseRegister, intake: Intake | None = None) -> str:
 async def test_opening_twice_registers_and_audits_the_incident_once(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     opening = _opening()
     env = ActivityEnvironment()
 
@@ -250,7 +248,7 @@ async def test_opening_twice_registers_and_audits_the_incident_once(
 async def test_an_external_reference_never_opens_two_incidents(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     intake = _intake()
     await ActivityEnvironment().run(register.open_incident, _opening(intake, incident_id="first"))
 
@@ -285,7 +283,7 @@ def _sharing(
 async def test_incidents_sharing_a_facility_site_or_supplier_within_a_year_are_linked(
     register_pool: asyncpg.Pool, kind: str, reason: str
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     key = _unique("CID")
     earlier = await _opened(
         register, _sharing(kind, key, received_at=RECEIVED - timedelta(days=300))
@@ -304,7 +302,7 @@ async def test_incidents_sharing_a_facility_site_or_supplier_within_a_year_are_l
 async def test_incidents_more_than_a_year_apart_are_not_linked(
     register_pool: asyncpg.Pool, kind: str
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     key = _unique("CID")
     long_ago = RECEIVED - timedelta(days=365 + 1)  # the default window is a year
     older = await _opened(register, _sharing(kind, key, received_at=long_ago))
@@ -320,7 +318,7 @@ async def test_incidents_more_than_a_year_apart_are_not_linked(
 async def test_the_same_site_in_another_country_is_not_related(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     site = _unique("Site ")
     await _opened(register, _intake(country="RW", site_name=site))
     opened = await ActivityEnvironment().run(
@@ -332,7 +330,7 @@ async def test_the_same_site_in_another_country_is_not_related(
 async def test_a_redelivered_opening_returns_the_links_it_made_not_later_ones(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     facility = _unique("CID")
     first = await _opened(register, _intake(facility_ids=[facility]))
     opening = _opening(_intake(facility_ids=[facility], suppliers=["Shared Trader"]))
@@ -350,7 +348,7 @@ async def test_a_redelivered_opening_returns_the_links_it_made_not_later_ones(
 async def test_concurrent_openings_of_related_incidents_link_each_other(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     facility = _unique("CID")
     openings = [_opening(_intake(facility_ids=[facility])) for _ in range(3)]
 
@@ -365,7 +363,7 @@ async def test_concurrent_openings_of_related_incidents_link_each_other(
 
 
 async def test_recording_an_event_twice_writes_it_once(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(
         incident_id,
@@ -409,7 +407,7 @@ async def test_recording_an_event_twice_writes_it_once(register_pool: asyncpg.Po
 
 
 async def test_a_system_event_without_payload_is_recorded(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, kind="opened", outcome=EventOutcome.RECORDED)
     event = event.model_copy(update={"payload": None})
@@ -424,7 +422,7 @@ async def test_a_retry_after_a_committed_write_leaves_one_row(
     register_pool: asyncpg.Pool,
 ) -> None:
     """The worker committed attempt 1 but died before reporting; Temporal runs attempt 2."""
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, actions=[_action()])
     first_attempt = ActivityEnvironment()
@@ -442,7 +440,7 @@ async def test_a_retry_after_a_committed_write_leaves_one_row(
 async def test_concurrent_deliveries_of_one_event_record_it_once(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, actions=[_action()], approvals=[_approval()])
 
@@ -458,7 +456,7 @@ async def test_concurrent_deliveries_of_one_event_record_it_once(
 async def test_a_failed_write_leaves_nothing_and_its_retry_records_everything(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     # Bypasses validation so that the database refuses the action half-way through the write.
     broken = ActionRecord.model_construct(**{**_action().model_dump(), "progress_percent": 150})
@@ -482,7 +480,7 @@ async def test_a_failed_write_leaves_nothing_and_its_retry_records_everything(
 async def test_an_older_event_recorded_late_never_rolls_the_register_back(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     older = _event(incident_id, 1, kind="action_plan", actions=[_action()], approvals=[_approval()])
     newer = _event(
@@ -511,7 +509,7 @@ async def test_an_older_event_recorded_late_never_rolls_the_register_back(
 
 
 async def test_a_check_in_is_stored_with_its_event(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     check_in = CheckInRecord(
         period_start=date(2026, 5, 1),
@@ -547,7 +545,7 @@ async def test_a_check_in_is_stored_with_its_event(register_pool: asyncpg.Pool) 
 async def test_the_audit_action_names_what_became_of_the_event(
     register_pool: asyncpg.Pool, kind: str, outcome: EventOutcome, action: str
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     event = _event(incident_id, 1, kind=kind, outcome=outcome, reason="Step is verification")
 
@@ -570,7 +568,7 @@ def test_audit_actions_are_dotted_lower_case_names(kind: str, action: str) -> No
 async def test_an_event_of_an_unregistered_incident_is_refused_for_good(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     with pytest.raises(ApplicationError) as refused:
         await ActivityEnvironment().run(register.record_event, _event(_unique("missing-"), 1))
     assert refused.value.non_retryable
@@ -592,7 +590,7 @@ def _notification(incident_id: str, recipient: str = "reporter") -> Notification
 
 
 async def test_a_notification_is_queued_once(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     notification = _notification(incident_id)
     env = ActivityEnvironment()
@@ -612,7 +610,7 @@ async def test_a_notification_is_queued_once(register_pool: asyncpg.Pool) -> Non
 async def test_an_event_and_its_notifications_are_written_together_once(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     notifications = [_notification(incident_id, recipient) for recipient in ("reporter", OWNER.id)]
     write = EventWithNotifications(event=_event(incident_id, 1), notifications=notifications)
@@ -636,7 +634,7 @@ async def test_an_event_and_its_notifications_are_written_together_once(
 async def test_an_event_is_not_recorded_when_its_notifications_cannot_be_queued(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id = await _opened(register)
     queued = _notification(incident_id)
     # PostgreSQL refuses a NUL character in text: the second notification fails after the event
@@ -740,7 +738,7 @@ async def _closed_incident(register: CaseRegister) -> tuple[str, str, str]:
 
 
 async def test_the_closure_report_holds_no_personal_data(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id, _, _ = await _closed_incident(register)
     request = ClosureReportRequest(
         incident_id=incident_id, generated_at=RECEIVED + timedelta(days=9)
@@ -755,7 +753,7 @@ async def test_the_closure_report_holds_no_personal_data(register_pool: asyncpg.
 
 
 async def test_the_closure_report_says_where_the_case_ended(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id, related, facility = await _closed_incident(register)
     request = ClosureReportRequest(
         incident_id=incident_id, generated_at=RECEIVED + timedelta(days=9)
@@ -802,7 +800,7 @@ async def test_the_closure_report_says_where_the_case_ended(register_pool: async
 
 
 async def test_rewriting_the_closure_report_keeps_one_row(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     incident_id, _, _ = await _closed_incident(register)
     request = ClosureReportRequest(
         incident_id=incident_id, generated_at=RECEIVED + timedelta(days=9)
@@ -822,7 +820,7 @@ async def test_rewriting_the_closure_report_keeps_one_row(register_pool: asyncpg
 async def test_lessons_are_stored_once_and_found_by_what_they_concern(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     facility = _unique("CID")
     incident_id = await _opened(register, _intake(facility_ids=[facility]))
     lessons = LessonRecord(
@@ -908,7 +906,7 @@ async def test_check_constraints_allow_exactly_the_vocabulary(
 
 
 def test_the_worker_gets_every_activity(register_pool: asyncpg.Pool) -> None:
-    activities = case_register_activities(CaseRegister(register_pool, TEST_KEY_RING))
+    activities = case_register_activities(ReadableRegister(register_pool, TEST_KEY_RING))
     names = [getattr(a, "__temporal_activity_definition").name for a in activities]
     assert names == [
         "open_incident",

@@ -15,12 +15,12 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.case_register import CaseRegister
 from activities.reconciliation import Reconciler
 from activities.register_integrity import ALREADY_OPENED, CONFLICT
 from schemas.monitoring import FindingKind
 from tests import http_api as api
 from tests.conftest import TEST_KEY_RING, Engine
+from tests.register_reads import ReadableRegister
 from tests.test_case_register import _event, _opening
 from tests.test_reconciliation import (
     _close_early,
@@ -131,7 +131,7 @@ async def test_an_incident_continued_as_new_keeps_writing_under_its_lineage(
 async def test_a_write_whose_key_holds_another_event_is_refused_loudly(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     opening = _opening().model_copy(update={"run_lineage": "lineage-a"})
     env = ActivityEnvironment()
     await env.run(register.open_incident, opening)
@@ -173,7 +173,7 @@ async def test_a_write_whose_key_holds_another_event_is_refused_loudly(
 
 
 async def test_an_opening_of_another_lineage_writes_nothing(register_pool: asyncpg.Pool) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     opening = _opening().model_copy(update={"run_lineage": "lineage-a"})
     env = ActivityEnvironment()
     first = await env.run(register.open_incident, opening)
@@ -193,7 +193,7 @@ async def test_an_opening_of_another_lineage_writes_nothing(register_pool: async
 async def test_a_row_registered_before_lineages_takes_its_first_writers(
     register_pool: asyncpg.Pool,
 ) -> None:
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     opening = _opening()  # no lineage: sent by a workflow from before lineages existed
     env = ActivityEnvironment()
     await env.run(register.open_incident, opening)
@@ -233,7 +233,7 @@ async def test_reconciliation_finds_runs_that_are_not_their_incidents(
     await temporal_env.client.get_workflow_handle(replaced).terminate("lineage test")
     after_end = await _ghost(temporal_env.client, reference("1-ended"))
     foreign = await _ghost(temporal_env.client, reference("2-replaced"))
-    register = CaseRegister(register_pool, TEST_KEY_RING)
+    register = ReadableRegister(register_pool, TEST_KEY_RING)
     lineage = (await _register_row(register_pool, healthy))["run_lineage"]
     clash = _event(healthy, 1).model_copy(update={"run_lineage": lineage})
     with pytest.raises(ApplicationError):
