@@ -79,13 +79,6 @@ class DecisionKind(StrEnum):
     ERASE_VICTIM = "erase_victim"
 
 
-class FactKind(StrEnum):
-    """Plain facts: signals only, recorded in the timeline, never refused for the step."""
-
-    NOTE = "note"
-    EVIDENCE_ADDED = "evidence_added"
-
-
 def _distinct(values: Sequence[str], what: str) -> None:
     if len(set(values)) != len(values):
         raise ValueError(f"{what} lists a value twice")
@@ -700,23 +693,5 @@ class EraseVictim(Decision):
     reason: ShortText = Field(description="Why (the victim's request, a retention limit...).")
 
 
-class Note(Contract):
-    """A note added to the case (signal only)."""
-
-    actor: Actor = Field(description="Who adds the note.")
-    text: ShortText = Field(description="The note; no victims' names.")
-
-
-class EvidenceAdded(Contract):
-    """A reference to evidence filed elsewhere (signal only)."""
-
-    actor: Actor = Field(description="Who added the evidence.")
-    reference: Name = Field(description="Where the evidence is filed (document id, URL).")
-    description: ShortText = Field(description="What it shows; no victims' names.")
-
-
-# Each decision kind's model is named in its registry entry (workflows/rules/registry.py).
-FACT_MODELS: dict[FactKind, type[Contract]] = {
-    FactKind.NOTE: Note,
-    FactKind.EVIDENCE_ADDED: EvidenceAdded,
-}
+# Each decision kind's model is named in its registry entry (workflows/rules/registry.py); facts
+# are in schemas/facts.py.

@@ -18,7 +18,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from schemas.decisions import DecisionKind, FactKind
+from schemas.decisions import DecisionKind
+from schemas.facts import FactKind
 from schemas.history import TimelineEvent
 from schemas.incident import IncidentStatus
 from schemas.intake import Intake

@@ -15,7 +15,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import verify_signature
-from schemas.decisions import DecisionKind, FactKind
+from schemas.decisions import DecisionKind
+from schemas.facts import FactKind
 from schemas.incident import IncidentStatus
 from schemas.intake import Intake
 from schemas.policy import Policy

@@ -45,7 +45,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 import schemas
-from schemas.decisions import FACT_MODELS, DecisionKind
+from schemas.decisions import DecisionKind
+from schemas.facts import FACT_MODELS
 from schemas.history import TimelineEvent
 from schemas.incident import DecisionResult, IncidentStatus
 from schemas.incident_state import IncidentState

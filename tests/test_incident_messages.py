@@ -10,7 +10,8 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 
-from schemas.decisions import DecisionKind, FactKind
+from schemas.decisions import DecisionKind
+from schemas.facts import FactKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Engine

@@ -17,12 +17,9 @@ from activities.victim_vault import VictimErased
 from schemas.actor import Actor, Role
 from schemas.common import VictimId
 from schemas.decisions import (
-    FACT_MODELS,
     DecisionKind,
-    EvidenceAdded,
-    FactKind,
-    Note,
 )
+from schemas.facts import FACT_MODELS, EvidenceAdded, FactKind, Note
 from schemas.incident import IncidentStatus, PartnerView
 from schemas.intake import Intake
 from schemas.register import EventOutcome

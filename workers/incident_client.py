@@ -27,8 +27,9 @@ from temporalio.service import RPCError
 from activities.keyring import KeyRing
 from activities.victim_vault import seal_personal_data, victim_data_key
 from schemas.actor import Actor
-from schemas.decisions import DecisionKind, EraseVictim, FactKind, RecordVictim
+from schemas.decisions import DecisionKind, EraseVictim, RecordVictim
 from schemas.erasure import ERASURE_APPROVAL_ID, ErasureRequest, erasure_workflow_id
+from schemas.facts import FactKind
 from schemas.history import TimelineEvent
 from schemas.incident import (
     DecisionResult,

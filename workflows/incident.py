@@ -21,18 +21,9 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.case_register import CaseRegister
     from activities.deployment_policy import DeploymentPolicy
-    from activities.notifications import Notifier
     from schemas.actor import SYSTEM_ACTOR, Actor
-    from schemas.decisions import (
-        FACT_MODELS,
-        CheckIn,
-        Decision,
-        DecisionKind,
-        EraseVictim,
-        FactKind,
-        FollowUp,
-        RecordVictim,
-    )
+    from schemas.decisions import Decision, DecisionKind, FollowUp
+    from schemas.facts import FACT_MODELS, FactKind
     from schemas.history import TimelineEvent
     from schemas.incident import (
         DecisionResult,
@@ -45,40 +36,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.incident_state import RULES_WITH_PROTECTION, IncidentState
     from schemas.policy import MilestoneKind, Policy
-    from schemas.register import (
-        DELIVERY_ATTEMPT_TIMEOUT,
-        ClosureReportRequest,
-        EventOutcome,
-        EventWithNotifications,
-        IncidentOpened,
-        IncidentOpening,
-        Notification,
-        NotificationKey,
-        RegisterEvent,
-        VictimRecord,
-    )
+    from schemas.register import ClosureReportRequest, EventOutcome, IncidentOpened, IncidentOpening
     from schemas.vocabulary import CaseStatus, Step
+    from workflows import incident_lifecycle as lifecycle
     from workflows import metrics, patches
     from workflows.deadline_notices import as_milestone, escalate, remind
     from workflows.decision_handlers import with_decision_handlers
-    from workflows.escalation import (
-        EscalationChange,
-        next_wakeup,
-        plan_escalations,
-        reminders_due,
-    )
+    from workflows.escalation import EscalationChange, next_wakeup, plan_escalations, reminders_due
     from workflows.incident_details import current_details, static_summary
-    from workflows.incident_lifecycle import (
-        changed_attributes,
-        closed_status,
-        closing_notices,
-        lesson_record,
-        new_incident,
-        opening_notice,
-        outcome,
-        recurrence_intake,
-        search_attributes,
-    )
     from workflows.incident_state import open_milestones, partner_view, status_view
     from workflows.messages import (
         MALFORMED,
@@ -89,11 +54,13 @@ with workflow.unsafe.imports_passed_through():
         refuse_oversized_start,
         refused_shape,
     )
-    from workflows.register_events import NOTHING_ELSE, Records, register_event
-    from workflows.retries import DELIVERY_RETRY, REGISTER_RETRY, REGISTER_TIMEOUT
+    from workflows.register_events import NOTHING_ELSE, Records, records_of, register_event
+    from workflows.register_writes import RegisterWriter
+    from workflows.retries import REGISTER_RETRY, REGISTER_TIMEOUT
     from workflows.rules.outcome import DecisionRefused, Effect, Notice, enter_step
     from workflows.rules.registry import (
         REGISTRY,
+        already_applied,
         apply,
         check,
         needs_lessons_in_flight,
@@ -119,7 +86,7 @@ class IncidentWorkflow:
         self._tracking = False
         self._reminding = False
         self._continuing = False
-        self._deliveries: set[asyncio.Task[None]] = set()
+        self._register = RegisterWriter()
         self._opened = False
         self._input_refused: str | None = None
         self._input_unchecked: str | None = None
@@ -138,7 +105,7 @@ class IncidentWorkflow:
             self.state = input.carried
             self._opened = True
             return
-        self.state = new_incident(input, workflow.info().workflow_id, workflow.now())
+        self.state = lifecycle.new_incident(input, workflow.info().workflow_id, workflow.now())
 
     # --- the six steps ----------------------------------------------------------------------
 
@@ -184,17 +151,16 @@ class IncidentWorkflow:
         if tracker is not None:
             await tracker
         await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and not self._deliveries
+            lambda: workflow.all_handlers_finished() and self._register.delivered
         )
-        return outcome(self.state, workflow.now())
+        return lifecycle.outcome(self.state, workflow.now())
 
     async def _deployment_policy(self) -> Policy:
-        policy: Policy = await workflow.execute_activity_method(
+        return await workflow.execute_activity_method(
             DeploymentPolicy.deployment_policy,
             start_to_close_timeout=REGISTER_TIMEOUT,
             summary="policy of the deployment",
         )
-        return policy
 
     def _history_is_long(self) -> bool:
         if not self._tracking:  # incidents from before continue-as-new existed never do it
@@ -209,7 +175,7 @@ class IncidentWorkflow:
         if tracker is not None:
             await tracker
         await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and not self._deliveries
+            lambda: workflow.all_handlers_finished() and self._register.delivered
         )
         async with self._lock:
             length = workflow.info().get_current_history_length()
@@ -242,7 +208,7 @@ class IncidentWorkflow:
                 "opened",
                 f"incident opened; provisional severity {state.provisional_severity}; "
                 f"{len(state.related)} related incident(s)",
-                [opening_notice(state)],
+                [lifecycle.opening_notice(state)],
             )
         self._opened = True
 
@@ -296,7 +262,7 @@ class IncidentWorkflow:
         )
         async with self._lock:
             draft = self.state.model_copy(deep=True)
-            notices = closing_notices(draft)
+            notices = lifecycle.closing_notices(draft)
             if draft.step == Step.CLOSURE:
                 enter_step(draft, Step.LESSONS_LEARNED, workflow.now())
             draft.closure_report_written = True
@@ -313,7 +279,7 @@ class IncidentWorkflow:
         state = self.state
         await workflow.execute_activity_method(
             CaseRegister.store_lessons,
-            lesson_record(state, workflow.now()),
+            lifecycle.lesson_record(state, workflow.now()),
             start_to_close_timeout=REGISTER_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary="store lessons in the knowledge base",
@@ -346,13 +312,13 @@ class IncidentWorkflow:
                     "recurrence_opened", f"recurrence opened as {recurrence}", []
                 )
         async with self._lock:
-            self.state.case_status = closed_status(self.state)
+            self.state.case_status = lifecycle.closed_status(self.state)
             enter_step(self.state, Step.COMPLETED, workflow.now())
             await self._record_system("completed", "follow-up recorded; incident completed", [])
 
     async def _open_recurrence(self, follow_up: FollowUp) -> str:
         """The same site, facilities and harms, as a new incident that links back to this one."""
-        intake = recurrence_intake(self.state, follow_up, workflow.now())
+        intake = lifecycle.recurrence_intake(self.state, follow_up, workflow.now())
         child = await workflow.start_child_workflow(
             "IncidentWorkflow",
             IncidentInput(intake=intake, policy=None),
@@ -461,7 +427,7 @@ class IncidentWorkflow:
         decision = parse_message(REGISTRY[kind].model, raw, accepted_before=True)
         await workflow.wait_condition(lambda: self._opened)
         async with self._lock:
-            duplicate = self._duplicate_result(kind, decision)
+            duplicate = already_applied(self.state, kind, decision)
             if duplicate is not None:
                 return duplicate
             try:
@@ -483,7 +449,7 @@ class IncidentWorkflow:
                 metrics.decision_refused(kind)
                 await self._record_refused(kind, claimed_actor(raw), error.message, raw)
                 return
-            if self._duplicate_result(kind, decision) is not None:
+            if already_applied(self.state, kind, decision) is not None:
                 return
             try:
                 self._check(kind, decision)
@@ -502,24 +468,6 @@ class IncidentWorkflow:
         )
         check(self.state, kind, decision, workflow.now(), lessons_in_flight=in_flight)
 
-    def _duplicate_result(self, kind: DecisionKind, decision: Decision) -> DecisionResult | None:
-        if decision.decision_id is None:
-            return None
-        sequence = self.state.seen_decisions.get(str(decision.decision_id))
-        if sequence is None:
-            return None
-        original = next((e for e in self.state.timeline if e.sequence == sequence), None)
-        return DecisionResult(
-            incident_id=self.state.incident_id,
-            kind=kind,
-            sequence=sequence,
-            outcome=original.outcome if original else EventOutcome.ACCEPTED,
-            approval_id=None,
-            step=step_in_flight(self.state),
-            message=f"decision {decision.decision_id} was already applied as event {sequence}",
-            duplicate=True,
-        )
-
     async def _commit(self, kind: DecisionKind, decision: Decision) -> DecisionResult:
         """Apply to a copy, persist it, then make it the state: the state never runs ahead of
         the register."""
@@ -533,7 +481,7 @@ class IncidentWorkflow:
             decision.actor,
             effect,
             decision.model_dump(mode="json"),
-            _records_of(decision, effect),
+            records_of(decision, effect),
         )
         return DecisionResult(
             incident_id=draft.incident_id,
@@ -598,72 +546,14 @@ class IncidentWorkflow:
             _run_lineage(),
             records,
         )
-        await self._persist(event, notifications)
+        await self._register.write(event, notifications)
         self.state = draft
         self._publish()
 
-    async def _persist(self, event: RegisterEvent, notifications: list[Notification]) -> None:
-        if not workflow.patched(patches.ONE_REGISTER_WRITE):
-            await self._persist_one_write_at_a_time(event, notifications)
-            return
-        # One activity, so a decision costs one round trip through the server for its register
-        # write whatever it notifies. Not a local activity: a local activity writes before the
-        # workflow task that runs it is committed, and a task retried after a server or worker
-        # failure may see decisions in another order and give the same sequence to another event.
-        await workflow.execute_activity_method(
-            CaseRegister.record_event_with_notifications,
-            EventWithNotifications(event=event, notifications=notifications),
-            start_to_close_timeout=REGISTER_TIMEOUT,
-            retry_policy=REGISTER_RETRY,
-            summary=f"record {event.kind} ({event.outcome}), queue {len(notifications)} "
-            "notification(s)",
-        )
-        for notification in notifications:
-            if workflow.patched(patches.OUTBOX_DELIVERY):
-                self._deliver_in_background(notification)
-
-    async def _persist_one_write_at_a_time(
-        self, event: RegisterEvent, notifications: list[Notification]
-    ) -> None:
-        """How incidents started before patches.ONE_REGISTER_WRITE write an event."""
-        await workflow.execute_activity_method(
-            CaseRegister.record_event,
-            event,
-            start_to_close_timeout=REGISTER_TIMEOUT,
-            retry_policy=REGISTER_RETRY,
-            summary=f"record {event.kind} ({event.outcome})",
-        )
-        for notification in notifications:
-            await workflow.execute_activity_method(
-                CaseRegister.queue_notification,
-                notification,
-                start_to_close_timeout=REGISTER_TIMEOUT,
-                retry_policy=REGISTER_RETRY,
-                summary=f"queue {notification.kind} notification",
-            )
-            if workflow.patched(patches.OUTBOX_DELIVERY):
-                self._deliver_in_background(notification)
-
-    def _deliver_in_background(self, notification: Notification) -> None:
-        # Delivered in the background: a channel that is down for hours must not hold up the
-        # decision that caused the notification.
-        delivery = asyncio.create_task(self._deliver(NotificationKey.of(notification)))
-        self._deliveries.add(delivery)
-        delivery.add_done_callback(self._deliveries.discard)
-
-    async def _deliver(self, key: NotificationKey) -> None:
-        await workflow.execute_activity_method(
-            Notifier.deliver_notification,
-            key,
-            start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
-            retry_policy=DELIVERY_RETRY,
-            summary=f"deliver {key.kind} notification",
-        )
-
     def _publish(self) -> None:
         """Search attributes and current details for operators in the UI (no personal data)."""
-        values = search_attributes(self.state, workflow.now())
-        updates = changed_attributes(values, self._published)
+        values = lifecycle.search_attributes(self.state, workflow.now())
+        updates = lifecycle.changed_attributes(values, self._published)
         if updates:
             workflow.upsert_search_attributes(updates)
         self._published = values
@@ -708,24 +598,3 @@ def _run_lineage() -> str:
     """The incident's run lineage: its first run's id, carried by every retry and
     continue-as-new run (see activities/register_integrity.py)."""
     return workflow.info().first_execution_run_id
-
-
-def _records_of(decision: Decision, effect: Effect) -> Records:
-    """What a decision touches besides the incident row: a check-in, a victim's record, the
-    victim an approved erasure erases."""
-    erased = effect.decided.subject if effect.decided is not None else None
-    victim = None
-    if isinstance(decision, RecordVictim):
-        victim = VictimRecord(
-            victim_id=decision.victim_id,
-            child=decision.child,
-            recorded_by=decision.actor.id,
-            personal_data=decision.personal_data,
-        )
-    return Records(
-        check_in=decision if isinstance(decision, CheckIn) else None,
-        victim=victim,
-        erased_victim=erased.victim_id
-        if isinstance(erased, EraseVictim) and effect.outcome == EventOutcome.APPROVED
-        else None,
-    )

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.actor import Actor
-from schemas.decisions import CheckIn
+from schemas.decisions import CheckIn, Decision, EraseVictim, RecordVictim
 from schemas.history import TimelineEvent
 from schemas.incident_state import IncidentState
 from schemas.register import (
@@ -192,4 +192,25 @@ def _action_record(state: IncidentState, action_id: str) -> ActionRecord:
         completion_verified_by=action.completion.verified_by if action.completion else None,
         completion_how=action.completion.how if action.completion else None,
         cancellation_reason=action.cancellation_reason,
+    )
+
+
+def records_of(decision: Decision, effect: Effect) -> Records:
+    """What a decision touches besides the incident row: a check-in, a victim's record, the
+    victim an approved erasure erases."""
+    erased = effect.decided.subject if effect.decided is not None else None
+    victim = None
+    if isinstance(decision, RecordVictim):
+        victim = VictimRecord(
+            victim_id=decision.victim_id,
+            child=decision.child,
+            recorded_by=decision.actor.id,
+            personal_data=decision.personal_data,
+        )
+    return Records(
+        check_in=decision if isinstance(decision, CheckIn) else None,
+        victim=victim,
+        erased_victim=erased.victim_id
+        if isinstance(erased, EraseVictim) and effect.outcome == EventOutcome.APPROVED
+        else None,
     )

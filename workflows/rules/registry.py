@@ -39,8 +39,10 @@ from schemas.decisions import (
     Verification,
     WithdrawConsent,
 )
+from schemas.incident import DecisionResult
 from schemas.incident_state import IncidentState
 from schemas.policy import MilestoneKind
+from schemas.register import EventOutcome
 from schemas.vocabulary import Step
 from workflows.rules import administration, approvals, closing, plan, verification, victims
 from workflows.rules.outcome import DecisionRefused, Effect
@@ -364,3 +366,25 @@ def who_may_send(rule: DecisionRule[Any]) -> str:
     names = [_ROLE_NAMES[role] for role in sorted(rule.roles, key=list(_ROLE_NAMES).index)]
     who = " or ".join(names)
     return f"{who} — needs approval" if rule.needs_approval else who
+
+
+def already_applied(
+    state: IncidentState, kind: DecisionKind, decision: Decision
+) -> DecisionResult | None:
+    """The answer to a decision resent with the decision_id of one already applied."""
+    if decision.decision_id is None:
+        return None
+    sequence = state.seen_decisions.get(str(decision.decision_id))
+    if sequence is None:
+        return None
+    original = next((e for e in state.timeline if e.sequence == sequence), None)
+    return DecisionResult(
+        incident_id=state.incident_id,
+        kind=kind,
+        sequence=sequence,
+        outcome=original.outcome if original else EventOutcome.ACCEPTED,
+        approval_id=None,
+        step=step_in_flight(state),
+        message=f"decision {decision.decision_id} was already applied as event {sequence}",
+        duplicate=True,
+    )
