@@ -511,7 +511,7 @@ async def test_verify_refuses_an_unknown_incident_and_an_unmigrated_register(
 def test_progress_is_shown_only_once_a_check_takes_a_while(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from workers.cli_audit import _Progress
+    from workers.cli.audit import _Progress
 
     now = [0.0]
     progress = _Progress(clock=lambda: now[0])

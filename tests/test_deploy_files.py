@@ -26,7 +26,7 @@ from pydantic import AliasChoices
 
 from schemas.common import MESSAGE_MAX_BYTES
 from workers.cli import app
-from workers.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX
+from workers.devstack.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX
 from workers.settings import Settings
 from workflows.search_attributes import cli_definitions
 

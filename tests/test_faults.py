@@ -80,8 +80,8 @@ from tests.fault_stack import (
     until,
     within,
 )
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workers.settings import load_settings
 from workers.worker import build_worker
 

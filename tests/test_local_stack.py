@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.keyring import KeyRing
 from tests.conftest import PROJECT_ROOT, free_port
-from workers import dev_server, examples, local_postgres
+from workers.devstack import dev_server, examples, local_postgres
 from workers.errors import StartupError
 from workflows import search_attributes
 

@@ -34,7 +34,7 @@ from schemas.register import (
 )
 from schemas.vocabulary import Severity
 from tests.conftest import TEST_KEY_RING, Receiver, free_port
-from workers import examples
+from workers.devstack import examples
 from workers.errors import StartupError
 from workers.settings import NOTIFY_TIMEOUT_MAX_SECONDS, NotifyChannel, Settings, load_settings
 

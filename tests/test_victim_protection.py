@@ -28,8 +28,8 @@ from schemas.victims import VictimPersonalData, sealing_context
 from schemas.vocabulary import Step
 from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, Cli, Engine
 from tests.test_incident_lifecycle import decide, finish, open_incident, to_response, wait_for
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workers.settings import load_settings
 from workers.worker import build_worker
 

@@ -41,9 +41,9 @@ from schemas.intake import Intake
 from schemas.policy import MilestoneKind, PerSeverity, Policy, default_deadlines
 from tests.conftest import TEST_KEY_RING, CreateDatabase, Receiver, free_port, run_remediation
 from tests.test_worker import _worker_process
-from workers import examples
 from workers import incident_client as incidents
 from workers.codec_server import start_codec_server
+from workers.devstack import examples
 from workers.errors import StartupError
 from workers.health import WorkerHealth
 from workers.logs import configure_logging

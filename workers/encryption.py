@@ -49,7 +49,7 @@ def read_key_file(path: Path) -> KeyRing:
 def key_ring_from(settings: Settings) -> KeyRing | None:
     """REMEDIATION_KEYS, else REMEDIATION_KEY_FILE, else the ring of the `remediation up`
     running on the data directory (so commands work against it without setup), else None."""
-    from workers.stack import read_running_stack  # the stack itself connects through here
+    from workers.devstack.stack import read_running_stack  # the stack itself connects through here
 
     if settings.remediation_keys is not None:
         try:

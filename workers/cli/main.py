@@ -28,14 +28,13 @@ from schemas.intake import Intake
 from schemas.register import EventOutcome
 from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
-from workers.benchmark import benchmark
-from workers.cli_audit import audit_app
-from workers.cli_codec import codec_server, keys_app
-from workers.cli_export import export_app
-from workers.cli_lessons import lessons
-from workers.cli_report import report
-from workers.cli_schedules import schedules_app
-from workers.cli_support import (
+from workers.cli.audit import audit_app
+from workers.cli.codec import codec_server, keys_app
+from workers.cli.export import export_app
+from workers.cli.lessons import lessons
+from workers.cli.report import report
+from workers.cli.schedules import schedules_app
+from workers.cli.support import (
     JsonOption,
     _client_settings,
     _database_url,
@@ -126,7 +125,7 @@ def up(
     Ctrl-C stops everything. Set DATABASE_URL to use an existing PostgreSQL instead of the
     embedded one.
     """
-    from workers.stack import StackOptions, run_stack
+    from workers.devstack.stack import StackOptions, run_stack
 
     settings = _settings()
     options = StackOptions(
@@ -1132,7 +1131,3 @@ app.add_typer(export_app, name="export")
 app.command("lessons")(lessons)
 app.command("codec-server")(codec_server)
 app.add_typer(keys_app, name="keys")
-app.command("benchmark")(benchmark)
-
-if __name__ == "__main__":
-    app()
