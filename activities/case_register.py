@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import register_integrity as integrity
 from activities.database import Connection
-from activities.keyring import KeyRing
+from activities.sealing import Sealer as KeyRing
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
 from schemas.erasure import ErasureRecord, ErasureTarget

@@ -25,7 +25,6 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.keyring import KeyRing
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
@@ -33,6 +32,7 @@ from workers import incident_client as incidents
 from workers.devstack import examples
 from workers.devstack.dev_server import installed_binary
 from workers.encryption import encrypted_data_converter
+from workers.keyring import KeyRing
 from workers.register import open_register
 from workers.settings import load_settings
 from workers.worker import build_worker

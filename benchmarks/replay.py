@@ -14,8 +14,8 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from activities.keyring import KeyRing
 from workers.encryption import encrypted_data_converter
+from workers.keyring import KeyRing
 from workers.worker import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "tests" / "histories"

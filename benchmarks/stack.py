@@ -22,12 +22,12 @@ from pathlib import Path
 import psutil
 from temporalio.client import Client
 
-from activities.keyring import KeyRing
 from workers.devstack.child_process import ChildProcess
 from workers.devstack.dev_server import DevServer, DevServerConfig
 from workers.devstack.local_postgres import LocalPostgres
 from workers.devstack.stack import wait_for_poller
 from workers.errors import StartupError
+from workers.keyring import KeyRing
 from workers.register import migrate_database
 from workers.settings import Settings, load_settings
 from workers.temporal_client import connect

@@ -15,10 +15,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.audit_trail import AuditTrail, BrokenLink, ChainFailure, ChainReport, verify_chain
 from activities.case_register import _write_audit
 from activities.database import open_pool
-from activities.migrations import apply_migrations, load_migrations
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
 from tests.conftest import CreateDatabase, Ran, run_remediation
+from workers.migrations import apply_migrations, load_migrations
 
 START = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 

@@ -25,7 +25,6 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from activities.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
@@ -40,6 +39,7 @@ from workers.devstack import examples
 from workers.devstack.stack import STACK_FILE, RunningStack
 from workers.encryption import encrypted_data_converter, key_ring_from
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
 from workers.settings import load_settings
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"name": "Amani"}')

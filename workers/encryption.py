@@ -12,10 +12,10 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from activities.keyring import KeyRing, KeyRingError
 from workers.codec import EncryptionCodec
 from workers.errors import StartupError
 from workers.failures import RefusalFailureConverter
+from workers.keyring import KeyRing, KeyRingError
 from workers.settings import Settings
 
 KEY_FILE = "keys.json"

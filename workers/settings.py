@@ -10,9 +10,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.database import redact_url
-from activities.keyring import KeyRing, KeyRingError
 from schemas.register import DELIVERY_ATTEMPT_TIMEOUT
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError
 
 
 class LogFormat(StrEnum):

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from activities.keyring import KeyRing, KeyRingError
 from workers.cli import support
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError
 
 keys_app = typer.Typer(
     help="The encryption key ring: generate one, rotate to a new current key.",

@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from asyncpg import Pool
     from temporalio.client import Client
 
-    from activities.keyring import KeyRing
     from schemas.incident import DecisionResult
+    from workers.keyring import KeyRing
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
