@@ -36,6 +36,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import PollerBehaviorSimpleMaximum
 
+from activities.notifications import NotifyChannel
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, PerSeverity, Policy, default_deadlines
@@ -48,7 +49,7 @@ from workers.errors import StartupError
 from workers.health import WorkerHealth
 from workers.logs import configure_logging
 from workers.metrics import metrics_runtime
-from workers.settings import LogFormat, NotifyChannel, Settings
+from workers.settings import LogFormat, Settings
 from workers.temporal_client import connect
 from workers.worker import build_worker, serve
 from workflows import metrics
