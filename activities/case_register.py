@@ -26,7 +26,7 @@ from activities.audit_entries import AUDIT_NAMESPACE, audit_action, audit_entry_
 from activities.closure_report import write_closure_report
 from activities.database import Connection
 from activities.incident_opening import plain_values, register_opening
-from activities.keyring import KeyRing
+from activities.sealing import Sealer
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
 from schemas.erasure import ErasureRecord, ErasureTarget
@@ -209,7 +209,7 @@ async def _erase_victim(
 class CaseRegister:
     """Reads and writes the case register; the pool is injected by the worker."""
 
-    def __init__(self, pool: asyncpg.Pool, key_ring: KeyRing) -> None:
+    def __init__(self, pool: asyncpg.Pool, key_ring: Sealer) -> None:
         self._pool = pool
         self._key_ring = key_ring
 

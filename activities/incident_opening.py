@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities import register_integrity as integrity
 from activities.audit_entries import audit_entry_id, write_audit
 from activities.database import Connection
-from activities.keyring import KeyRing
+from activities.sealing import Sealer
 from schemas.audit import AuditEntry
 from schemas.register import IncidentOpening, RelatedIncident
 from schemas.vocabulary import CaseStatus, Step
@@ -130,7 +130,7 @@ def plain_values(items: Sequence[str]) -> list[str]:
 
 
 def seal_confidential(
-    key_ring: KeyRing, opening: IncidentOpening
+    key_ring: Sealer, opening: IncidentOpening
 ) -> tuple[dict[str, Any], str, bytes]:
     """The intake as stored: plain fields as JSON, the confidential ones sealed."""
     intake = opening.intake.model_dump(mode="json")
@@ -142,7 +142,7 @@ def seal_confidential(
 
 
 async def register_opening(
-    connection: Connection, key_ring: KeyRing, opening: IncidentOpening
+    connection: Connection, key_ring: Sealer, opening: IncidentOpening
 ) -> tuple[bool, list[RelatedIncident]]:
     """Register the incident, link related incidents and audit the opening, at most once, in the
     caller's transaction: whether this call registered it, and the links its opening made.

@@ -36,20 +36,20 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 import structlog
-from pydantic import Field
+from pydantic import Field, SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schemas.common import Contract
 from schemas.register import NotificationKey
-from workers.settings import NotifyChannel, Settings
 from workflows.metrics import NOTIFICATIONS_FAILED
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,27 @@ _SIGNATURE_PREFIX = "sha256="
 _USER_AGENT = "remediation-engine"
 # last_error is for operators: short, and never the notification's subject or body.
 _ERROR_MAX = 300
+
+
+class NotifyChannel(StrEnum):
+    """How queued notifications leave the outbox."""
+
+    LOG = "log"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """How this worker delivers notifications.
+
+    The worker builds it from its settings (NOTIFY_*, checked there: workers/settings.py) and
+    passes it to the `Notifier`; activities never read the environment.
+    """
+
+    channel: NotifyChannel = NotifyChannel.LOG
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = field(default=None, repr=False)
+    timeout_seconds: float = 10.0
 
 
 class DeliveryResult(Contract):
@@ -196,7 +217,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int
 class Notifier:
     """Delivers outbox notifications; the pool and settings are injected by the worker."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: NotifySettings) -> None:
         self._pool = pool
         self._settings = settings
 
@@ -208,7 +229,7 @@ class Notifier:
         DeliveryFailed (retryable) when the channel did not take it; the row then says 'failed'
         with the reason in last_error.
         """
-        channel = self._settings.notify_channel
+        channel = self._settings.channel
         async with self._pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
                 _LOAD_FOR_UPDATE, key.incident_id, key.sequence, key.kind.value, key.recipient
@@ -273,7 +294,7 @@ class Notifier:
         )
 
     async def _send(self, outgoing: _Outgoing) -> None:
-        if self._settings.notify_channel is NotifyChannel.WEBHOOK:
+        if self._settings.channel is NotifyChannel.WEBHOOK:
             status = await self._post_webhook(outgoing)
             extra: dict[str, Any] = {"http_status": status}
         else:
@@ -286,14 +307,14 @@ class Notifier:
             sequence=outgoing.key.sequence,
             kind=outgoing.key.kind.value,
             recipient=outgoing.key.recipient,
-            channel=self._settings.notify_channel.value,
+            channel=self._settings.channel.value,
             attempt=outgoing.attempt,
             **extra,
         )
 
     async def _post_webhook(self, outgoing: _Outgoing) -> int:
         settings = self._settings
-        url, secret = settings.notify_webhook_url, settings.notify_webhook_secret
+        url, secret = settings.webhook_url, settings.webhook_secret
         if url is None or secret is None:  # Settings refuses this; a guard for hand-built ones.
             raise DeliveryFailed("webhook channel without NOTIFY_WEBHOOK_URL or secret")
         key = outgoing.key
@@ -317,7 +338,7 @@ class Notifier:
             SIGNATURE_HEADER: sign(secret.get_secret_value().encode("utf-8"), body),
             TIMESTAMP_HEADER: str(int(time.time())),
         }
-        return await asyncio.to_thread(_post, url, body, headers, settings.notify_timeout_seconds)
+        return await asyncio.to_thread(_post, url, body, headers, settings.timeout_seconds)
 
 
 def notifier_activities(notifier: Notifier) -> list[Callable[..., Any]]:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from activities.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
+from activities.sealing import KeyRingError, Sealer, generate_key, open_sealed, seal
 from schemas.victims import SealedData, VictimPersonalData, sealing_context
 
 
@@ -39,7 +39,7 @@ WHERE incident_id = $1 AND victim_id = $2
 """
 
 
-def _unwrap(row: asyncpg.Record, ring: KeyRing, incident_id: str, victim_id: str) -> bytes:
+def _unwrap(row: asyncpg.Record, ring: Sealer, incident_id: str, victim_id: str) -> bytes:
     if row["erased_at"] is not None:
         raise VictimErased(incident_id, victim_id, row["erased_at"])
     return ring.decrypt(
@@ -48,7 +48,7 @@ def _unwrap(row: asyncpg.Record, ring: KeyRing, incident_id: str, victim_id: str
 
 
 async def victim_data_key(
-    pool: asyncpg.Pool, ring: KeyRing, incident_id: str, victim_id: str
+    pool: asyncpg.Pool, ring: Sealer, incident_id: str, victim_id: str
 ) -> bytes:
     """The victim's data key, created on first use; raises VictimErased after an erasure."""
     context = sealing_context(incident_id, victim_id)
@@ -90,7 +90,7 @@ class VictimView:
 
 
 async def read_victim(
-    pool: asyncpg.Pool, ring: KeyRing, incident_id: str, victim_id: str
+    pool: asyncpg.Pool, ring: Sealer, incident_id: str, victim_id: str
 ) -> VictimView | None:
     """The victim's record, None when the incident has no such victim."""
     row = await pool.fetchrow(

@@ -29,11 +29,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.database import open_pool
-from activities.keyring import KeyRing
-from activities.migrations import apply_migrations
-from workers.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX, temporal_cli
+from workers.devstack.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX, temporal_cli
+from workers.devstack.local_postgres import LocalPostgres
 from workers.encryption import encrypted_data_converter
-from workers.local_postgres import LocalPostgres
+from workers.keyring import KeyRing
+from workers.migrations import apply_migrations
 from workers.settings import load_settings
 from workers.worker import build_worker
 from workflows import search_attributes

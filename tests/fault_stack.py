@@ -8,9 +8,9 @@ The real stack, as separate processes the tests can stop, kill and restart:
   test modules), with one register database per run;
 - the worker, `remediation worker`, as a child process configured only by its environment.
 
-Every child is a `workers.child_process.ChildProcess`: its own session, a log file, and killed by
-the kernel if the test process dies, so no server outlives the suite. Waiting helpers raise
-`StackTimeout` with what was awaited and the tail of the relevant log.
+Every child is a `workers.devstack.child_process.ChildProcess`: its own session, a log file, and
+killed by the kernel if the test process dies, so no server outlives the suite. Waiting helpers
+raise `StackTimeout` with what was awaited and the tail of the relevant log.
 """
 
 import asyncio
@@ -30,9 +30,9 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from workers.child_process import ChildProcess, _die_with_parent
-from workers.dev_server import DevServerConfig, dev_server_argv, temporal_cli
-from workers.local_postgres import LocalPostgres
+from workers.devstack.child_process import ChildProcess, _die_with_parent
+from workers.devstack.dev_server import DevServerConfig, dev_server_argv, temporal_cli
+from workers.devstack.local_postgres import LocalPostgres
 
 T = TypeVar("T")
 

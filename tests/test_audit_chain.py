@@ -15,10 +15,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.audit_entries import write_audit
 from activities.audit_trail import AuditTrail, BrokenLink, ChainFailure, ChainReport, verify_chain
 from activities.database import open_pool
-from activities.migrations import apply_migrations, load_migrations
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
 from tests.conftest import CreateDatabase, Ran, run_remediation
+from workers.migrations import apply_migrations, load_migrations
 
 START = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
@@ -511,7 +511,7 @@ async def test_verify_refuses_an_unknown_incident_and_an_unmigrated_register(
 def test_progress_is_shown_only_once_a_check_takes_a_while(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from workers.cli_audit import _Progress
+    from workers.cli.audit import _Progress
 
     now = [0.0]
     progress = _Progress(clock=lambda: now[0])

@@ -13,8 +13,8 @@ from schemas.decisions import DecisionKind
 from schemas.vocabulary import Step
 from tests.conftest import Engine
 from tests.test_incident_lifecycle import open_incident
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The pure parts of `remediation benchmark`: options, percentiles, targets and the table.
+"""The pure parts of the benchmark (`make bench`): options, percentiles, targets and the table.
 
 No stack and no timing here: the benchmark itself runs with `make bench`, never in the suite.
 """
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import TEST_KEY_RING
-from workers.benchmark import Run, _print_table
-from workers.benchmark_load import TO_MONITORING, LatencyResult, benchmark_intake, decision_mix
-from workers.benchmark_replay import HISTORIES, history_files, history_key_ring
-from workers.benchmark_report import (
+from benchmarks.__main__ import app
+from benchmarks.command import Run, _print_table
+from benchmarks.load import TO_MONITORING, LatencyResult, benchmark_intake, decision_mix
+from benchmarks.replay import HISTORIES, history_files, history_key_ring
+from benchmarks.report import (
     MEASUREMENTS,
     Figure,
     Target,
@@ -28,7 +28,7 @@ from workers.benchmark_report import (
     table_lines,
     worker_tuning,
 )
-from workers.cli import app
+from tests.conftest import TEST_KEY_RING
 from workers.settings import load_settings
 
 
@@ -202,17 +202,17 @@ def test_replay_uses_the_key_ring_the_histories_were_recorded_under() -> None:
 
 def test_options_are_checked_before_anything_starts(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["benchmark", "--only", "x", "--output", str(tmp_path / "r.json")])
+    result = runner.invoke(app, ["--only", "x", "--output", str(tmp_path / "r.json")])
     assert result.exit_code == 2
     assert "unknown measurement(s) x" in result.output
-    result = runner.invoke(app, ["benchmark", "--scale", "2"])
+    result = runner.invoke(app, ["--scale", "2"])
     assert result.exit_code == 2
     assert "--scale must be more than 0 and at most 1" in result.output
     assert not (tmp_path / "r.json").exists()
 
 
 def test_help_explains_every_measurement() -> None:
-    result = CliRunner().invoke(app, ["benchmark", "--help"])
+    result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     for opening in ("(a) Intake throughput", "(b) Decision latency", "(c) One whole lifecycle"):
@@ -220,3 +220,10 @@ def test_help_explains_every_measurement() -> None:
     assert "(d) 10,000 open incidents" in text and "(e) Replay time" in text
     for option in ("--scale", "--only", "--output", "--json"):
         assert option in text
+
+
+def test_the_engine_command_line_has_no_benchmark() -> None:
+    """The benchmark is not installed: `make bench` runs it, `remediation` does not know it."""
+    from workers.cli import app as engine
+
+    assert CliRunner().invoke(engine, ["benchmark", "--help"]).exit_code != 0

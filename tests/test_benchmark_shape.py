@@ -1,7 +1,7 @@
 """Measurement (a) compares an incident's intake with the benchmark's bare workflow: the two must
 keep the same shape in Temporal (activities, timers, upserts, patch markers, workflow tasks), or
 the ratio compares different things. A change to the incident's intake fails here until the bare
-workflow follows it (workers/benchmark_workflow.py)."""
+workflow follows it (benchmarks/workflow.py)."""
 
 import asyncio
 import random
@@ -11,11 +11,11 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from benchmarks.load import benchmark_intake, history_shape, start_bare
+from benchmarks.workflow import BARE_ID_PREFIX, BareIntakeWorkflow, benchmark_noop
 from schemas.incident import incident_id_for
 from tests.conftest import Engine
 from workers import incident_client as incidents
-from workers.benchmark_load import benchmark_intake, history_shape, start_bare
-from workers.benchmark_workflow import BARE_ID_PREFIX, BareIntakeWorkflow, benchmark_noop
 
 SETTLE_SECONDS = 30
 

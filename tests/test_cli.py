@@ -25,10 +25,11 @@ from schemas.incident import IncidentStatus
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Cli, Engine, free_port
-from workers import examples
 from workers import incident_client as incidents
-from workers.cli import _print_status, app
-from workers.stack import STACK_FILE, RunningStack
+from workers.cli import app
+from workers.cli.main import _print_status
+from workers.devstack import examples
+from workers.devstack.stack import STACK_FILE, RunningStack
 
 
 def _one_line(text: str) -> str:

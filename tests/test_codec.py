@@ -25,22 +25,22 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from activities.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests import http_api as api
 from tests.conftest import PROJECT_ROOT, TEST_DATA_CONVERTER, TEST_KEY_RING, Engine, free_port
 from tests.test_incident_lifecycle import decide, open_incident, status, to_response
-from workers import examples
 from workers import incident_client as incidents
 from workers.cli import app
 from workers.codec import EncryptionCodec
 from workers.codec_server import start_codec_server
+from workers.devstack import examples
+from workers.devstack.stack import STACK_FILE, RunningStack
 from workers.encryption import encrypted_data_converter, key_ring_from
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
 from workers.settings import load_settings
-from workers.stack import STACK_FILE, RunningStack
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"name": "Amani"}')
 

@@ -30,8 +30,8 @@ from schemas.vocabulary import Step
 from tests.conftest import TEST_DATA_CONVERTER
 from tests.test_deadlines import eventually, open_incident
 from tests.test_incident_lifecycle import save_history
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workers.settings import load_settings
 from workers.worker import WORKFLOWS, build_worker
 from workflows.patches import DEADLINE_REMINDERS as DEADLINE_REMINDERS_PATCH

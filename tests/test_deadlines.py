@@ -21,8 +21,8 @@ from schemas.incident import IncidentStatus
 from schemas.intake import Intake
 from schemas.policy import Policy
 from tests.conftest import Receiver
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workers.settings import load_settings
 from workers.worker import build_worker
 from workflows import search_attributes as sa

@@ -34,7 +34,7 @@ from schemas.vocabulary import (
     Severity,
     Step,
 )
-from workers import examples
+from workers.devstack import examples
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import open_milestones, pending_decisions, status_view
 from workflows.rules.outcome import DecisionRefused, Effect, enter_step

@@ -3,7 +3,7 @@
 from schemas.vocabulary import Step
 from tests.conftest import Engine
 from workers import incident_client as incidents
-from workers.demo import seed_demo
+from workers.devstack.demo import seed_demo
 
 
 async def test_demo_incidents_land_in_different_steps_once(engine: Engine) -> None:

@@ -26,7 +26,7 @@ from pydantic import AliasChoices
 
 from schemas.common import MESSAGE_MAX_BYTES
 from workers.cli import app
-from workers.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX
+from workers.devstack.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES_MAX
 from workers.settings import Settings
 from workflows.search_attributes import cli_definitions
 
@@ -553,8 +553,18 @@ def test_dockerignore_keeps_the_context_small_and_free_of_secrets() -> None:
         if line.strip() and not line.startswith("#")
     }
     required = {".git", ".venv", ".data", "tests", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+    required |= {"benchmarks"}
     assert required <= patterns, f"missing from .dockerignore: {sorted(required - patterns)}"
     assert "**/__pycache__" in patterns and "**/keys.json" in patterns
+
+
+def test_the_image_and_the_wheel_hold_the_four_packages_and_not_the_benchmark() -> None:
+    packages = ["schemas/", "workflows/", "activities/", "workers/"]
+    copied = [i.arguments.split()[0] for i in dockerfile() if i.keyword == "COPY"]
+    assert [path for path in copied if path.endswith("/")] == packages
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    included = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert sorted(included) == sorted(f"{package[:-1]}*" for package in packages)
 
 
 # --- tests: ports --------------------------------------------------------------------------------

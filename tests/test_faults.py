@@ -46,7 +46,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.audit_trail import verify_chain
 from activities.database import REGISTER_UNAVAILABLE, open_pool
-from activities.migrations import apply_migrations
 from activities.notifications import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -80,8 +79,9 @@ from tests.fault_stack import (
     until,
     within,
 )
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
+from workers.migrations import apply_migrations
 from workers.settings import load_settings
 from workers.worker import build_worker
 

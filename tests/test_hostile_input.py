@@ -55,8 +55,8 @@ from schemas.policy import Policy
 from schemas.register import EventOutcome
 from tests import http_api as http_api_module
 from tests.conftest import TEST_DATA_CONVERTER, Engine
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workflows.escalation import next_wakeup
 from workflows.incident_state import open_milestones
 from workflows.rules.outcome import DecisionRefused
@@ -113,7 +113,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def _builders() -> dict[str, Callable[[], dict[str, Any]]]:
-    """Rich payloads (optional fields filled in) for the messages workers.examples covers."""
+    """Rich payloads (optional fields filled in) for the messages examples.py covers."""
     owner = examples.CASE_OWNER
     return {
         "intake": lambda: examples.intake(

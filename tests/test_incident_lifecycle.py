@@ -20,8 +20,8 @@ from schemas.incident import DecisionResult, IncidentStatus
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Engine
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -16,8 +16,8 @@ from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Engine
 from tests.test_incident_lifecycle import decide, open_incident, status, to_response
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 
 
 async def _register_events(engine: Engine, incident_id: str) -> int:

@@ -21,10 +21,10 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.keyring import KeyRing
 from tests.conftest import PROJECT_ROOT, free_port
-from workers import dev_server, examples, local_postgres
+from workers.devstack import dev_server, examples, local_postgres
 from workers.errors import StartupError
+from workers.keyring import KeyRing
 from workflows import search_attributes
 
 

@@ -21,8 +21,8 @@ from schemas.history import TimelineEvent
 from tests import http_api as api
 from tests.conftest import Engine
 from tests.test_incident_lifecycle import open_incident, status
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 
 THREE_MB = 3_000_000
 

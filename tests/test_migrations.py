@@ -5,8 +5,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from activities.migrations import Migration, MigrationError, apply_migrations, load_migrations
 from tests.conftest import CreateDatabase
+from workers.migrations import Migration, MigrationError, apply_migrations, load_migrations
 
 
 async def _ledger(url: str) -> list[int]:

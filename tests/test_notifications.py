@@ -19,6 +19,8 @@ from activities.notifications import (
     DeliveryFailed,
     DeliveryResult,
     Notifier,
+    NotifyChannel,
+    NotifySettings,
     delivery_key,
     notifier_activities,
     sign,
@@ -34,9 +36,9 @@ from schemas.register import (
 )
 from schemas.vocabulary import Severity
 from tests.conftest import TEST_KEY_RING, Receiver, free_port
-from workers import examples
+from workers.devstack import examples
 from workers.errors import StartupError
-from workers.settings import NOTIFY_TIMEOUT_MAX_SECONDS, NotifyChannel, Settings, load_settings
+from workers.settings import NOTIFY_TIMEOUT_MAX_SECONDS, Settings, load_settings
 
 SECRET = "test-webhook-secret-0123456789"
 SUBJECT = "Approval requested: action plan"
@@ -117,7 +119,7 @@ async def test_log_channel_writes_one_line_without_subject_or_body(
     register_pool: asyncpg.Pool,
 ) -> None:
     key = await _queued(register_pool)
-    notifier = Notifier(register_pool, load_settings())
+    notifier = Notifier(register_pool, load_settings().notify_settings())
     with capture_logs() as logs:
         result = await _deliver(notifier, key)
     assert result == DeliveryResult(
@@ -142,7 +144,7 @@ async def test_webhook_posts_a_signed_notification(
     register_pool: asyncpg.Pool, receiver: Receiver
 ) -> None:
     key = await _queued(register_pool, kind=NotificationKind.ESCALATION, recipient="hr-lead")
-    notifier = Notifier(register_pool, _webhook_settings(receiver.url))
+    notifier = Notifier(register_pool, _webhook_settings(receiver.url).notify_settings())
     before = int(datetime.now(UTC).timestamp())
     with capture_logs() as logs:
         result = await _deliver(notifier, key)
@@ -178,7 +180,7 @@ async def test_a_failed_delivery_raises_is_recorded_and_the_retry_delivers(
     register_pool: asyncpg.Pool, receiver: Receiver
 ) -> None:
     key = await _queued(register_pool)
-    notifier = Notifier(register_pool, _webhook_settings(receiver.url))
+    notifier = Notifier(register_pool, _webhook_settings(receiver.url).notify_settings())
     receiver.fail_next(1)
 
     with pytest.raises(DeliveryFailed, match="503"):
@@ -202,7 +204,7 @@ async def test_a_delivered_notification_is_never_sent_again(
     register_pool: asyncpg.Pool, receiver: Receiver
 ) -> None:
     key = await _queued(register_pool)
-    notifier = Notifier(register_pool, _webhook_settings(receiver.url))
+    notifier = Notifier(register_pool, _webhook_settings(receiver.url).notify_settings())
     await _deliver(notifier, key)
     delivered_at = (await _row(register_pool, key))["delivered_at"]
 
@@ -220,7 +222,7 @@ async def test_an_unreachable_receiver_raises_and_is_recorded(
 ) -> None:
     key = await _queued(register_pool)
     nobody = f"http://127.0.0.1:{free_port()}/hooks"
-    notifier = Notifier(register_pool, _webhook_settings(nobody))
+    notifier = Notifier(register_pool, _webhook_settings(nobody).notify_settings())
     with pytest.raises(DeliveryFailed, match="unreachable"):
         await _deliver(notifier, key)
     row = await _row(register_pool, key)
@@ -246,7 +248,7 @@ async def test_a_redirect_is_a_failure(register_pool: asyncpg.Pool, receiver: Re
         key = await _queued(register_pool)
         url = f"http://127.0.0.1:{server.server_address[1]}/old"
         with pytest.raises(DeliveryFailed, match="307"):
-            await _deliver(Notifier(register_pool, _webhook_settings(url)), key)
+            await _deliver(Notifier(register_pool, _webhook_settings(url).notify_settings()), key)
     finally:
         server.shutdown()
         server.server_close()
@@ -263,12 +265,12 @@ async def test_a_notification_never_queued_is_not_retried(register_pool: asyncpg
         recipient="case-owner-7",
     )
     with pytest.raises(ApplicationError) as raised:
-        await _deliver(Notifier(register_pool, load_settings()), key)
+        await _deliver(Notifier(register_pool, load_settings().notify_settings()), key)
     assert raised.value.type == "NotificationNotFound" and raised.value.non_retryable
 
 
 def test_the_worker_registers_the_delivery(register_pool: asyncpg.Pool) -> None:
-    notifier = Notifier(register_pool, load_settings())
+    notifier = Notifier(register_pool, load_settings().notify_settings())
     assert notifier_activities(notifier) == [notifier.deliver_notification]
 
 
@@ -370,3 +372,16 @@ def test_public_view_masks_the_webhook_secret() -> None:
     assert view["notify_webhook_url"] == "https://bot:***@hooks.example.org/remediation"
     assert view["notify_channel"] == "webhook" and view["notify_timeout_seconds"] == 5
     assert load_settings().public_view()["notify_webhook_secret"] is None
+
+
+def test_the_worker_injects_its_notification_settings_and_their_repr_hides_the_secret() -> None:
+    injected = _webhook_settings("https://hooks.example.org/remediation").notify_settings()
+    assert injected == NotifySettings(
+        channel=NotifyChannel.WEBHOOK,
+        webhook_url="https://hooks.example.org/remediation",
+        webhook_secret=injected.webhook_secret,
+        timeout_seconds=5,
+    )
+    assert injected.webhook_secret is not None
+    assert injected.webhook_secret.get_secret_value() == SECRET
+    assert SECRET not in repr(injected)

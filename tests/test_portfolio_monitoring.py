@@ -15,7 +15,7 @@ from schemas.monitoring import (
 )
 from tests.conftest import Cli, Engine
 from tests.test_incident_lifecycle import decide, open_incident
-from workers import examples
+from workers.devstack import examples
 from workflows.portfolio_monitoring import NOTIFIED_FINDINGS
 
 
@@ -155,7 +155,7 @@ async def test_the_report_command_writes_the_html_report(
     report = annual.json
     assert report["kind"] == "annual" and "kpis" not in report
     assert report["annual"]["year"] == int(report["as_of"][:4]) - 1
-    # The incidents opened above were received in 2026 (workers/examples.py).
+    # The incidents opened above were received in 2026 (workers/devstack/examples.py).
     this_year = await cli("report", "annual", "--year", "2026")
     assert this_year.code == 0, this_year.stderr
     assert this_year.stdout.startswith("# Due-diligence summary 2026\n")

@@ -22,8 +22,8 @@ from schemas.intake import Intake
 from schemas.monitoring import FindingKind, ReconciliationReport
 from schemas.vocabulary import Step
 from tests.conftest import Engine
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 
 
 def _tag() -> str:

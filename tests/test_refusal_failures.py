@@ -21,8 +21,8 @@ from tests import http_api as http
 from tests.conftest import TEST_KEY_RING, Engine
 from tests.probe_workflow import BuggyProbeWorkflow
 from tests.test_incident_lifecycle import decide, open_incident, to_response
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workers.encryption import encrypted_data_converter
 from workers.failures import REFUSALS, RefusalFailureConverter
 from workers.logs import configure_logging

@@ -15,8 +15,8 @@ from schemas.intake import Intake
 from schemas.policy import Policy
 from schemas.register import EventWithNotifications
 from tests.conftest import TEST_KEY_RING
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 from workers.settings import load_settings
 from workers.worker import activities_for
 from workflows.incident import IncidentWorkflow

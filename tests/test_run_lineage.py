@@ -32,7 +32,7 @@ from tests.test_reconciliation import (
     _register_row,
     _wait_running,
 )
-from workers import examples
+from workers.devstack import examples
 
 
 def _tag() -> str:

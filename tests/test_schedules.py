@@ -29,9 +29,9 @@ from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRu
 from tests.conftest import TEST_KEY_RING, Cli, Engine
 from workers import schedules
 from workers.cli import app
+from workers.devstack.stack import LocalStack, StackOptions
 from workers.encryption import encrypted_data_converter
 from workers.settings import load_settings
-from workers.stack import LocalStack, StackOptions
 
 DAILY, WEEKLY, ANNUAL = schedules.SCHEDULES
 

@@ -10,7 +10,7 @@ import pytest
 from schemas.decisions import Verification
 from schemas.intake import Intake
 from schemas.vocabulary import ResponseLevel, Severity
-from workers import examples
+from workers.devstack import examples
 from workflows.severity import (
     assessed_severity,
     at_least,

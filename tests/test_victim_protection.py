@@ -16,7 +16,6 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 
-from activities.keyring import KeyRing, KeyRingError, open_sealed
 from activities.victim_vault import VictimErased, read_victim, victim_data_key
 from schemas.actor import Actor
 from schemas.decisions import DecisionKind
@@ -28,8 +27,9 @@ from schemas.victims import VictimPersonalData, sealing_context
 from schemas.vocabulary import Step
 from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, Cli, Engine
 from tests.test_incident_lifecycle import decide, finish, open_incident, to_response, wait_for
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
+from workers.keyring import KeyRing, KeyRingError, open_sealed
 from workers.settings import load_settings
 from workers.worker import build_worker
 

@@ -33,7 +33,7 @@ from tests.test_decision_rules import (
     model,
     new_state,
 )
-from workers import examples
+from workers.devstack import examples
 from workflows.incident_state import partner_view, status_view
 from workflows.rules.consent import consents_in_force
 from workflows.rules.registry import check

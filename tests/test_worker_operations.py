@@ -36,19 +36,20 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import PollerBehaviorSimpleMaximum
 
+from activities.notifications import NotifyChannel
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, PerSeverity, Policy, default_deadlines
 from tests.conftest import TEST_KEY_RING, CreateDatabase, Receiver, free_port, run_remediation
 from tests.test_worker import _worker_process
-from workers import examples
 from workers import incident_client as incidents
 from workers.codec_server import start_codec_server
+from workers.devstack import examples
 from workers.errors import StartupError
 from workers.health import WorkerHealth
 from workers.logs import configure_logging
 from workers.metrics import metrics_runtime
-from workers.settings import LogFormat, NotifyChannel, Settings
+from workers.settings import LogFormat, Settings
 from workers.temporal_client import connect
 from workers.worker import build_worker, serve
 from workflows import metrics

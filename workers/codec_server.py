@@ -22,9 +22,9 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from activities.keyring import KeyRing, KeyRingError
 from workers.codec import EncryptionCodec
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError
 
 log = structlog.get_logger(__name__)
 

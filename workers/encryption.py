@@ -12,10 +12,10 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from activities.keyring import KeyRing, KeyRingError
 from workers.codec import EncryptionCodec
 from workers.errors import StartupError
 from workers.failures import RefusalFailureConverter
+from workers.keyring import KeyRing, KeyRingError
 from workers.settings import Settings
 
 KEY_FILE = "keys.json"
@@ -49,7 +49,7 @@ def read_key_file(path: Path) -> KeyRing:
 def key_ring_from(settings: Settings) -> KeyRing | None:
     """REMEDIATION_KEYS, else REMEDIATION_KEY_FILE, else the ring of the `remediation up`
     running on the data directory (so commands work against it without setup), else None."""
-    from workers.stack import read_running_stack  # the stack itself connects through here
+    from workers.devstack.stack import read_running_stack  # the stack itself connects through here
 
     if settings.remediation_keys is not None:
         try:

@@ -24,7 +24,6 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.keyring import KeyRing
 from activities.victim_vault import seal_personal_data, victim_data_key
 from schemas.actor import Actor
 from schemas.decisions import DecisionKind, EraseVictim, RecordVictim
@@ -42,6 +41,7 @@ from schemas.intake import Intake
 from schemas.policy import Policy
 from schemas.victims import VictimPersonalData
 from schemas.vocabulary import Step
+from workers.keyring import KeyRing
 from workflows import search_attributes as sa
 from workflows.incident import IncidentWorkflow
 from workflows.incident_details import static_summary

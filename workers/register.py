@@ -12,8 +12,8 @@ from activities.database import (
     open_pool,
     redact_url,
 )
-from activities.migrations import MigrationError, apply_migrations, migration_states
 from workers.errors import StartupError
+from workers.migrations import MigrationError, apply_migrations, migration_states
 
 log = structlog.get_logger(__name__)
 

@@ -10,22 +10,16 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.database import redact_url
-from activities.keyring import KeyRing, KeyRingError
+from activities.notifications import NotifyChannel, NotifySettings
 from schemas.register import DELIVERY_ATTEMPT_TIMEOUT
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError
 
 
 class LogFormat(StrEnum):
     AUTO = "auto"
     JSON = "json"
     CONSOLE = "console"
-
-
-class NotifyChannel(StrEnum):
-    """How queued notifications leave the outbox."""
-
-    LOG = "log"
-    WEBHOOK = "webhook"
 
 
 # An HMAC key shorter than this is too easy to guess; receivers verify signatures with it.
@@ -346,6 +340,15 @@ class Settings(BaseSettings):
     @property
     def effective_reports_dir(self) -> Path:
         return self.reports_dir or self.data_dir / "reports"
+
+    def notify_settings(self) -> NotifySettings:
+        """What the notification activity needs (injected into its `Notifier`)."""
+        return NotifySettings(
+            channel=self.notify_channel,
+            webhook_url=self.notify_webhook_url,
+            webhook_secret=self.notify_webhook_secret,
+            timeout_seconds=self.notify_timeout_seconds,
+        )
 
     def public_view(self) -> dict[str, Any]:
         """The effective configuration, secrets masked, for logs and `remediation config`."""

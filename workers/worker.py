@@ -56,7 +56,7 @@ def activities_for(
     return [
         audit_trail.record_audit_entry,
         *case_register_activities(CaseRegister(pool, key_ring)),
-        *notifier_activities(Notifier(pool, settings)),
+        *notifier_activities(Notifier(pool, settings.notify_settings())),
         DeploymentPolicy(policy).deployment_policy,
         *portfolio_activities(
             PortfolioRegister(pool, settings.effective_reports_dir, policy=policy)

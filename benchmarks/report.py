@@ -1,5 +1,5 @@
-"""The pure parts of `remediation benchmark`: options, percentiles, figures against their targets,
-the table and the results document. No I/O here, so tests/test_benchmark.py checks it in
+"""The pure parts of the benchmark (`make bench`): options, percentiles, figures against their
+targets, the table and the results document. No I/O here, so tests/test_benchmark.py checks it in
 milliseconds."""
 
 import math

@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from activities.database import REGISTER_UNAVAILABLE
-from workers.child_process import ChildProcess, run_as
+from workers.devstack.child_process import ChildProcess, run_as
 from workers.errors import StartupError
 
 SYSTEM_USER = "remediation-pg"

@@ -13,7 +13,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from workers.child_process import ChildProcess
+from workers.devstack.child_process import ChildProcess
 from workers.errors import StartupError
 from workflows import search_attributes
 

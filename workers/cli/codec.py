@@ -1,6 +1,6 @@
 """`remediation codec-server` and `remediation keys`: payload encryption from the command line.
 
-Registered on the `remediation` app by workers/cli.py.
+Registered on the `remediation` app by workers/cli/main.py.
 """
 
 import os
@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from activities.keyring import KeyRing, KeyRingError
-from workers import cli_support as support
+from workers.cli import support
 from workers.errors import StartupError
+from workers.keyring import KeyRing, KeyRingError
 
 keys_app = typer.Typer(
     help="The encryption key ring: generate one, rotate to a new current key.",

@@ -1,7 +1,7 @@
 """What every `remediation` command shares: settings, one-line failures, JSON output.
 
-A module of its own so that the command modules (workers/cli.py, cli_audit.py, cli_codec.py,
-cli_lessons.py and the others) can all use it without importing one another.
+A module of its own so that the command modules (main.py, audit.py, codec.py, lessons.py and the
+others in workers/cli/) can all use it without importing one another.
 """
 
 import asyncio
@@ -63,7 +63,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = 
 
 def _database_url(settings: Settings) -> str:
     """DATABASE_URL, else the register of a `remediation up` running on the data directory."""
-    from workers.stack import read_running_stack
+    from workers.devstack.stack import read_running_stack
 
     if settings.database_url:
         return settings.database_url
@@ -78,7 +78,7 @@ def _client_settings() -> Settings:
 
     A running stack also supplies the namespace and task queue unless they are set explicitly.
     """
-    from workers.stack import read_running_stack
+    from workers.devstack.stack import read_running_stack
 
     settings = _settings()
     explicit = settings.model_fields_set

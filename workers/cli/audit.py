@@ -1,6 +1,6 @@
 """`remediation audit`: checks of the tamper-evident audit trail.
 
-Registered on the `remediation` app by workers/cli.py.
+Registered on the `remediation` app by workers/cli/main.py.
 """
 
 import time
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from activities.audit_trail import ChainReport
-from workers import cli_support as support
+from workers.cli import support
 
 audit_app = typer.Typer(
     help="The append-only, tamper-evident audit trail of the case register.", no_args_is_help=True

@@ -11,8 +11,8 @@ from temporalio.client import Client
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
-from workers import examples
 from workers import incident_client as incidents
+from workers.devstack import examples
 
 Advance = Callable[[Client, str], Awaitable[None]]
 

@@ -33,8 +33,9 @@ from temporalio.client import Client
 
 from activities.database import redact_url
 from workers.codec_server import start_codec_server
-from workers.demo import seed_demo
-from workers.dev_server import DevServer, DevServerConfig, temporal_cli
+from workers.devstack.demo import seed_demo
+from workers.devstack.dev_server import DevServer, DevServerConfig, temporal_cli
+from workers.devstack.local_postgres import LocalPostgres, postgres_bin_dir
 from workers.encryption import (
     CODEC_TOKEN_FILE,
     ensure_local_codec_token,
@@ -42,7 +43,6 @@ from workers.encryption import (
     require_key_ring,
 )
 from workers.errors import StartupError
-from workers.local_postgres import LocalPostgres, postgres_bin_dir
 from workers.logs import configure_logging, forward_core_logs
 from workers.register import check_reachable, migrate_database
 from workers.schedules import SCHEDULES, apply_schedules

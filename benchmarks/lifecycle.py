@@ -1,4 +1,4 @@
-"""Measurement (c) of `remediation benchmark`: one incident's whole life on the time-skipping
+"""Measurement (c) of the benchmark (`make bench`): one incident's whole life on the time-skipping
 server (temporal-test-server), from intake to the post-closure follow-up, with a year of
 monitoring check-ins.
 
@@ -25,14 +25,14 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.keyring import KeyRing
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.vocabulary import Step
-from workers import examples
 from workers import incident_client as incidents
-from workers.dev_server import installed_binary
+from workers.devstack import examples
+from workers.devstack.dev_server import installed_binary
 from workers.encryption import encrypted_data_converter
+from workers.keyring import KeyRing
 from workers.register import open_register
 from workers.settings import load_settings
 from workers.worker import build_worker

@@ -1,6 +1,6 @@
 """`remediation export`: anonymised exports from the case register.
 
-Registered on the `remediation` app by workers/cli.py. Reads the register directly (no worker,
+Registered on the `remediation` app by workers/cli/main.py. Reads the register directly (no worker,
 no Temporal, no key ring: nothing sealed is opened).
 """
 
@@ -14,7 +14,7 @@ import typer
 
 from schemas.common import EARLIEST_YEAR, LATEST_YEAR
 from schemas.monitoring import ClosedCaseExport
-from workers import cli_support as support
+from workers.cli import support
 
 export_app = typer.Typer(
     help="Anonymised exports from the case register (no personal data, no ids, no free text).",

@@ -25,14 +25,13 @@ from schemas.intake import Intake
 from schemas.register import EventOutcome
 from schemas.victims import VictimPersonalData
 from schemas.vocabulary import STEP_NUMBERS, Severity, Step
-from workers.benchmark import benchmark
-from workers.cli_audit import audit_app
-from workers.cli_codec import codec_server, keys_app
-from workers.cli_export import export_app
-from workers.cli_lessons import lessons
-from workers.cli_report import report
-from workers.cli_schedules import schedules_app
-from workers.cli_support import (
+from workers.cli.audit import audit_app
+from workers.cli.codec import codec_server, keys_app
+from workers.cli.export import export_app
+from workers.cli.lessons import lessons
+from workers.cli.report import report
+from workers.cli.schedules import schedules_app
+from workers.cli.support import (
     JsonOption,
     _client_settings,
     _database_url,
@@ -51,8 +50,8 @@ if TYPE_CHECKING:
     from asyncpg import Pool
     from temporalio.client import Client
 
-    from activities.keyring import KeyRing
     from schemas.incident import DecisionResult
+    from workers.keyring import KeyRing
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -123,7 +122,7 @@ def up(
     Ctrl-C stops everything. Set DATABASE_URL to use an existing PostgreSQL instead of the
     embedded one.
     """
-    from workers.stack import StackOptions, run_stack
+    from workers.devstack.stack import StackOptions, run_stack
 
     settings = _settings()
     options = StackOptions(
@@ -1129,7 +1128,3 @@ app.add_typer(export_app, name="export")
 app.command("lessons")(lessons)
 app.command("codec-server")(codec_server)
 app.add_typer(keys_app, name="keys")
-app.command("benchmark")(benchmark)
-
-if __name__ == "__main__":
-    app()

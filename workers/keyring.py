@@ -3,12 +3,14 @@
 Everything the engine encrypts (Temporal payloads, victims' data in the register) is sealed with
 the current key and labelled with its id; any key of the ring opens what it sealed. Rotation adds a
 new current key and keeps the old ones, which stay as long as anything sealed with them remains.
+
+The worker reads the ring (settings, the local stack's key file) and injects it into the
+activities, which see it as a `Sealer` (activities/sealing.py, with the sealing primitives).
 """
 
 import base64
 import binascii
 import json
-import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -17,39 +19,20 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from activities.sealing import KEY_BYTES, KeyRingError, generate_key, open_sealed, seal
 
-KEY_BYTES = 32
-NONCE_BYTES = 12
+__all__ = [
+    "KEY_BYTES",
+    "KEY_ID_PATTERN",
+    "KeyRing",
+    "KeyRingError",
+    "generate_key",
+    "new_key_id",
+    "open_sealed",
+    "seal",
+]
+
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class KeyRingError(Exception):
-    """A bad key ring, an unknown key id or a failed decryption; never carries key material."""
-
-
-def generate_key() -> bytes:
-    """A fresh random 256-bit key."""
-    return os.urandom(KEY_BYTES)
-
-
-def seal(key: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
-    """Encrypt and authenticate: a random 12-byte nonce, then the ciphertext with its tag."""
-    nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
-
-
-def open_sealed(key: bytes, blob: bytes, aad: bytes = b"") -> bytes:
-    """The plaintext of `seal(key, plaintext, aad)`; anything else raises KeyRingError."""
-    if len(blob) < NONCE_BYTES + 16:
-        raise KeyRingError("the encrypted data is truncated")
-    try:
-        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
-    except InvalidTag:
-        raise KeyRingError(
-            "decryption failed: the data was altered or sealed with another key"
-        ) from None
 
 
 def _check_key_id(key_id: object) -> str:

@@ -1,9 +1,9 @@
-"""`remediation benchmark`: the engine's performance figures against their targets.
+"""The benchmark's command: the engine's performance figures against their targets.
 
-Registered on the `remediation` app by workers/cli.py; `make bench` runs it. Not part of the test
-run. The measurements themselves are in workers/benchmark_load.py ((a), (b), (d)),
-workers/benchmark_lifecycle.py ((c)) and workers/benchmark_replay.py ((e)); the table and the
-targets in workers/benchmark_report.py.
+`make bench` runs it (`python -m benchmarks`, benchmarks/__main__.py). Not part of the test run,
+the installed package or the image. The measurements themselves are in benchmarks/load.py ((a),
+(b), (d)), benchmarks/lifecycle.py ((c)) and benchmarks/replay.py ((e)); the table and the
+targets in benchmarks/report.py.
 """
 
 import asyncio
@@ -21,9 +21,9 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from workers import benchmark_report as report
-from workers.benchmark_report import Figure, Target, worker_tuning
-from workers.cli_support import JsonOption, _fail, _settings
+from benchmarks import report
+from benchmarks.report import Figure, Target, worker_tuning
+from workers.cli.support import JsonOption, _fail, _settings
 from workers.errors import StartupError
 from workers.logs import configure_logging, forward_core_logs
 from workers.settings import LogFormat
@@ -76,7 +76,7 @@ class Run:
 
 
 async def _replay(run: Run) -> None:
-    from workers.benchmark_replay import measure_replay
+    from benchmarks.replay import measure_replay
 
     result = await measure_replay()
     count = len(result.seconds)
@@ -96,9 +96,9 @@ async def _replay(run: Run) -> None:
 
 
 async def _measure_on_stack(run: Run) -> None:
-    from workers import benchmark_load as load
-    from workers.benchmark_lifecycle import measure_lifecycle
-    from workers.benchmark_stack import benchmark_stack
+    from benchmarks import load
+    from benchmarks.lifecycle import measure_lifecycle
+    from benchmarks.stack import benchmark_stack
 
     with_temporal = any(letter in run.only for letter in "abd")
     async with benchmark_stack(with_temporal=with_temporal, progress=_progress) as stack:

@@ -1,6 +1,6 @@
 """`remediation lessons`: lessons across incidents, read from the case register.
 
-Registered on the `remediation` app by workers/cli.py.
+Registered on the `remediation` app by workers/cli/main.py.
 """
 
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -15,7 +15,7 @@ from schemas.lessons import (
     LessonsOverview,
 )
 from schemas.vocabulary import Mineral, RootCause
-from workers import cli_support as support
+from workers.cli import support
 
 if TYPE_CHECKING:
     from datetime import date

@@ -1,4 +1,4 @@
-"""Measurement (e) of `remediation benchmark`: replaying the committed workflow histories.
+"""Measurement (e) of the benchmark (`make bench`): replaying the committed workflow histories.
 
 Every `tests/histories/<version>/<path>.json` is replayed through the current workflow code with
 the engine's workflows, as tests/test_replay.py does; the time of each `replay_workflow` call is
@@ -14,8 +14,8 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from activities.keyring import KeyRing
 from workers.encryption import encrypted_data_converter
+from workers.keyring import KeyRing
 from workers.worker import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "tests" / "histories"

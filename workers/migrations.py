@@ -1,6 +1,7 @@
-"""Versioned SQL migrations of the case register and the runner that applies them.
+"""The runner of the case register's versioned SQL migrations.
 
-Each file `NNNN_name.sql` in this package is one migration. The runner records what it applied
+Each file `NNNN_name.sql` in activities/migrations/ (package data of `activities`, beside the
+activities whose SQL it defines) is one migration. The runner records what it applied
 (with a checksum, so an edited migration is noticed), runs each migration in its own
 transaction, and holds a PostgreSQL advisory lock so that several workers starting at once
 apply every migration exactly once.
@@ -18,6 +19,7 @@ from activities.database import Connection
 
 # Any fixed 64-bit number works; it only has to be the same for every process of this engine.
 _ADVISORY_LOCK_KEY = 0x5245_4D45_4449_4154  # "REMEDIAT"
+MIGRATIONS_FOLDER = "migrations"  # in the `activities` package
 _FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
 
@@ -45,7 +47,7 @@ class MigrationState:
 def load_migrations() -> list[Migration]:
     """Every migration shipped with the engine, in version order."""
     migrations = []
-    for entry in resources.files(__package__).iterdir():
+    for entry in (resources.files("activities") / MIGRATIONS_FOLDER).iterdir():
         match = _FILE_NAME.match(entry.name)
         if match:
             migrations.append(

@@ -1,8 +1,8 @@
 """The benchmark's worker process: the engine's worker, exactly as `remediation worker` builds it,
 plus the bare workflow of measurement (a) and its no-op activity.
 
-Run by `remediation benchmark` as `python -m workers.benchmark_worker`, configured by the
-environment like `remediation worker`, so its memory is measured as a process of its own.
+Started by the benchmark's stack (benchmarks/stack.py) as `python -m benchmarks.worker`, configured
+by the environment like `remediation worker`, so its memory is measured as a process of its own.
 """
 
 import asyncio
@@ -10,7 +10,7 @@ import signal
 
 import structlog
 
-from workers.benchmark_workflow import BareIntakeWorkflow, benchmark_noop
+from benchmarks.workflow import BareIntakeWorkflow, benchmark_noop
 from workers.collector import tune_for_long_lived_worker
 from workers.logs import configure_logging
 from workers.policy_file import load_policy

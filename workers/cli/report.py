@@ -1,6 +1,6 @@
 """`remediation report`: run a portfolio monitoring report now and print or save it.
 
-Registered on the `remediation` app by workers/cli.py.
+Registered on the `remediation` app by workers/cli/main.py.
 """
 
 import asyncio
@@ -17,7 +17,7 @@ import typer
 from activities.database import redact_url
 from schemas.common import EARLIEST_YEAR, LATEST_YEAR
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun, StoredReport
-from workers import cli_support as support
+from workers.cli import support
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -41,7 +41,7 @@ async def _run_report(
     client: "Client", kind: MonitoringKind, task_queue: str, year: int | None = None
 ) -> StoredReport:
     """Start a monitoring run and wait for it, telling stderr it is still working."""
-    from workers.stack import wait_for_poller
+    from workers.devstack.stack import wait_for_poller
 
     # Without a worker the run would wait for ever: say so instead.
     await wait_for_poller(client, task_queue, timeout=5.0)

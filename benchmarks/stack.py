@@ -1,8 +1,8 @@
 """The benchmark's own stack, in a temporary directory: never the user's data or servers.
 
 Embedded PostgreSQL, the Temporal dev server with a SQLite file of its own, and the worker as a
-separate process (workers/benchmark_worker.py) whose memory is sampled with psutil. Pieces come
-from the local stack of `remediation up` (workers/stack.py and the modules it uses); the ports are
+separate process (benchmarks/worker.py) whose memory is sampled with psutil. Pieces come from
+the local stack of `remediation up` (workers/devstack/ and the modules it uses); the ports are
 free ones picked at start, so a running `remediation up` is not disturbed.
 """
 
@@ -22,14 +22,14 @@ from pathlib import Path
 import psutil
 from temporalio.client import Client
 
-from activities.keyring import KeyRing
-from workers.child_process import ChildProcess
-from workers.dev_server import DevServer, DevServerConfig
+from workers.devstack.child_process import ChildProcess
+from workers.devstack.dev_server import DevServer, DevServerConfig
+from workers.devstack.local_postgres import LocalPostgres
+from workers.devstack.stack import wait_for_poller
 from workers.errors import StartupError
-from workers.local_postgres import LocalPostgres
+from workers.keyring import KeyRing
 from workers.register import migrate_database
 from workers.settings import Settings, load_settings
-from workers.stack import wait_for_poller
 from workers.temporal_client import connect
 
 TASK_QUEUE = "remediation-benchmark"
@@ -37,6 +37,7 @@ DATABASE_NAME = "remediation"
 RSS_SAMPLE_SECONDS = 0.25
 # The environment the worker keeps from ours: where programs and home are, nothing of the
 # user's engine configuration (their DATABASE_URL or key ring must not leak into the benchmark).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 
 Progress = Callable[[str], None]
@@ -143,13 +144,17 @@ def _worker_argv(settings: Settings, key_file: Path) -> list[str]:
         "SHUTDOWN_GRACE_SECONDS": "5",
         "NOTIFY_CHANNEL": "log",
     }
+    # The benchmark is not installed: the worker imports it from the checkout it runs from.
+    variables["PYTHONPATH"] = os.pathsep.join(
+        path for path in (str(PROJECT_ROOT), variables.get("PYTHONPATH")) if path
+    )
     return [
         "env",
         "-i",
         *(f"{name}={value}" for name, value in variables.items()),
         sys.executable,
         "-m",
-        "workers.benchmark_worker",
+        "benchmarks.worker",
     ]
 
 

@@ -1,6 +1,6 @@
 """`remediation schedules`: the Temporal Schedules that start portfolio monitoring.
 
-Registered on the `remediation` app by workers/cli.py.
+Registered on the `remediation` app by workers/cli/main.py.
 """
 
 from dataclasses import asdict
@@ -10,8 +10,8 @@ from typing import Annotated, NoReturn
 import typer
 
 from schemas.monitoring import MONITORING_WORKFLOW
-from workers import cli_support as support
 from workers import schedules
+from workers.cli import support
 
 _LIST = "\n\n".join(
     f"{definition.schedule_id()} ({definition.kind}): {definition.when}, catch-up window "

@@ -1,4 +1,4 @@
-"""Measurements (a), (b) and (d) of `remediation benchmark`: load on the benchmark's own stack.
+"""Measurements (a), (b) and (d) of the benchmark (`make bench`): load on the benchmark's own stack.
 
 (a) Intake throughput. "Intake" is: the client starts the incident workflow (as
     `remediation open` does) and the engine opens it — asks for the deployment's policy,
@@ -8,7 +8,7 @@
     the workflow first publishes at the end of exactly that work. N incidents are started at once
     (at most START_CONCURRENCY start requests in flight) and the rate is N divided by the time
     from the first start request until the last is taken in. The bare workflow
-    (workers/benchmark_workflow.py) is started and counted the same way. No decision (update) is
+    (benchmarks/workflow.py) is started and counted the same way. No decision (update) is
     part of an intake: the case owner's `acknowledge` is a later human act, measured in (b).
     Both run in two alternating rounds (bare, incident, incident, bare) to cancel drift.
 (b) Decision latency: with the open incidents topped up to the figure, decisions are sent on a
@@ -39,14 +39,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from benchmarks.report import percentile
+from benchmarks.workflow import BARE_ID_PREFIX, BARE_WORKFLOW
 from schemas.decisions import DecisionKind
 from schemas.incident import IncidentInput
 from schemas.intake import Intake
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun, StoredReport
-from workers import examples
 from workers import incident_client as incidents
-from workers.benchmark_report import percentile
-from workers.benchmark_workflow import BARE_ID_PREFIX, BARE_WORKFLOW
+from workers.devstack import examples
 from workflows.incident import IncidentWorkflow
 from workflows.incident_details import static_summary
 

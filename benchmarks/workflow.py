@@ -6,7 +6,7 @@ other plus one in the background, the same search-attribute upsert and current d
 timer while it waits, as the deadline tracker does. Its activities do nothing, and it never
 decodes its input. What an incident's intake costs beyond this is the engine's own work.
 
-Registered only on the benchmark's worker (workers/benchmark_worker.py), never on the engine's.
+Registered only on the benchmark's worker (benchmarks/worker.py), never on the engine's.
 """
 
 import asyncio
