@@ -23,7 +23,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not server and not repeat" -q
+	$(BIN)/pytest -m "not server and not repeat" -q -n auto
 
 # The performance figures against their targets (not part of `make test`; hours at full scale).
 # BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS="--scale 0.05 --only a,c"`.
