@@ -19,6 +19,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -64,11 +65,13 @@ from workflows.severity import provisional_severity
 
 # --- Hypothesis profiles: fixed examples in CI ------------------------------------------------
 
+# Fixed examples per contract test: 120, or HOSTILE_EXAMPLES (`make check`, the inner loop, runs
+# 30; `make test` runs the 120).
 settings.register_profile(
     "hostile-contract",
     derandomize=True,
     database=None,
-    max_examples=120,
+    max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "120")),
     deadline=None,
     print_blob=True,
     suppress_health_check=[
