@@ -1,10 +1,11 @@
-# The two commands of the README. Each creates its own virtualenv and installs from scratch.
+# The two commands of the README (and `make check`, the inner loop). Each creates its own
+# virtualenv and installs from scratch.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint bench clean
+.PHONY: up test check lint bench clean
 
 up: $(STAMP)
 	$(BIN)/remediation up
@@ -14,6 +15,16 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The inner loop, in under a minute: lint, types and every test that needs no server (the tests
+# marked `server` in tests/conftest.py need Temporal or PostgreSQL; `repeat` ones run others
+# again, in other time zones), on every core, with 30 fixed examples per hostile-input contract
+# test instead of 120. `make test` runs everything, in full.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	HOSTILE_EXAMPLES=30 $(BIN)/pytest -m "not server and not repeat" -q -n auto
 
 # The performance figures against their targets (not part of `make test`; hours at full scale).
 # The benchmark (benchmarks/) is not installed: it runs from the checkout with the venv's python.

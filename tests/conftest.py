@@ -3,6 +3,10 @@
 - a Temporal dev server (the pip-installed CLI) with the engine's search attributes;
 - a time-skipping test server per test (time skipping is server-wide);
 - an embedded PostgreSQL server per session, with a fresh database per test module.
+
+Every test that needs a server (one of SERVER_FIXTURES, directly or through another fixture, or a
+module in SERVER_MODULES that starts its own) is marked `server`; `make check` runs the rest
+(`pytest -m "not server"`), `make test` runs everything.
 """
 
 import asyncio
@@ -37,6 +41,27 @@ from workers.migrations import apply_migrations
 from workers.settings import load_settings
 from workers.worker import build_worker
 from workflows import search_attributes
+
+# The fixtures that start a server; every server fixture below depends on one of them.
+SERVER_FIXTURES = frozenset({"temporal_env", "time_skipping_env", "postgres_server"})
+# Modules whose tests start servers or the whole stack themselves, in subprocesses.
+SERVER_MODULES = frozenset(
+    {
+        "test_benchmark",
+        "test_faults",
+        "test_local_stack",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = (
+            item.module.__name__.rsplit(".", 1)[-1] if isinstance(item, pytest.Function) else ""
+        )
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in SERVER_MODULES or fixtures & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
 
 
 def free_port() -> int:

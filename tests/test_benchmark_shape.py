@@ -15,6 +15,7 @@ from benchmarks.load import benchmark_intake, history_shape, start_bare
 from benchmarks.workflow import BARE_ID_PREFIX, BareIntakeWorkflow, benchmark_noop
 from schemas.incident import incident_id_for
 from tests.conftest import Engine
+from tests.waiting import eventually
 from workers import incident_client as incidents
 
 SETTLE_SECONDS = 30
@@ -40,14 +41,22 @@ async def test_the_bare_workflow_has_the_shape_of_an_incident_intake(
         await start_bare(client, bare_queue, number, intake)
         try:
             # Both end their intake waiting at a timer days away; their shapes then stay put.
-            for _ in range(SETTLE_SECONDS * 10):
-                incident, bare = await asyncio.gather(
+            shapes: tuple[dict[str, int], dict[str, int]] = ({}, {})
+
+            async def alike() -> bool:
+                nonlocal shapes
+                shapes = await asyncio.gather(
                     history_shape(client, incident_id), history_shape(client, bare_id)
                 )
-                if incident == bare and incident["timers"] == 1:
-                    break
-                await asyncio.sleep(0.1)
-            assert incident == bare
+                return shapes[0] == shapes[1] and shapes[0]["timers"] == 1
+
+            await eventually(
+                alike,
+                lambda: f"the incident's and the bare workflow's shapes alike: {shapes}",
+                timeout=SETTLE_SECONDS,
+                interval=0.1,
+            )
+            incident = shapes[0]
             assert incident["activities"] >= 3 and incident["timers"] == 1
         finally:
             await client.get_workflow_handle(bare_id).signal(BareIntakeWorkflow.finish)

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from schemas.incident import IncidentStatus
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Cli, Engine, free_port
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.cli import app
 from workers.cli.main import _print_status
@@ -52,14 +52,6 @@ async def _at_response_step(engine: Engine) -> str:
         engine.client, incident_id, DecisionKind.VERIFICATION, examples.verification()
     )
     return incident_id
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(50):
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    pytest.fail(f"never: {what}")
 
 
 # --- open --------------------------------------------------------------------------------------
@@ -263,7 +255,7 @@ async def test_signals_and_notes_land_in_the_timeline(cli: Cli, engine: Engine) 
         kinds = {(e.kind, e.outcome) for e in await incidents.timeline(engine.client, incident_id)}
         return {("verification", "refused"), ("note", "recorded")} <= kinds
 
-    await _eventually(both_recorded, "the signal and the note are in the timeline")
+    await eventually(both_recorded, "the signal and the note are in the timeline", interval=0.2)
 
 
 # --- status, timeline, list --------------------------------------------------------------------
@@ -337,7 +329,9 @@ async def test_list_filters_by_step(cli: Cli, engine: Engine) -> None:
         ids = {item["incident_id"] for item in ran.json}
         return at_response in ids and at_verification not in ids
 
-    await _eventually(listed, "the response-step filter lists exactly the right incident")
+    await eventually(
+        listed, "the response-step filter lists exactly the right incident", interval=0.2
+    )
     readable, high = await asyncio.gather(
         cli("list", "--step", "response"), cli("list", "--severity", "high", "--json")
     )

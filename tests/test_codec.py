@@ -31,6 +31,7 @@ from schemas.vocabulary import Step
 from tests import http_api as api
 from tests.conftest import PROJECT_ROOT, TEST_DATA_CONVERTER, TEST_KEY_RING, Engine, free_port
 from tests.test_incident_lifecycle import decide, open_incident, status, to_response
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.cli import app
 from workers.codec import EncryptionCodec
@@ -499,13 +500,12 @@ async def test_what_the_web_ui_sends_through_the_codec_is_stored_encrypted_and_a
 
     # The engine applied both.
     assert (await status(engine, incident_id)).step == Step.ACTION_PLAN
-    for _ in range(200):
+
+    async def note_recorded() -> bool:
         timeline = await incidents.timeline(engine.client, incident_id)
-        if any(event.kind == "note" for event in timeline):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the note never reached the timeline")
+        return any(event.kind == "note" for event in timeline)
+
+    await eventually(note_recorded, "the note on the timeline")
 
     # Temporal stored both encrypted, as a client without the codec sees them.
     config = temporal_env.client.service_client.config
@@ -540,14 +540,12 @@ async def test_codec_server_command_serves_until_sigterm() -> None:
         cwd=PROJECT_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                status, decoded = await _post(f"http://127.0.0.1:{port}/decode", _body(PLAIN))
-                break
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the codec server never answered")
+        status, decoded = await eventually(
+            lambda: _post(f"http://127.0.0.1:{port}/decode", _body(PLAIN)),
+            "the codec server answering",
+            interval=0.1,
+            ignoring=(aiohttp.ClientConnectionError,),
+        )
         assert status == 200 and isinstance(decoded, dict) and _payloads(decoded) == [PLAIN]
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0

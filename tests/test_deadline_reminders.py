@@ -28,8 +28,9 @@ from schemas.history import TimelineEvent
 from schemas.policy import Policy
 from schemas.vocabulary import Step
 from tests.conftest import TEST_DATA_CONVERTER
-from tests.test_deadlines import eventually, open_incident
+from tests.test_deadlines import open_incident, status_when
 from tests.test_incident_lifecycle import save_history
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 from workers.settings import load_settings
@@ -59,13 +60,12 @@ async def engine_on(
 
 async def reminders(client: Client, incident_id: str) -> list[TimelineEvent]:
     """The reminders on the timeline, once the tracker has recorded at least one."""
-    for _ in range(100):
+
+    async def found() -> list[TimelineEvent]:
         timeline = await incidents.timeline(client, incident_id)
-        found = [event for event in timeline if event.kind == "system_reminder"]
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{incident_id} was never reminded")
+        return [event for event in timeline if event.kind == "system_reminder"]
+
+    return await eventually(found, f"{incident_id} reminded", timeout=5)
 
 
 async def outbox(pool: asyncpg.Pool, incident_id: str) -> list[tuple[str, str]]:
@@ -108,7 +108,7 @@ async def test_an_unacknowledged_incident_is_reminded_then_escalated_then_runs_t
 
         await decide(DecisionKind.REASSIGN, REASSIGN_TO_AMARA)
         await env.sleep(lead)
-        status = await eventually(
+        status = await status_when(
             client, incident_id, lambda s: s.escalation_level == 1, "the escalation"
         )
         assert [(e.milestone, e.level) for e in status.escalations] == [("acknowledge", 1)]
@@ -119,11 +119,11 @@ async def test_an_unacknowledged_incident_is_reminded_then_escalated_then_runs_t
         await decide(DecisionKind.VERIFICATION, examples.verification("not_substantiated"))
         closure = await decide(DecisionKind.CLOSURE, examples.closure())
         await decide(DecisionKind.APPROVE, examples.approve(closure))
-        await eventually(
+        await status_when(
             client, incident_id, lambda s: s.step == Step.LESSONS_LEARNED, "lessons are due"
         )
         await decide(DecisionKind.LESSONS_LEARNED, examples.lessons())
-        await eventually(client, incident_id, lambda s: s.step == Step.FOLLOW_UP, "follow-up")
+        await status_when(client, incident_id, lambda s: s.step == Step.FOLLOW_UP, "follow-up")
         await decide(DecisionKind.FOLLOW_UP, examples.follow_up())
         handle = client.get_workflow_handle(incident_id)
         outcome = await handle.result()
@@ -145,7 +145,7 @@ async def test_a_policy_without_reminders_escalates_only(
     async with engine_on(env, pool, Policy(deadline_reminders=False)) as task_queue:
         incident_id = await open_incident(env.client, task_queue)
         await env.sleep(7 * DAY + timedelta(minutes=1))
-        await eventually(
+        await status_when(
             env.client, incident_id, lambda s: s.escalation_level == 1, "the escalation"
         )
     assert await outbox(pool, incident_id) == [("escalation", "case_owners")]

@@ -1,7 +1,6 @@
 """Deadlines and escalation on the time-skipping server: left alone, an incident escalates at
 exactly the times of docs/design.md, Deadlines; acting clears it."""
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +20,7 @@ from schemas.incident import IncidentStatus
 from schemas.intake import Intake
 from schemas.policy import Policy
 from tests.conftest import Receiver
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 from workers.settings import load_settings
@@ -43,19 +43,19 @@ async def open_incident(client: Client, task_queue: str, **changes: Any) -> str:
     return await incidents.open_incident(client, intake, task_queue=task_queue)
 
 
-async def eventually(
+async def status_when(
     client: Client,
     incident_id: str,
     condition: Callable[[IncidentStatus], bool],
     what: str,
 ) -> IncidentStatus:
     """The tracker acts just after a decision lands: wait (in real time) until it has."""
-    for _ in range(100):
+
+    async def holds() -> IncidentStatus | None:
         status = await incidents.status(client, incident_id)
-        if condition(status):
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{incident_id}: {what} never happened")
+        return status if condition(status) else None
+
+    return await eventually(holds, f"{incident_id}: {what}", timeout=5)
 
 
 async def escalation_rows(pool: asyncpg.Pool, incident_id: str) -> list[tuple[Any, ...]]:
@@ -100,7 +100,7 @@ async def test_missed_verification_climbs_the_ladder_at_exact_times_and_clears(
         await incidents.decide(
             env.client, incident_id, DecisionKind.VERIFICATION, examples.verification()
         )
-        status = await eventually(
+        status = await status_when(
             env.client, incident_id, lambda s: not s.escalations, "the escalation clears"
         )
         assert status.escalation_level == 0
@@ -170,7 +170,7 @@ async def test_a_missed_check_in_escalates_and_a_late_one_restarts_the_cadence(
         await decide(
             env.client, incident_id, "check_in", examples.check_in([examples.progress("A1")])
         )
-        status = await eventually(
+        status = await status_when(
             env.client, incident_id, lambda s: not s.escalations, "the check-in clears it"
         )
         next_due = next(m.due_at for m in status.deadlines if m.milestone == "check_in")
@@ -264,7 +264,7 @@ async def test_two_years_of_weekly_check_ins_cross_continue_as_new_with_everythi
 
         handle = env.client.get_workflow_handle(incident_id)
         assert (await handle.describe()).run_id != first_run
-        status = await eventually(
+        status = await status_when(
             env.client,
             incident_id,
             lambda s: len([e for e in s.escalations if e.milestone.startswith("approval")]) == 1,
@@ -311,7 +311,9 @@ async def test_notifications_reach_a_webhook_that_fails_first_and_succeeds_later
     )
     async with build_worker(env.client, settings, pool):
         incident_id = await open_incident(env.client, settings.task_queue)
-        for _ in range(200):  # the opening tells the case owners; retries back off from 10 s
+        # The opening tells the case owners; retries back off from 10 s. The time-skipping clock
+        # moving is what the test needs (not a real wait), so it steps 30 s at a time.
+        for _ in range(200):
             await env.sleep(timedelta(seconds=30))
             row = await pool.fetchrow(
                 "SELECT status, attempts, last_error FROM outbox WHERE incident_id = $1",
@@ -340,14 +342,14 @@ async def test_a_policy_file_change_applies_to_new_incidents_only(
     policy_file.write_text('version = "standard"\n')
     async with build_worker(env.client, settings, pool):
         before = await open_incident(env.client, task_queue)
-        old = await eventually(
+        old = await status_when(
             env.client, before, lambda s: s.policy_version == "standard", "the policy is read"
         )
     # The deployment's policy file changes; the worker restarts with it.
     policy_file.write_text('version = "stricter"\n[deadlines.acknowledge]\nmedium = "12h"\n')
     async with build_worker(env.client, settings, pool):
         after = await open_incident(env.client, task_queue)
-        new = await eventually(
+        new = await status_when(
             env.client, after, lambda s: s.policy_version == "stricter", "the policy is read"
         )
     assert old.policy_version == "standard"

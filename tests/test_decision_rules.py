@@ -5,7 +5,7 @@ Pure: no Temporal, no database. `check` must refuse an invalid decision with a m
 problem and leave the state untouched; `apply` carries out an accepted one.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,17 +43,10 @@ from workflows.severity import provisional_severity
 
 K = DecisionKind
 
-# On the day the examples call "today" (their due dates are relative to date.today()): noon UTC,
-# or later when the tests run later, since the examples stamp their own times with the clock and
-# a time after NOW would be refused as in the future.
-TODAY = date.today()
-NOW = max(
-    datetime.combine(TODAY, time(12), tzinfo=UTC),
-    min(
-        datetime.now(UTC) + timedelta(minutes=30),
-        datetime.combine(TODAY, time(23, 59), tzinfo=UTC),
-    ),
-)
+# One fixed instant in UTC, passed to every example that stamps a time or a date: the rules are
+# pure, so the tests hold in any time zone and at any time of day (midnight UTC included).
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+TODAY = NOW.date()
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -76,7 +69,9 @@ CRITICAL_INTAKE: dict[str, Any] = {"imminent_danger": True, "children_affected":
 
 
 def protection(**changes: Any) -> dict[str, Any]:
-    return examples.immediate_protection(**{"arranged_at": (NOW - HOUR).isoformat(), **changes})
+    return examples.immediate_protection(
+        **{"arranged_at": (NOW - HOUR).isoformat(), **changes}, now=NOW
+    )
 
 
 def amend(**changes: Any) -> dict[str, Any]:
@@ -195,10 +190,10 @@ def drive(
     approved(state, K.RESPONSE, examples.response(state.proposed_level, **protect))
     if to == Step.ACTION_PLAN:
         return state
-    approved(state, K.ACTION_PLAN, plan or examples.action_plan())
+    approved(state, K.ACTION_PLAN, plan or examples.action_plan(now=NOW))
     if to == Step.IMPLEMENTATION:
         return state
-    decide(state, K.CHECK_IN, examples.check_in(completed(*state.actions)))
+    decide(state, K.CHECK_IN, examples.check_in(completed(*state.actions), now=NOW))
     if to == Step.CLOSURE:
         assert_step(state, Step.CLOSURE)
         return state
@@ -233,9 +228,9 @@ def valid_payload(kind: DecisionKind) -> dict[str, Any]:
         K.IMMEDIATE_PROTECTION: protection(),
         K.VERIFICATION: examples.verification(),
         K.RESPONSE: examples.response("company_led"),
-        K.ACTION_PLAN: examples.action_plan(),
-        K.CHECK_IN: examples.check_in([examples.progress("A1")]),
-        K.AMEND_PLAN: amend(add=[examples.action("A9")]),
+        K.ACTION_PLAN: examples.action_plan(now=NOW),
+        K.CHECK_IN: examples.check_in([examples.progress("A1")], now=NOW),
+        K.AMEND_PLAN: amend(add=[examples.action("A9", now=NOW)]),
         K.CLOSURE: examples.closure(),
         K.LESSONS_LEARNED: examples.lessons(),
         K.APPROVE: examples.approve("response-1"),
@@ -245,10 +240,10 @@ def valid_payload(kind: DecisionKind) -> dict[str, Any]:
         K.CLOSE_EARLY: close_early(),
         K.FOLLOW_UP: examples.follow_up(),
         K.RECORD_VICTIM: examples.record_victim(),
-        K.RECORD_CONSENT: examples.record_consent(),
-        K.WITHDRAW_CONSENT: examples.withdraw_consent(),
+        K.RECORD_CONSENT: examples.record_consent(now=NOW),
+        K.WITHDRAW_CONSENT: examples.withdraw_consent(now=NOW),
         K.SHARE_VICTIM_DATA: examples.share_victim_data(),
-        K.BEST_INTERESTS: examples.best_interests(None),
+        K.BEST_INTERESTS: examples.best_interests(None, now=NOW),
         K.ERASE_VICTIM: examples.erase_victim(),
     }
     return payloads[kind]
@@ -370,8 +365,8 @@ def test_completed_incident_refuses_everything(kind: DecisionKind) -> None:
     ("step", "kind", "payload"),
     [
         (Step.RESPONSE, K.RESPONSE, examples.response("company_led")),
-        (Step.ACTION_PLAN, K.ACTION_PLAN, examples.action_plan()),
-        (Step.IMPLEMENTATION, K.AMEND_PLAN, amend(add=[examples.action("A3")])),
+        (Step.ACTION_PLAN, K.ACTION_PLAN, examples.action_plan(now=NOW)),
+        (Step.IMPLEMENTATION, K.AMEND_PLAN, amend(add=[examples.action("A3", now=NOW)])),
         (Step.CLOSURE, K.CLOSURE, examples.closure()),
         (Step.RESPONSE, K.CLOSE_EARLY, close_early()),
     ],
@@ -530,7 +525,9 @@ def test_response_after_imminent_danger_must_say_protection_is_needed() -> None:
 @pytest.mark.parametrize("days", [0, -1, -30])
 def test_action_due_not_after_today_is_refused(days: int) -> None:
     due = (TODAY + timedelta(days=days)).isoformat()
-    plan = examples.action_plan([examples.action("A1"), examples.action("A2", due_date=due)])
+    plan = examples.action_plan(
+        [examples.action("A1", now=NOW), examples.action("A2", due_date=due, now=NOW)], now=NOW
+    )
     assert_refused(
         drive(Step.ACTION_PLAN),
         K.ACTION_PLAN,
@@ -549,14 +546,15 @@ def immediate_safety(action_id: str = "S1", **changes: Any) -> dict[str, Any]:
             "description": "Safe accommodation.",
             **changes,
         },
+        now=NOW,
     )
 
 
 def test_immediate_protection_needs_an_immediate_safety_action() -> None:
     state = drive(Step.ACTION_PLAN, imminent_danger=True)
     assert state.response is not None and state.response.immediate_protection_needed
-    assert_refused(state, K.ACTION_PLAN, examples.action_plan(), "immediate_safety")
-    plan = examples.action_plan([examples.action("A1"), immediate_safety()])
+    assert_refused(state, K.ACTION_PLAN, examples.action_plan(now=NOW), "immediate_safety")
+    plan = examples.action_plan([examples.action("A1", now=NOW), immediate_safety()], now=NOW)
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
 
 
@@ -568,6 +566,7 @@ def child_safeguard(kind: str = "education") -> dict[str, Any]:
         assistance_type=kind,
         description="School enrolment.",
         concerns_children=True,
+        now=NOW,
     )
 
 
@@ -577,34 +576,40 @@ CHILDREN_FOUND = {"affected_persons": {"adults": 8, "children": 3}}
 def test_children_need_education_or_best_interests_action() -> None:
     state = drive(Step.ACTION_PLAN, verification=CHILDREN_FOUND)
     assert_refused(
-        state, K.ACTION_PLAN, examples.action_plan(), "education or a best_interests_assessment"
+        state,
+        K.ACTION_PLAN,
+        examples.action_plan(now=NOW),
+        "education or a best_interests_assessment",
     )
 
 
 def test_an_action_for_children_that_is_not_a_safeguard_is_not_enough() -> None:
     state = drive(Step.ACTION_PLAN, verification=CHILDREN_FOUND)
     plan = examples.action_plan(
-        [examples.action("A1", concerns_children=True), examples.action("A2")]
+        [examples.action("A1", concerns_children=True, now=NOW), examples.action("A2", now=NOW)],
+        now=NOW,
     )
     assert_refused(state, K.ACTION_PLAN, plan, "education or a best_interests_assessment")
 
 
 def test_actions_concerning_children_need_a_safeguard_even_if_none_were_counted() -> None:
     state = drive(Step.ACTION_PLAN)
-    plan = examples.action_plan([examples.action("A1", concerns_children=True)])
+    plan = examples.action_plan([examples.action("A1", concerns_children=True, now=NOW)], now=NOW)
     assert_refused(state, K.ACTION_PLAN, plan, "education or a best_interests_assessment")
 
 
 @pytest.mark.parametrize("safeguard", ["education", "best_interests_assessment"])
 def test_plan_with_a_child_safeguard_is_accepted(safeguard: str) -> None:
     state = drive(Step.ACTION_PLAN, verification=CHILDREN_FOUND)
-    decide(state, K.BEST_INTERESTS, examples.best_interests(None))
-    plan = examples.action_plan([examples.action("A1"), child_safeguard(safeguard)])
+    decide(state, K.BEST_INTERESTS, examples.best_interests(None, now=NOW))
+    plan = examples.action_plan(
+        [examples.action("A1", now=NOW), child_safeguard(safeguard)], now=NOW
+    )
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
 
 
 def test_beneficiary_without_consent_is_refused() -> None:
-    plan = examples.action_plan(consents=[examples.consent("V-0001")])
+    plan = examples.action_plan(consents=[examples.consent("V-0001", now=NOW)], now=NOW)
     assert_refused(
         drive(Step.ACTION_PLAN),
         K.ACTION_PLAN,
@@ -614,16 +619,16 @@ def test_beneficiary_without_consent_is_refused() -> None:
 
 
 def test_beneficiary_who_declined_services_is_refused() -> None:
-    declined = {**examples.consent("V-0002"), "to_receive_services": False}
-    plan = examples.action_plan(consents=[examples.consent("V-0001"), declined])
+    declined = {**examples.consent("V-0002", now=NOW), "to_receive_services": False}
+    plan = examples.action_plan(consents=[examples.consent("V-0001", now=NOW), declined], now=NOW)
     assert_refused(
         drive(Step.ACTION_PLAN), K.ACTION_PLAN, plan, "V-0002, who has no recorded consent"
     )
 
 
 def test_sharing_data_with_a_partner_not_consented_to_is_refused() -> None:
-    only_ngo = {**examples.consent("V-0002"), "share_data_with": ["partner.other"]}
-    plan = examples.action_plan(consents=[examples.consent("V-0001"), only_ngo])
+    only_ngo = {**examples.consent("V-0002", now=NOW), "share_data_with": ["partner.other"]}
+    plan = examples.action_plan(consents=[examples.consent("V-0001", now=NOW), only_ngo], now=NOW)
     assert_refused(
         drive(Step.ACTION_PLAN),
         K.ACTION_PLAN,
@@ -633,10 +638,11 @@ def test_sharing_data_with_a_partner_not_consented_to_is_refused() -> None:
 
 
 def test_action_without_victim_data_needs_no_data_sharing_consent() -> None:
-    no_sharing = {**examples.consent("V-0002"), "share_data_with": []}
+    no_sharing = {**examples.consent("V-0002", now=NOW), "share_data_with": []}
     plan = examples.action_plan(
-        [examples.action("A1", uses_victim_data=False)],
-        consents=[examples.consent("V-0001"), no_sharing],
+        [examples.action("A1", uses_victim_data=False, now=NOW)],
+        consents=[examples.consent("V-0001", now=NOW), no_sharing],
+        now=NOW,
     )
     state = drive(Step.ACTION_PLAN)
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
@@ -648,9 +654,12 @@ def test_action_without_victim_data_needs_no_data_sharing_consent() -> None:
 
 OTHER_PARTNERS_PLAN = examples.action_plan(
     [
-        examples.action("A1"),
-        examples.action("A2", implementing_partner="partner.other", uses_victim_data=False),
-    ]
+        examples.action("A1", now=NOW),
+        examples.action(
+            "A2", implementing_partner="partner.other", uses_victim_data=False, now=NOW
+        ),
+    ],
+    now=NOW,
 )
 
 
@@ -658,19 +667,19 @@ def test_check_in_on_an_unknown_action_is_refused() -> None:
     assert_refused(
         drive(Step.IMPLEMENTATION),
         K.CHECK_IN,
-        examples.check_in([examples.progress("A9")]),
+        examples.check_in([examples.progress("A9")], now=NOW),
         "the plan has no action A9",
     )
 
 
 def test_check_in_on_a_resolved_action_is_refused() -> None:
     state = drive(Step.IMPLEMENTATION)
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1")))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1"), now=NOW))
     assert_step(state, Step.IMPLEMENTATION)
     assert_refused(
         state,
         K.CHECK_IN,
-        examples.check_in([examples.progress("A1")]),
+        examples.check_in([examples.progress("A1")], now=NOW),
         "action A1 is already completed",
     )
 
@@ -680,21 +689,23 @@ def test_partner_may_not_report_on_someone_elses_action() -> None:
     assert_refused(
         state,
         K.CHECK_IN,
-        examples.check_in([examples.progress("A1"), examples.progress("A2")], actor=PARTNER),
+        examples.check_in(
+            [examples.progress("A1"), examples.progress("A2")], actor=PARTNER, now=NOW
+        ),
         f"{PARTNER_ID} may report only on their own actions; A2 is implemented by partner.other",
     )
 
 
 def test_partner_may_report_on_their_own_action() -> None:
     state = drive(Step.IMPLEMENTATION, plan=OTHER_PARTNERS_PLAN)
-    decide(state, K.CHECK_IN, examples.check_in([examples.progress("A1")], actor=PARTNER))
+    decide(state, K.CHECK_IN, examples.check_in([examples.progress("A1")], actor=PARTNER, now=NOW))
     assert state.actions["A1"].status == ActionStatus.IN_PROGRESS
     assert state.actions["A1"].progress_percent == 40
 
 
 def test_check_in_for_a_period_ending_in_the_future_is_refused() -> None:
     payload = {
-        **examples.check_in([examples.progress("A1")]),
+        **examples.check_in([examples.progress("A1")], now=NOW),
         "period_end": (TODAY + DAY).isoformat(),
     }
     assert_refused(drive(Step.IMPLEMENTATION), K.CHECK_IN, payload, "is in the future")
@@ -708,7 +719,9 @@ def test_check_in_for_a_period_ending_in_the_future_is_refused() -> None:
     ("payload", "match"),
     [
         pytest.param(
-            amend(add=[examples.action("A1")]), "action A1 already exists", id="add-existing"
+            amend(add=[examples.action("A1", now=NOW)]),
+            "action A1 already exists",
+            id="add-existing",
         ),
         pytest.param(
             amend(change=[{"action_id": "A9", "description": "x"}]),
@@ -721,7 +734,7 @@ def test_check_in_for_a_period_ending_in_the_future_is_refused() -> None:
             id="cancel-unknown",
         ),
         pytest.param(
-            amend(add=[examples.action("A3", due_date=TODAY.isoformat())]),
+            amend(add=[examples.action("A3", due_date=TODAY.isoformat(), now=NOW)]),
             "action A3 is due .* not after today",
             id="add-due-today",
         ),
@@ -731,13 +744,13 @@ def test_check_in_for_a_period_ending_in_the_future_is_refused() -> None:
             id="change-due-today",
         ),
         pytest.param(
-            amend(add=[examples.action("A3", beneficiaries=["V-0003"])]),
+            amend(add=[examples.action("A3", beneficiaries=["V-0003"], now=NOW)]),
             "action A3 serves V-0003, who has no recorded consent",
             id="new-beneficiary-without-consent",
         ),
         pytest.param(
             amend(
-                add=[examples.action("A3", implementing_partner="partner.other")],
+                add=[examples.action("A3", implementing_partner="partner.other", now=NOW)],
             ),
             "action A3 shares V-0001's data with partner.other",
             id="new-partner-not-consented",
@@ -751,7 +764,7 @@ def test_invalid_amendment_is_refused(payload: dict[str, Any], match: str) -> No
 @pytest.mark.parametrize("change", ["change", "cancel"])
 def test_amending_a_resolved_action_is_refused(change: str) -> None:
     state = drive(Step.IMPLEMENTATION)
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1")))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1"), now=NOW))
     item: dict[str, Any] = {"action_id": "A1"}
     item.update({"description": "x"} if change == "change" else {"reason": "x"})
     assert_refused(state, K.AMEND_PLAN, amend(**{change: [item]}), "action A1 is already completed")
@@ -760,8 +773,8 @@ def test_amending_a_resolved_action_is_refused(change: str) -> None:
 def test_amendment_may_bring_consent_for_a_new_beneficiary() -> None:
     state = drive(Step.IMPLEMENTATION)
     payload = amend(
-        add=[examples.action("A3", beneficiaries=["V-0003"])],
-        consents=[examples.consent("V-0003")],
+        add=[examples.action("A3", beneficiaries=["V-0003"], now=NOW)],
+        consents=[examples.consent("V-0003", now=NOW)],
     )
     assert decide(state, K.AMEND_PLAN, payload).outcome == EventOutcome.PENDING_APPROVAL
 
@@ -1039,7 +1052,7 @@ def test_close_early_as_related_to_itself_is_refused(reason: str) -> None:
         ),
         pytest.param(
             REGISTRY[K.ACTION_PLAN].model,
-            examples.action_plan([]),
+            examples.action_plan([], now=NOW),
             "at least 1 item",
             id="plan-without-actions",
         ),
@@ -1070,10 +1083,10 @@ def test_schema_refuses(model_type: type[Any], payload: dict[str, Any], match: s
 
 def test_negative_budget_inside_a_plan_is_refused() -> None:
     bad = examples.action(
-        "A1", budget={"amount": "-5", "currency": "USD", "funded_by": ["company"]}
+        "A1", budget={"amount": "-5", "currency": "USD", "funded_by": ["company"]}, now=NOW
     )
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
-        model(K.ACTION_PLAN, examples.action_plan([bad]))
+        model(K.ACTION_PLAN, examples.action_plan([bad], now=NOW))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1101,16 +1114,16 @@ def test_happy_path_walks_the_steps_in_order() -> None:
     steps.append(state.step)
     assert state.response is not None and state.response.level == ResponseLevel.COMPANY_LED
 
-    plan = decide(state, K.ACTION_PLAN, examples.action_plan())
+    plan = decide(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
     assert plan.approval_id == "action_plan-2"
     approval = decide(state, K.APPROVE, examples.approve("action_plan-2"))
     steps.append(state.step)
     assert approval.touched_actions == ["A1", "A2"]
     assert set(state.consents) == {"V-0001", "V-0002"}
 
-    decide(state, K.CHECK_IN, examples.check_in([examples.progress("A1")]))
+    decide(state, K.CHECK_IN, examples.check_in([examples.progress("A1")], now=NOW))
     assert_step(state, Step.IMPLEMENTATION)
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A2")))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A2"), now=NOW))
     steps.append(state.step)
 
     closure = decide(state, K.CLOSURE, examples.closure())
@@ -1174,7 +1187,7 @@ def test_inconclusive_verification_counts_a_round_and_stays() -> None:
 
 def test_reject_returns_the_item_and_a_revision_gets_a_new_approval() -> None:
     state = drive(Step.ACTION_PLAN)
-    first = decide(state, K.ACTION_PLAN, examples.action_plan())
+    first = decide(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
     assert first.approval_id == "action_plan-2"
     rejection = decide(state, K.REJECT, examples.reject("action_plan-2", "Add livelihood."))
     assert rejection.outcome == EventOutcome.REJECTED
@@ -1189,9 +1202,11 @@ def test_reject_returns_the_item_and_a_revision_gets_a_new_approval() -> None:
     assert [n.recipient for n in rejection.notices] == [OWNER_ID]
 
     livelihood = examples.action(
-        "A3", category="assistance", remedy_type=None, assistance_type="livelihood_support"
+        "A3", category="assistance", remedy_type=None, assistance_type="livelihood_support", now=NOW
     )
-    revised = examples.action_plan([examples.action("A1"), examples.action("A2"), livelihood])
+    revised = examples.action_plan(
+        [examples.action("A1", now=NOW), examples.action("A2", now=NOW), livelihood], now=NOW
+    )
     second = decide(state, K.ACTION_PLAN, revised)
     assert second.approval_id == "action_plan-3"
     assert state.returned == []
@@ -1204,7 +1219,7 @@ def test_approved_amendment_adds_changes_and_cancels_actions() -> None:
     state = drive(Step.IMPLEMENTATION)
     new_due = TODAY + timedelta(days=90)
     payload = amend(
-        add=[examples.action("A3", description="Return identity documents.")],
+        add=[examples.action("A3", description="Return identity documents.", now=NOW)],
         change=[{"action_id": "A1", "due_date": new_due.isoformat(), "description": "Repay."}],
         cancel=[{"action_id": "A2", "reason": "Covered by A3."}],
     )
@@ -1217,13 +1232,13 @@ def test_approved_amendment_adds_changes_and_cancels_actions() -> None:
     assert state.actions["A2"].status == ActionStatus.CANCELLED
     assert state.actions["A2"].cancellation_reason == "Covered by A3."
     assert state.actions["A3"].status == ActionStatus.NOT_STARTED
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A3")))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A3"), now=NOW))
     assert_step(state, Step.CLOSURE)
 
 
 def test_amendment_cancelling_the_last_open_actions_moves_to_closure() -> None:
     state = drive(Step.IMPLEMENTATION)
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1")))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1"), now=NOW))
     approved(state, K.AMEND_PLAN, amend(cancel=[{"action_id": "A2", "reason": "Not needed."}]))
     assert_step(state, Step.CLOSURE)
 
@@ -1333,7 +1348,7 @@ def test_approval_deadline_for_a_critical_incident() -> None:
 def test_check_in_cadence_runs_from_the_plan_approval() -> None:
     state = drive(Step.ACTION_PLAN)
     assert state.severity == Severity.HIGH  # cadence 14 days
-    request = decide(state, K.ACTION_PLAN, examples.action_plan())
+    request = decide(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
     plan_approved_at = NOW + 2 * HOUR
     decide(state, K.APPROVE, examples.approve(str(request.approval_id)), now=plan_approved_at)
     assert milestone_due(state, "check_in") == plan_approved_at + 14 * DAY
@@ -1343,7 +1358,7 @@ def test_check_in_cadence_runs_from_the_plan_approval() -> None:
     )
 
     checked_in_at = NOW + 5 * DAY
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1")), now=checked_in_at)
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1"), now=NOW), now=checked_in_at)
     assert milestone_due(state, "check_in") == checked_in_at + 14 * DAY
     assert "action:A1" not in {m.milestone for m in open_milestones(state)}
 
@@ -1437,7 +1452,7 @@ def test_current_details_say_where_the_case_stands_without_personal_data() -> No
 
 def test_current_details_list_pending_and_returned_approvals() -> None:
     state = drive(Step.ACTION_PLAN)
-    decide(state, K.ACTION_PLAN, examples.action_plan())
+    decide(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
     details = current_details(state)
     assert "Step 3 of 6: action plan" in details
     assert "approval `action_plan-2`" in details
@@ -1503,7 +1518,7 @@ def test_static_summary_has_no_personal_data() -> None:
 def test_approving_an_amendment_of_an_action_resolved_meanwhile_is_refused() -> None:
     state = drive(Step.IMPLEMENTATION)
     request = decide(state, K.AMEND_PLAN, amend(cancel=[{"action_id": "A1", "reason": "x"}]))
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1")))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1"), now=NOW))
     assert state.actions["A1"].status == ActionStatus.COMPLETED
     assert_refused(
         state, K.APPROVE, examples.approve(str(request.approval_id)), "A1 is already completed"
@@ -1512,8 +1527,8 @@ def test_approving_an_amendment_of_an_action_resolved_meanwhile_is_refused() -> 
 
 def test_an_amendment_awaiting_approval_keeps_the_incident_in_implementation() -> None:
     state = drive(Step.IMPLEMENTATION)
-    request = decide(state, K.AMEND_PLAN, amend(add=[examples.action("A3")]))
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A2")))
+    request = decide(state, K.AMEND_PLAN, amend(add=[examples.action("A3", now=NOW)]))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A2"), now=NOW))
     assert_step(state, Step.IMPLEMENTATION)
     decide(state, K.APPROVE, examples.approve(str(request.approval_id)))
     assert_step(state, Step.IMPLEMENTATION)
@@ -1522,8 +1537,8 @@ def test_an_amendment_awaiting_approval_keeps_the_incident_in_implementation() -
 
 def test_rejecting_the_last_amendment_moves_a_resolved_plan_to_closure() -> None:
     state = drive(Step.IMPLEMENTATION)
-    request = decide(state, K.AMEND_PLAN, amend(add=[examples.action("A3")]))
-    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A2")))
+    request = decide(state, K.AMEND_PLAN, amend(add=[examples.action("A3", now=NOW)]))
+    decide(state, K.CHECK_IN, examples.check_in(completed("A1", "A2"), now=NOW))
     decide(state, K.REJECT, examples.reject(str(request.approval_id)))
     assert_step(state, Step.CLOSURE)
 
@@ -1554,7 +1569,9 @@ def test_extension_of_a_check_in_applies_to_that_check_in_only() -> None:
     approved(state, K.EXTEND_DEADLINE, extend("check_in", NOW + 20 * DAY))
     assert milestone_due(state, "check_in") == NOW + 20 * DAY
     checked_in_at = NOW + 19 * DAY
-    decide(state, K.CHECK_IN, examples.check_in([examples.progress("A1")]), now=checked_in_at)
+    decide(
+        state, K.CHECK_IN, examples.check_in([examples.progress("A1")], now=NOW), now=checked_in_at
+    )
     [check_in] = [m for m in open_milestones(state) if m.milestone == "check_in"]
     assert check_in.due_at == checked_in_at + 14 * DAY
     assert not check_in.extended

@@ -225,8 +225,9 @@ def build_scenario(seed: int) -> Scenario:
             changes |= CRITICAL
         intake = examples.intake(**changes)
         planned.append(Incident(path, changes["external_reference"], intake, rng.uniform(0.0, 1.5)))
-    moment = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat()
-    return Scenario(planned, Payloads(date.today(), moment))
+    now = datetime.now(UTC)  # one clock in UTC: the workflows judge dates by the UTC date
+    moment = (now - timedelta(hours=1)).replace(microsecond=0).isoformat()
+    return Scenario(planned, Payloads(now.date(), moment))
 
 
 SCENARIO = build_scenario(SEED)

@@ -5,7 +5,6 @@ Each path saves its history under tests/histories/ when RECORD_HISTORIES=1, so t
 test proves later workflow changes safe for incidents already running.
 """
 
-import asyncio
 import os
 import uuid
 from datetime import timedelta
@@ -20,6 +19,7 @@ from schemas.incident import DecisionResult, IncidentStatus
 from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Engine
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 
@@ -42,12 +42,11 @@ async def status(engine: Engine, incident_id: str) -> IncidentStatus:
 
 
 async def wait_for(engine: Engine, incident_id: str, step: Step) -> IncidentStatus:
-    for _ in range(200):
+    async def at_step() -> IncidentStatus | None:
         current = await status(engine, incident_id)
-        if current.step == step:
-            return current
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{incident_id} never reached {step}")
+        return current if current.step == step else None
+
+    return await eventually(at_step, f"{incident_id} reaching {step}")
 
 
 async def finish(engine: Engine, incident_id: str, history_name: str) -> dict[str, Any]:
@@ -295,20 +294,18 @@ async def test_imminent_danger_protection_comes_before_verification(engine: Engi
     await finish(engine, incident_id, "imminent_danger")
 
 
+async def related_to(engine: Engine, incident_id: str) -> list[str]:
+    return (await status(engine, incident_id)).related_incidents
+
+
 async def test_related_incidents_are_linked_when_the_second_one_opens(engine: Engine) -> None:
     facility = f"CID{uuid.uuid4().int % 1_000_000:06d}"
     elsewhere = {"country": "BO", "site_name": f"Site {facility}", "site_type": "large_scale"}
     first = await open_incident(engine, facility_ids=[facility], suppliers=[], location=elsewhere)
-    for _ in range(100):  # the first is in the register before the second arrives
-        if await incidents.timeline(engine.client, first):
-            break
-        await asyncio.sleep(0.05)
+    # The first is in the register before the second arrives.
+    await eventually(lambda: incidents.timeline(engine.client, first), f"{first} recorded")
     second = await open_incident(engine, facility_ids=[facility], suppliers=[], location=elsewhere)
-    for _ in range(100):
-        related = (await status(engine, second)).related_incidents
-        if related:
-            break
-        await asyncio.sleep(0.05)
+    related = await eventually(lambda: related_to(engine, second), f"{second} linked", timeout=5)
     assert related == [first]
 
 
@@ -330,10 +327,8 @@ async def test_a_recurrence_at_follow_up_opens_a_linked_incident(engine: Engine)
     outcome = await finish(engine, incident_id, "follow_up_recurrence")
     recurrence = outcome["recurrence_incident"]
     assert recurrence and recurrence.startswith(f"{incident_id}-R")
-    for _ in range(100):
-        related = (await status(engine, recurrence)).related_incidents
-        if related:
-            break
-        await asyncio.sleep(0.05)
+    related = await eventually(
+        lambda: related_to(engine, recurrence), f"{recurrence} linked", timeout=5
+    )
     assert incident_id in related
     assert (await status(engine, recurrence)).step == Step.VERIFICATION

@@ -2,7 +2,6 @@
 like updates, malformed input never stalls it, resent decisions apply once, and operators can find
 incidents by their search attributes."""
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -16,6 +15,7 @@ from schemas.intake import Intake
 from schemas.vocabulary import Step
 from tests.conftest import Engine
 from tests.test_incident_lifecycle import decide, open_incident, status, to_response
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 
@@ -28,11 +28,17 @@ async def _register_events(engine: Engine, incident_id: str) -> int:
 
 
 async def _timeline_settles(engine: Engine, incident_id: str, length: int) -> None:
-    for _ in range(200):
-        if len(await incidents.timeline(engine.client, incident_id)) >= length:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timeline of {incident_id} never reached {length} events")
+    async def long_enough() -> bool:
+        return len(await incidents.timeline(engine.client, incident_id)) >= length
+
+    await eventually(long_enough, f"timeline of {incident_id} reaching {length} events")
+
+
+async def _at_step(engine: Engine, incident_id: str, step: Step) -> None:
+    async def there() -> bool:
+        return (await status(engine, incident_id)).step == step
+
+    await eventually(there, f"{incident_id} reaching {step}", timeout=5)
 
 
 @pytest.mark.parametrize(
@@ -123,20 +129,14 @@ async def test_decisions_work_as_signals_and_refused_signals_are_recorded(engine
     await incidents.signal(
         engine.client, incident_id, DecisionKind.VERIFICATION, examples.verification()
     )
-    for _ in range(100):
-        if (await status(engine, incident_id)).step == Step.RESPONSE:
-            break
-        await asyncio.sleep(0.05)
+    await _at_step(engine, incident_id, Step.RESPONSE)
     level = str((await status(engine, incident_id)).proposed_response_level)
     pending = await decide(engine, incident_id, "response", examples.response(level))
     assert pending.approval_id
     await incidents.signal(
         engine.client, incident_id, DecisionKind.APPROVE, examples.approve(pending.approval_id)
     )
-    for _ in range(100):
-        if (await status(engine, incident_id)).step == Step.ACTION_PLAN:
-            break
-        await asyncio.sleep(0.05)
+    await _at_step(engine, incident_id, Step.ACTION_PLAN)
     assert (await status(engine, incident_id)).response_level == level
 
 
@@ -202,11 +202,11 @@ async def test_operators_find_incidents_by_search_attributes(engine: Engine) -> 
     incident_id = await open_incident(engine)
     await to_response(engine, incident_id)
     query = incidents.list_query(step="response") + f" AND WorkflowId = '{incident_id}'"
-    for _ in range(100):
-        found = await incidents.list_incidents(engine.client, query)
-        if found:
-            break
-        await asyncio.sleep(0.1)
+    found = await eventually(
+        lambda: incidents.list_incidents(engine.client, query),
+        f"{incident_id} listed at response",
+        interval=0.1,
+    )
     assert [(f.incident_id, f.step, f.country) for f in found] == [(incident_id, "response", "CD")]
     handle = engine.client.get_workflow_handle(incident_id)
     description = await handle.describe()

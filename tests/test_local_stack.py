@@ -22,6 +22,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.conftest import PROJECT_ROOT, free_port
+from tests.waiting import eventually
 from workers.devstack import dev_server, examples, local_postgres
 from workers.errors import StartupError
 from workers.keyring import KeyRing
@@ -140,13 +141,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
-async def _wait_gone(pids: list[int], timeout: float = 20) -> list[int]:
-    """The pids still running after `timeout` seconds."""
-    for _ in range(int(timeout * 10)):
-        if not any(_alive(pid) for pid in pids):
-            return []
-        await asyncio.sleep(0.1)
-    return [pid for pid in pids if _alive(pid)]
+async def _wait_gone(pids: list[int], timeout: float = 20) -> None:
+    """Once none of `pids` runs; fails naming those still running after `timeout` seconds."""
+
+    async def gone() -> bool:
+        return not any(_alive(pid) for pid in pids)
+
+    await eventually(
+        gone,
+        lambda: f"still running: {[pid for pid in pids if _alive(pid)]}",
+        timeout=timeout,
+        interval=0.1,
+    )
 
 
 async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
@@ -214,7 +220,7 @@ async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
         up.process.send_signal(signal.SIGINT)
         await up.until("stopped")
         assert await asyncio.wait_for(up.process.wait(), 60) == 0
-        assert await _wait_gone(servers) == []
+        await _wait_gone(servers)
 
     async with running_up(data_dir, ports) as up:
         ready = await up.until("ready")
@@ -301,7 +307,7 @@ async def test_a_killed_up_leaves_no_server_behind(tmp_path: Path, ports: dict[s
         servers = up.server_pids()
         up.process.kill()
         await up.process.wait()
-        assert await _wait_gone(servers) == []
+        await _wait_gone(servers)
 
 
 async def test_a_port_in_use_is_named_with_the_option_to_change_it(

@@ -7,7 +7,6 @@ them: an update, a signal and a start, each 3 MB, one byte over the whole-messag
 character over a field's.
 """
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -21,6 +20,7 @@ from schemas.history import TimelineEvent
 from tests import http_api as api
 from tests.conftest import Engine
 from tests.test_incident_lifecycle import open_incident, status
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 
@@ -36,11 +36,11 @@ def _padded(message: dict[str, Any], field: str, size: int) -> dict[str, Any]:
 async def _opened(engine: Engine) -> str:
     """A new incident, once its opening is recorded (so its status no longer moves)."""
     incident_id = await open_incident(engine)
-    for _ in range(200):
-        if await incidents.timeline(engine.client, incident_id):
-            return incident_id
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{incident_id} never recorded its opening")
+    await eventually(
+        lambda: incidents.timeline(engine.client, incident_id),
+        f"{incident_id} recording its opening",
+    )
+    return incident_id
 
 
 def _acknowledge_of(size: int) -> dict[str, Any]:
@@ -114,13 +114,12 @@ async def test_an_update_one_character_over_a_field_limit_is_refused_naming_the_
 
 
 async def _refusals(engine: Engine, incident_id: str, count: int) -> list[TimelineEvent]:
-    for _ in range(200):
+    async def refused() -> list[TimelineEvent] | None:
         timeline = await incidents.timeline(engine.client, incident_id)
-        refused = [event for event in timeline if event.outcome == "refused"]
-        if len(refused) >= count:
-            return refused
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{incident_id} recorded fewer than {count} refusals")
+        found = [event for event in timeline if event.outcome == "refused"]
+        return found if len(found) >= count else None
+
+    return await eventually(refused, f"{incident_id} recording {count} refusals")
 
 
 async def test_signals_over_a_limit_are_refused_by_the_server_or_recorded_as_refused(

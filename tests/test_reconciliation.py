@@ -4,7 +4,6 @@ The dev server is shared by the whole session, so every reconciler here is restr
 module's own incidents by an id prefix (`Reconciler(incident_prefix=...)`).
 """
 
-import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from schemas.intake import Intake
 from schemas.monitoring import FindingKind, ReconciliationReport
 from schemas.vocabulary import Step
 from tests.conftest import Engine
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 
@@ -38,12 +38,11 @@ async def _open(engine: Engine, reference: str) -> str:
 
 
 async def _register_row(pool: asyncpg.Pool, incident_id: str) -> asyncpg.Record:
-    for _ in range(200):
-        row = await pool.fetchrow("SELECT * FROM incidents WHERE incident_id = $1", incident_id)
-        if row is not None:
-            return row
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{incident_id} never reached the register")
+    row: asyncpg.Record = await eventually(
+        lambda: pool.fetchrow("SELECT * FROM incidents WHERE incident_id = $1", incident_id),
+        f"{incident_id} in the register",
+    )
+    return row
 
 
 async def _decide(engine: Engine, incident_id: str, kind: str, payload: dict[str, Any]) -> None:
@@ -96,12 +95,18 @@ async def _ghost(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
 async def _wait_running(client: Client, reconciler: Reconciler, expected: set[str]) -> None:
     """Visibility is eventually consistent: wait until it lists exactly these as running."""
     seen: set[str] = set()
-    for _ in range(300):
+
+    async def exactly() -> bool:
+        nonlocal seen
         seen = {e.id async for e in client.list_workflows(reconciler.visibility_query())}
-        if seen == expected:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"visibility lists {sorted(seen)} as running, expected {sorted(expected)}")
+        return seen == expected
+
+    await eventually(
+        exactly,
+        lambda: f"visibility lists {sorted(seen)} as running, expected {sorted(expected)}",
+        timeout=30,
+        interval=0.1,
+    )
 
 
 async def _reconcile(

@@ -1,7 +1,6 @@
 """A refusal is an answer, not a crash: it reaches the HTTP API, the Web UI and our clients with its
 reason and without the worker's stack trace; a bug keeps its traceback, in the worker's log too."""
 
-import asyncio
 import io
 import json
 import uuid
@@ -11,6 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 from temporalio.api.failure.v1 import Failure
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError
@@ -21,6 +21,7 @@ from tests import http_api as http
 from tests.conftest import TEST_KEY_RING, Engine
 from tests.probe_workflow import BuggyProbeWorkflow
 from tests.test_incident_lifecycle import decide, open_incident, to_response
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 from workers.encryption import encrypted_data_converter
@@ -184,16 +185,14 @@ async def test_a_bug_keeps_its_traceback_in_the_worker_log_and_the_history(
             BuggyProbeWorkflow.run, id=f"buggy-{uuid.uuid4().hex[:8]}", task_queue=task_queue
         )
         try:
-            for _ in range(200):
+
+            async def task_failed() -> list[HistoryEvent]:
                 history = await handle.fetch_history()
-                failed = [
+                return [
                     e for e in history.events if e.HasField("workflow_task_failed_event_attributes")
                 ]
-                if failed:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the buggy workflow's task never failed")
+
+            failed = await eventually(task_failed, "the buggy workflow's task failing")
         finally:
             await handle.terminate("the test is over")
     failure = failed[0].workflow_task_failed_event_attributes.failure

@@ -18,7 +18,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from tests.conftest import TEST_DATA_CONVERTER
-from workers.worker import WORKFLOWS
+from workers.worker import SHARED_WORKFLOW_MODULES, WORKFLOWS
 from workflows.patches import ONE_REGISTER_WRITE as ONE_REGISTER_WRITE_PATCH
 
 ROOT = Path(__file__).parent / "histories"
@@ -48,8 +48,13 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"replay-{path.parent.name}-{path.stem}", text)
     # The suite's encrypting converter: histories recorded before encryption hold plain payloads,
-    # which it passes through; those recorded since are sealed with the test key ring.
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_DATA_CONVERTER)
+    # which it passes through; those recorded since are sealed with the test key ring. The
+    # worker's sandbox too, with the engine's workflow modules shared, as the worker runs them.
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=TEST_DATA_CONVERTER,
+        workflow_runner=SHARED_WORKFLOW_MODULES,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

@@ -8,7 +8,7 @@ Nothing here needs `PortfolioMonitoringWorkflow` to exist: a triggered run only 
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun
 from tests.conftest import TEST_KEY_RING, Cli, Engine
+from tests.waiting import eventually
 from workers import schedules
 from workers.cli import app
 from workers.devstack.stack import LocalStack, StackOptions
@@ -75,14 +76,6 @@ async def real_ids(client: Client) -> AsyncIterator[None]:
 
 async def _describe(client: Client, schedule_id: str) -> ScheduleDescription:
     return await client.get_schedule_handle(schedule_id).describe()
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(100):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"never: {what}")
 
 
 # --- apply -------------------------------------------------------------------------------------
@@ -253,7 +246,7 @@ async def test_trigger_starts_a_portfolio_monitoring_run(
     async def started() -> bool:
         return len(await _runs(client, task_queue)) == 1
 
-    await _eventually(started, f"a {MONITORING_WORKFLOW} run on {task_queue}")
+    await eventually(started, f"a {MONITORING_WORKFLOW} run on {task_queue}", interval=0.1)
     [run] = await _runs(client, task_queue)
     assert run.id.startswith(f"{daily_id}-")
     assert run.status == WorkflowExecutionStatus.RUNNING
@@ -266,7 +259,7 @@ async def test_trigger_starts_a_portfolio_monitoring_run(
         [row, *_] = await schedules.list_schedules(client, prefix=prefix)
         return row.recent_actions == 1 and row.last_run is not None
 
-    await _eventually(recorded, "the triggered run in the schedule's recent actions")
+    await eventually(recorded, "the triggered run in the schedule's recent actions", interval=0.1)
 
 
 async def test_an_unknown_or_missing_schedule_is_a_clear_error(client: Client, prefix: str) -> None:
@@ -369,7 +362,7 @@ async def test_the_schedules_commands(cli: Cli, engine: Engine, real_ids: None) 
             run.id.startswith(f"{annual_id}-") for run in await _runs(client, engine.task_queue)
         )
 
-    await _eventually(started, f"a {MONITORING_WORKFLOW} run from {annual_id}")
+    await eventually(started, f"a {MONITORING_WORKFLOW} run from {annual_id}", interval=0.1)
 
 
 async def test_unknown_schedule_ids_on_the_command_line(cli: Cli, real_ids: None) -> None:

@@ -6,7 +6,6 @@ the codec) nor from a dump of every register table; after an erasure, the victim
 recovered from either, even with the key ring.
 """
 
-import asyncio
 import base64
 import uuid
 from typing import Any
@@ -27,6 +26,7 @@ from schemas.victims import VictimPersonalData, sealing_context
 from schemas.vocabulary import Step
 from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, Cli, Engine
 from tests.test_incident_lifecycle import decide, finish, open_incident, to_response, wait_for
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
 from workers.keyring import KeyRing, KeyRingError, open_sealed
@@ -85,13 +85,14 @@ async def sealed_copies_in_history(engine: Engine, incident_id: str, victim_id: 
 
 async def last_event(engine: Engine, incident_id: str, kind: str, after: int) -> TimelineEvent:
     """The newest event, once there are more than `after` (a signal is handled a little later)."""
-    for _ in range(200):
+
+    async def longer() -> list[TimelineEvent] | None:
         timeline = await incidents.timeline(engine.client, incident_id)
-        if len(timeline) > after:
-            assert timeline[-1].kind == kind
-            return timeline[-1]
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{incident_id} never recorded a {kind} event")
+        return timeline if len(timeline) > after else None
+
+    newest = (await eventually(longer, f"{incident_id} recording a {kind} event"))[-1]
+    assert newest.kind == kind
+    return newest
 
 
 async def record(

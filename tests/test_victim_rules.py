@@ -38,6 +38,9 @@ from workflows.incident_state import partner_view, status_view
 from workflows.rules.consent import consents_in_force
 from workflows.rules.registry import check
 
+CONSENTED_AT = NOW - 3 * HOUR  # fixed instants before NOW, whatever the time zone or the hour
+WITHDRAWN_AT = NOW - HOUR
+
 DIRECTORY = Policy(
     roles=RoleDirectory(
         verifier=[str(VERIFIER["id"])],
@@ -118,35 +121,43 @@ def test_an_executive_may_reassign_only_when_listed() -> None:
 def test_a_partner_must_implement_an_action_to_report() -> None:
     state = drive(Step.IMPLEMENTATION)
     stranger = claiming("implementing_partner", "partner.stranger")
-    payload = examples.check_in([examples.progress("A1")], actor=stranger)
+    payload = examples.check_in([examples.progress("A1")], actor=stranger, now=NOW)
     assert_refused(state, K.CHECK_IN, payload, "partner.stranger implements no action")
 
 
 def two_partner_plan() -> dict[str, Any]:
-    other = examples.action("A2", implementing_partner="partner.other", uses_victim_data=False)
-    return examples.action_plan([examples.action("A1"), other])
+    other = examples.action(
+        "A2", implementing_partner="partner.other", uses_victim_data=False, now=NOW
+    )
+    return examples.action_plan([examples.action("A1", now=NOW), other], now=NOW)
 
 
 def test_a_partner_cannot_report_on_another_partners_action() -> None:
     plan = examples.action_plan(
         [
-            examples.action("A1"),
-            examples.action("A2", implementing_partner="partner.other", uses_victim_data=False),
-        ]
+            examples.action("A1", now=NOW),
+            examples.action(
+                "A2", implementing_partner="partner.other", uses_victim_data=False, now=NOW
+            ),
+        ],
+        now=NOW,
     )
     state = drive(Step.IMPLEMENTATION, plan=plan)
-    payload = examples.check_in([examples.progress("A2")], actor=PARTNER)
+    payload = examples.check_in([examples.progress("A2")], actor=PARTNER, now=NOW)
     assert_refused(state, K.CHECK_IN, payload, "may report only on their own actions")
-    mine = examples.check_in([examples.progress("A1")], actor=PARTNER)
+    mine = examples.check_in([examples.progress("A1")], actor=PARTNER, now=NOW)
     assert decide(state, K.CHECK_IN, mine).outcome == EventOutcome.ACCEPTED
 
 
 def test_a_partner_sees_only_their_own_actions() -> None:
     plan = examples.action_plan(
         [
-            examples.action("A1"),
-            examples.action("A2", implementing_partner="partner.other", uses_victim_data=False),
-        ]
+            examples.action("A1", now=NOW),
+            examples.action(
+                "A2", implementing_partner="partner.other", uses_victim_data=False, now=NOW
+            ),
+        ],
+        now=NOW,
     )
     state = drive(Step.IMPLEMENTATION, plan=plan)
     view = partner_view(state, PARTNER_ID)
@@ -195,7 +206,7 @@ def test_sharing_needs_recorded_consent_for_that_recipient() -> None:
     assert_refused(
         state, K.SHARE_VICTIM_DATA, examples.share_victim_data(), "V-0001 has no recorded consent"
     )
-    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0001"))
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0001", now=NOW))
     assert_refused(
         state,
         K.SHARE_VICTIM_DATA,
@@ -216,7 +227,7 @@ def test_withdrawn_consent_blocks_further_sharing_and_tells_the_partners() -> No
     state = drive(Step.IMPLEMENTATION)
     decide(state, K.RECORD_VICTIM, examples.record_victim("V-0002"))
     decide(state, K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0002"))
-    effect = decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent("V-0002"))
+    effect = decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent("V-0002", now=NOW))
     assert "actions serving them: A1, A2" in effect.summary
     told = {(n.kind, n.recipient) for n in effect.notices}
     assert (NotificationKind.CONSENT_WITHDRAWN, PARTNER_ID) in told
@@ -235,7 +246,7 @@ def test_withdrawn_consent_blocks_further_sharing_and_tells_the_partners() -> No
         {
             "actor": CASE_OWNER,
             "reason": "More support.",
-            "add": [examples.action("A3", beneficiaries=["V-0002"])],
+            "add": [examples.action("A3", beneficiaries=["V-0002"], now=NOW)],
         },
         "action A3 shares V-0002's data with",
     )
@@ -243,9 +254,13 @@ def test_withdrawn_consent_blocks_further_sharing_and_tells_the_partners() -> No
 
 def test_withdrawing_consent_from_one_partner_keeps_the_others() -> None:
     state = with_victims()
-    consent = examples.record_consent("V-0001", share_data_with=[PARTNER_ID, "partner.other"])
+    consent = examples.record_consent(
+        "V-0001", share_data_with=[PARTNER_ID, "partner.other"], now=NOW
+    )
     decide(state, K.RECORD_CONSENT, consent)
-    decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent(partners=["partner.other"]))
+    decide(
+        state, K.WITHDRAW_CONSENT, examples.withdraw_consent(partners=["partner.other"], now=NOW)
+    )
     assert state.consents["V-0001"].share_data_with == [PARTNER_ID]
 
 
@@ -253,7 +268,7 @@ def test_withdrawing_consent_that_was_never_given_is_refused() -> None:
     assert_refused(
         drive(Step.ACTION_PLAN),
         K.WITHDRAW_CONSENT,
-        examples.withdraw_consent("V-0009"),
+        examples.withdraw_consent("V-0009", now=NOW),
         "V-0009 has no recorded consent to withdraw",
     )
 
@@ -264,8 +279,9 @@ def test_withdrawing_consent_that_was_never_given_is_refused() -> None:
 def test_an_action_for_a_child_needs_their_best_interests_assessed_first() -> None:
     state = with_victims("V-0003")
     plan = examples.action_plan(
-        [examples.action("A1", beneficiaries=["V-0001", "V-0003"])],
-        consents=[examples.consent("V-0001"), examples.consent("V-0003")],
+        [examples.action("A1", beneficiaries=["V-0001", "V-0003"], now=NOW)],
+        consents=[examples.consent("V-0001", now=NOW), examples.consent("V-0003", now=NOW)],
+        now=NOW,
     )
     assert_refused(
         state,
@@ -273,20 +289,20 @@ def test_an_action_for_a_child_needs_their_best_interests_assessed_first() -> No
         plan,
         "action A1 concerns the child V-0003, who has no best-interests assessment",
     )
-    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003"))
+    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003", now=NOW))
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
 
 
 def test_sharing_a_childs_data_needs_their_best_interests_assessed() -> None:
     state = with_victims("V-0003")
-    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0003"))
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0003", now=NOW))
     assert_refused(
         state,
         K.SHARE_VICTIM_DATA,
         examples.share_victim_data("V-0003"),
         "V-0003 is a child: record a best-interests assessment before sharing",
     )
-    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003"))
+    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003", now=NOW))
     decide(state, K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0003"))
 
 
@@ -295,13 +311,13 @@ def test_a_best_interests_assessment_is_for_a_recorded_child() -> None:
     assert_refused(
         state,
         K.BEST_INTERESTS,
-        examples.best_interests("V-0001"),
+        examples.best_interests("V-0001", now=NOW),
         "V-0001 is not recorded as a child",
     )
     assert_refused(
         state,
         K.BEST_INTERESTS,
-        examples.best_interests("V-0042"),
+        examples.best_interests("V-0042", now=NOW),
         "V-0042 is not a recorded victim",
     )
 
@@ -330,7 +346,7 @@ def test_erasure_needs_approval_by_someone_else_and_then_blocks_the_victim() -> 
     assert victim.erased_by == "approver.sofia"
     for kind, payload in [
         (K.RECORD_VICTIM, examples.record_victim("V-0001")),
-        (K.RECORD_CONSENT, examples.record_consent("V-0001")),
+        (K.RECORD_CONSENT, examples.record_consent("V-0001", now=NOW)),
         (K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0001")),
     ]:
         assert_refused(state, kind, payload, "V-0001's record was erased")
@@ -367,10 +383,11 @@ def test_recording_a_victim_shows_in_the_status_without_personal_data(child: boo
 
 def test_approving_a_plan_never_brings_back_withdrawn_consent() -> None:
     state = with_victims()
-    plan = decide(state, K.ACTION_PLAN, examples.action_plan())
+    plan = decide(state, K.ACTION_PLAN, examples.action_plan(now=CONSENTED_AT))
     assert plan.approval_id is not None
     # The victim withdraws while the plan (carrying their earlier consent) awaits approval.
-    decide(state, K.WITHDRAW_CONSENT, examples.withdraw_consent("V-0001", ["services"]))
+    withdrawal = examples.withdraw_consent("V-0001", ["services"], now=WITHDRAWN_AT)
+    decide(state, K.WITHDRAW_CONSENT, withdrawal)
     assert_refused(
         state,
         K.APPROVE,
@@ -379,14 +396,14 @@ def test_approving_a_plan_never_brings_back_withdrawn_consent() -> None:
     )
     decide(state, K.REJECT, examples.reject(plan.approval_id))
     # Consent recorded again afterwards counts: the victim changed their mind.
-    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0001"))
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0001", now=NOW))
     assert state.consents["V-0001"].to_receive_services
 
 
 def test_a_plan_keeps_consents_recorded_outside_it() -> None:
     state = with_victims("V-0003")
-    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0003"))
-    approved(state, K.ACTION_PLAN, examples.action_plan())
+    decide(state, K.RECORD_CONSENT, examples.record_consent("V-0003", now=NOW))
+    approved(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
     assert set(state.consents) == {"V-0001", "V-0002", "V-0003"}
 
 
@@ -412,7 +429,7 @@ def test_victim_ids_are_opaque() -> None:
 def test_sharing_or_consent_needs_a_recorded_victim() -> None:
     state = drive(Step.ACTION_PLAN)
     for kind, payload in [
-        (K.RECORD_CONSENT, examples.record_consent("V-0777")),
+        (K.RECORD_CONSENT, examples.record_consent("V-0777", now=NOW)),
         (K.SHARE_VICTIM_DATA, examples.share_victim_data("V-0777")),
     ]:
         assert_refused(state, kind, payload, "V-0777 is not a recorded victim")
@@ -442,7 +459,7 @@ def test_a_pending_erasure_is_decided_before_the_incident_closes_early() -> None
 
 def test_a_group_assessment_is_needed_for_an_action_concerning_children_as_a_group() -> None:
     state = with_victims("V-0003")
-    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003"))
+    decide(state, K.BEST_INTERESTS, examples.best_interests("V-0003", now=NOW))
     group_action = examples.action(
         "A5",
         category="assistance",
@@ -452,10 +469,11 @@ def test_a_group_assessment_is_needed_for_an_action_concerning_children_as_a_gro
         beneficiary_group="Children at the pit",
         concerns_children=True,
         uses_victim_data=False,
+        now=NOW,
     )
-    plan = examples.action_plan([examples.action("A1"), group_action])
+    plan = examples.action_plan([examples.action("A1", now=NOW), group_action], now=NOW)
     assert_refused(state, K.ACTION_PLAN, plan, "A5 concerns children")
-    decide(state, K.BEST_INTERESTS, examples.best_interests(None))
+    decide(state, K.BEST_INTERESTS, examples.best_interests(None, now=NOW))
     assert decide(state, K.ACTION_PLAN, plan).outcome == EventOutcome.PENDING_APPROVAL
 
 
@@ -463,25 +481,27 @@ def test_a_group_assessment_is_needed_for_an_action_concerning_children_as_a_gro
 # Every rule that depends on consent judges by consents_in_force: consent given in the decision
 # or recorded before it (record_consent, an approved plan), less what was withdrawn after it.
 
-CONSENTED_AT = NOW - 3 * HOUR  # fixed instants before NOW, whatever the time zone or the hour
-WITHDRAWN_AT = NOW - HOUR
 GIVEN = ["in the plan", "with record_consent before the plan"]
 
 
 def consent_of(victim_id: str = "V-0001", **changes: Any) -> dict[str, Any]:
-    return {**examples.consent(victim_id), "recorded_at": CONSENTED_AT.isoformat(), **changes}
+    return {
+        **examples.consent(victim_id, now=NOW),
+        "recorded_at": CONSENTED_AT.isoformat(),
+        **changes,
+    }
 
 
 def withdrawal(
     victim_id: str = "V-0001", purposes: list[str] | None = None, **changes: Any
 ) -> dict[str, Any]:
     return examples.withdraw_consent(
-        victim_id, purposes, **{"withdrawn_at": WITHDRAWN_AT.isoformat(), **changes}
+        victim_id, purposes, **{"withdrawn_at": WITHDRAWN_AT.isoformat(), **changes}, now=NOW
     )
 
 
 def serving(victim_id: str, action_id: str = "A1", **changes: Any) -> dict[str, Any]:
-    return examples.action(action_id, beneficiaries=[victim_id], **changes)
+    return examples.action(action_id, beneficiaries=[victim_id], **changes, now=NOW)
 
 
 def assert_accepted(state: IncidentState, kind: K, payload: dict[str, Any]) -> None:
@@ -497,10 +517,10 @@ def planned(given: str, **consent: Any) -> IncidentState:
     state: IncidentState = with_victims()
     given_consent = consent_of(**consent)
     if given == "in the plan":
-        plan = examples.action_plan([serving("V-0001")], consents=[given_consent])
+        plan = examples.action_plan([serving("V-0001")], consents=[given_consent], now=NOW)
     else:
         decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": given_consent})
-        plan = examples.action_plan([serving("V-0001")], consents=[])
+        plan = examples.action_plan([serving("V-0001")], consents=[], now=NOW)
     approved(state, K.ACTION_PLAN, plan)
     assert_step(state, Step.IMPLEMENTATION)
     return state
@@ -514,10 +534,10 @@ def test_a_plan_relies_on_consent_recorded_before_it() -> None:
     assert_refused(
         state,
         K.ACTION_PLAN,
-        examples.action_plan([serving("V-0001"), serving("V-0002", "A2")], consents=[]),
+        examples.action_plan([serving("V-0001"), serving("V-0002", "A2")], consents=[], now=NOW),
         "action A2 serves V-0002, who has no recorded consent to receive services",
     )
-    approved(state, K.ACTION_PLAN, examples.action_plan([serving("V-0001")], consents=[]))
+    approved(state, K.ACTION_PLAN, examples.action_plan([serving("V-0001")], consents=[], now=NOW))
     assert state.consents["V-0001"] == Consent.model_validate(consent_of())
 
 
@@ -584,7 +604,9 @@ def test_consent_to_share_withdrawn_from_one_partner_after_the_plan(given: str) 
 def test_consent_withdrawn_while_a_plan_relying_on_the_recorded_one_awaits_approval() -> None:
     state = with_victims()
     decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of()})
-    plan = decide(state, K.ACTION_PLAN, examples.action_plan([serving("V-0001")], consents=[]))
+    plan = decide(
+        state, K.ACTION_PLAN, examples.action_plan([serving("V-0001")], consents=[], now=NOW)
+    )
     assert plan.approval_id is not None
     decide(state, K.WITHDRAW_CONSENT, withdrawal(purposes=["services"]))
     assert_refused(
@@ -599,7 +621,7 @@ def test_only_what_was_withdrawn_after_a_consent_was_given_is_taken_from_it() ->
     state = with_victims()
     decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of()})
     decide(state, K.WITHDRAW_CONSENT, withdrawal(purposes=["services"]))
-    plan = examples.action_plan([serving("V-0001")], consents=[])
+    plan = examples.action_plan([serving("V-0001")], consents=[], now=NOW)
     assert_refused(state, K.ACTION_PLAN, plan, "A1 serves V-0001, who has no recorded consent")
     # Consent given in the plan but dated before the withdrawal is withdrawn too ...
     stale = consent_of()
@@ -629,7 +651,7 @@ def test_incidents_opened_under_earlier_rules_keep_the_plans_own_consents() -> N
     for victim_id in ("V-0001", "V-0002"):
         decide(state, K.RECORD_VICTIM, examples.record_victim(victim_id))
         decide(state, K.RECORD_CONSENT, {"actor": CASE_OWNER, "consent": consent_of(victim_id)})
-    plan = examples.action_plan([serving("V-0001")], consents=[])
+    plan = examples.action_plan([serving("V-0001")], consents=[], now=NOW)
     assert_refused(state, K.ACTION_PLAN, plan, "A1 serves V-0001, who has no recorded consent")
     approved(state, K.ACTION_PLAN, {**plan, "consents": [consent_of()]})
     # Its consents replaced the recorded ones, as they did when the incident opened.

@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.audit_trail import AuditTrail
 from schemas.audit import AuditEntry
 from tests.probe_workflow import AuditProbeWorkflow
+from tests.waiting import eventually
 from workers.logs import configure_logging
 from workers.settings import LogFormat, Settings
 from workers.worker import build_worker, serve
@@ -174,13 +175,12 @@ async def test_worker_command_logs_config_without_secrets_polls_and_stops_on_sig
         }
     )
     try:
-        for _ in range(150):
-            if await _pollers(temporal_env.client, task_queue):
-                break
+
+        async def polling() -> bool:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            await asyncio.sleep(0.2)
-        else:
-            pytest.fail("the worker never polled its task queue")
+            return bool(await _pollers(temporal_env.client, task_queue))
+
+        await eventually(polling, "the worker polling its task queue", timeout=30, interval=0.2)
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
     finally:

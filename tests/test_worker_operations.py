@@ -12,12 +12,12 @@ import signal
 import socket
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -42,6 +42,7 @@ from schemas.intake import Intake
 from schemas.policy import MilestoneKind, PerSeverity, Policy, default_deadlines
 from tests.conftest import TEST_KEY_RING, CreateDatabase, Receiver, free_port, run_remediation
 from tests.test_worker import _worker_process
+from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.codec_server import start_codec_server
 from workers.devstack import examples
@@ -54,22 +55,7 @@ from workers.temporal_client import connect
 from workers.worker import build_worker, serve
 from workflows import metrics
 
-T = TypeVar("T")
-
-
 # --- helpers ----------------------------------------------------------------------------------
-
-
-async def until(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    """Poll `probe` until it returns something other than None (or False)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await probe()
-        if result is not None and result is not False:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -279,7 +265,11 @@ async def test_readiness_follows_polling_the_register_its_schema_and_shutdown(
         async with running_worker(
             settings, extra_workflows=[HoldWorkflow], extra_activities=[hold]
         ) as worker:
-            body = (await until(lambda: ready(worker), "the worker ready")).body
+            body = (
+                await eventually(
+                    lambda: ready(worker), "the worker ready", timeout=30, interval=0.1
+                )
+            ).body
             assert body == {
                 "status": "ready",
                 "checks": {
@@ -303,7 +293,12 @@ async def test_readiness_follows_polling_the_register_its_schema_and_shutdown(
             }
             assert (await answer(worker.url("/healthz"))).status == 200
             register.flowing.set()
-            await until(lambda: ready(worker), "ready again once the register answers")
+            await eventually(
+                lambda: ready(worker),
+                "ready again once the register answers",
+                timeout=30,
+                interval=0.1,
+            )
 
             # A schema behind this release (as a rollback of the ledger would leave it).
             latest = await register_pool.fetchrow(
@@ -322,13 +317,20 @@ async def test_readiness_follows_polling_the_register_its_schema_and_shutdown(
                     "VALUES ($1, $2, $3, $4)",
                     *latest.values(),
                 )
-            await until(lambda: ready(worker), "ready again once migrated")
+            await eventually(
+                lambda: ready(worker), "ready again once migrated", timeout=30, interval=0.1
+            )
 
             # Shutdown: not ready at once, while the in-flight activity finishes its grace period.
             handle = await temporal_env.client.start_workflow(
                 HoldWorkflow.run, 3.0, id=f"ops-hold-{uuid.uuid4()}", task_queue=settings.task_queue
             )
-            await until(lambda: _activity_started(handle.id, temporal_env), "the activity runs")
+            await eventually(
+                lambda: _activity_started(handle.id, temporal_env),
+                "the activity runs",
+                timeout=30,
+                interval=0.1,
+            )
             worker.stop.set()
             leaving = await answer(worker.url("/readyz"))
             assert leaving.status == 503
@@ -388,8 +390,17 @@ async def test_readiness_names_a_register_that_refuses_connections() -> None:
     assert "a-password" not in json.dumps(probe.body) and str(port) not in json.dumps(probe.body)
 
 
+@dataclass(frozen=True)
+class SilentRegister:
+    url: str
+    connections: list[asyncio.StreamWriter]
+
+    async def connected(self) -> bool:
+        return bool(self.connections)
+
+
 @asynccontextmanager
-async def silent_register() -> AsyncIterator[str]:
+async def silent_register() -> AsyncIterator[SilentRegister]:
     """A register that accepts connections and never answers (a stalled server)."""
     held: list[asyncio.StreamWriter] = []
 
@@ -399,7 +410,7 @@ async def silent_register() -> AsyncIterator[str]:
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"postgresql://postgres:a-password@127.0.0.1:{port}/register"
+        yield SilentRegister(f"postgresql://postgres:a-password@127.0.0.1:{port}/register", held)
     finally:
         for writer in held:
             writer.close()
@@ -416,8 +427,8 @@ SHUTTING_DOWN = {
 
 async def test_readiness_is_503_from_the_moment_the_stop_event_is_set() -> None:
     stop = asyncio.Event()
-    async with silent_register() as url:
-        health = WorkerHealth(url, register_check_seconds=0.5, stop=stop)
+    async with silent_register() as register:
+        health = WorkerHealth(register.url, register_check_seconds=0.5, stop=stop)
         stop.set()  # SIGTERM, before serve() has even started the worker
         probe = await asyncio.wait_for(health.readiness(), 0.2)  # at once: no register check
         assert (probe.status, probe.body) == (503, SHUTTING_DOWN)
@@ -426,11 +437,11 @@ async def test_readiness_is_503_from_the_moment_the_stop_event_is_set() -> None:
 
 async def test_a_probe_in_flight_when_shutdown_begins_never_answers_ready() -> None:
     stop = asyncio.Event()
-    async with silent_register() as url:
-        health = WorkerHealth(url, register_check_seconds=0.5, stop=stop)
+    async with silent_register() as register:
+        health = WorkerHealth(register.url, register_check_seconds=0.5, stop=stop)
         started = asyncio.get_running_loop().time()
         probing = asyncio.create_task(health.readiness())
-        await asyncio.sleep(0.1)  # the probe is waiting for the register
+        await eventually(register.connected, "the probe waiting for the register")
         stop.set()
         probe = await probing
         assert (probe.status, probe.body) == (503, SHUTTING_DOWN)
@@ -475,13 +486,17 @@ async def test_without_migrate_on_start_the_worker_waits_for_the_migration_job(
     settings = worker_settings(temporal_env, url, migrate_on_start=False, health_port=free_port())
     # Stopped while waiting: it never polls and ends cleanly.
     async with running_worker(settings, schema_poll_seconds=0.2) as early:
-        await until(lambda: get(early.url("/healthz")), "the probes answer")
+        await eventually(
+            lambda: get(early.url("/healthz")), "the probes answer", timeout=30, interval=0.1
+        )
         early.stop.set()
         await asyncio.wait_for(early.task, 10)
     assert await pollers(temporal_env.client, settings.task_queue) == 0
 
     async with running_worker(settings, schema_poll_seconds=0.2) as worker:
-        waiting = await until(lambda: get(worker.url("/readyz")), "the probes answer")
+        waiting = await eventually(
+            lambda: get(worker.url("/readyz")), "the probes answer", timeout=30, interval=0.1
+        )
         assert waiting.status == 503
         assert waiting.body["failing"] == ["worker", "schema"]
         assert (await answer(worker.url("/healthz"))).status == 200  # alive: never restarted
@@ -489,14 +504,14 @@ async def test_without_migrate_on_start_the_worker_waits_for_the_migration_job(
         async def looked_three_times() -> bool:
             return _count(json_log, "register schema is behind") >= 3
 
-        await until(looked_three_times, "a log line per look")
+        await eventually(looked_three_times, "a log line per look", timeout=30, interval=0.1)
         assert not worker.task.done()
         assert await pollers(temporal_env.client, settings.task_queue) == 0
 
         migrated = await run_remediation("db", "migrate", env=env)
         assert migrated.code == 0, migrated.stderr
 
-        await until(lambda: ready(worker), "ready once migrated")
+        await eventually(lambda: ready(worker), "ready once migrated", timeout=30, interval=0.1)
         assert await pollers(temporal_env.client, settings.task_queue) > 0
     assert (await run_remediation("db", "status", "--check", env=env)).code == 0
     events = [line["event"] for line in log_events(json_log)]
@@ -558,7 +573,12 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
     )
     receiver.fail_next(1)  # the first notification's first delivery fails
     async with running_worker(settings) as worker:
-        await until(lambda: pollers(client, settings.task_queue), "the worker polls")
+        await eventually(
+            lambda: pollers(client, settings.task_queue),
+            "the worker polls",
+            timeout=30,
+            interval=0.1,
+        )
         intake = Intake.model_validate(examples.intake())
         incident_id = await incidents.open_incident(
             client, intake, task_queue=settings.task_queue, policy=short_acknowledge_window(3)
@@ -584,7 +604,9 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
             )
             return samples if complete else None
 
-        await until(scrape, "the escalation, refusals and failed delivery counted")
+        await eventually(
+            scrape, "the escalation, refusals and failed delivery counted", timeout=30, interval=0.1
+        )
         # Another event planted under the sequence the incident writes next: the register
         # refuses that write loudly (whichever event it is), never "already recorded".
         await _plant_next_event(database_url, incident_id)
@@ -598,7 +620,9 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
             counted = value(samples, metrics.REGISTER_CONFLICTS, task_queue=settings.task_queue)
             return samples if counted >= 1 else None
 
-        samples = await until(conflict_counted, "the refused register write counted")
+        samples = await eventually(
+            conflict_counted, "the refused register write counted", timeout=30, interval=0.1
+        )
         text = (await answer(worker.url("/metrics"))).body
     ours = {"task_queue": settings.task_queue, "namespace": client.namespace}
     incident = {"workflow_type": "IncidentWorkflow", **ours}
@@ -702,7 +726,7 @@ async def test_worker_process_serves_probes_and_metrics_and_closes_them_on_sigte
             got = await get(readyz)
             return got is not None and got.status == 200
 
-        await until(is_ready, "the worker process ready")
+        await eventually(is_ready, "the worker process ready", timeout=30, interval=0.1)
         assert "temporal_worker_task_slots_available" in (await answer(scrape)).body
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.to_thread(process.communicate, timeout=30)

@@ -1,6 +1,10 @@
 """Valid, clearly fictional payloads for every message, as an integrator would send them (JSON).
 
 Tests change one field at a time to prove each rule; the demo seeds incidents from the same shapes.
+
+One clock, in UTC: the payloads that carry a time or a date take `now` (default: the current UTC
+time), and their dates are the UTC dates of that instant, whatever the machine's time zone. The
+rule tests pass one fixed `now`, so they hold at any time of day.
 """
 
 import uuid
@@ -14,6 +18,16 @@ APPROVER = {"id": "approver.sofia", "roles": ["approver"]}
 EXECUTIVE = {"id": "exec.rahel", "roles": ["executive"]}
 PARTNER = {"id": "partner.ngo-horizon", "roles": ["implementing_partner"]}
 INTEGRATION = {"id": "grievance-platform", "roles": ["integration"]}
+
+
+def _at(now: datetime | None) -> datetime:
+    """`now`, or the current time; in UTC either way."""
+    return (now if now is not None else datetime.now(UTC)).astimezone(UTC)
+
+
+def _today(now: datetime | None) -> date:
+    """The UTC date of `now` (never the machine's local date)."""
+    return _at(now).date()
 
 
 def intake(**changes: Any) -> dict[str, Any]:
@@ -50,13 +64,13 @@ def acknowledge(severity: str = "medium", **changes: Any) -> dict[str, Any]:
     return {"actor": CASE_OWNER, "severity": severity, **changes}
 
 
-def immediate_protection(**changes: Any) -> dict[str, Any]:
+def immediate_protection(*, now: datetime | None = None, **changes: Any) -> dict[str, Any]:
     return {
         "actor": CASE_OWNER,
         "referral_made": True,
         "partner": "Fictional Shelter Network",
         "arrangements": "Safe accommodation for two nights and medical check.",
-        "arranged_at": datetime.now(UTC).isoformat(),
+        "arranged_at": _at(now).isoformat(),
         **changes,
     }
 
@@ -100,11 +114,12 @@ def response(level: str, **changes: Any) -> dict[str, Any]:
     }
 
 
-def future(days: int) -> str:
-    return (date.today() + timedelta(days=days)).isoformat()
+def future(days: int, *, now: datetime | None = None) -> str:
+    """The UTC date `days` after `now`."""
+    return (_today(now) + timedelta(days=days)).isoformat()
 
 
-def action(action_id: str = "A1", **changes: Any) -> dict[str, Any]:
+def action(action_id: str = "A1", *, now: datetime | None = None, **changes: Any) -> dict[str, Any]:
     return {
         "action_id": action_id,
         "category": "remedy",
@@ -114,7 +129,7 @@ def action(action_id: str = "A1", **changes: Any) -> dict[str, Any]:
         "uses_victim_data": True,
         "responsible_party": "supplier",
         "implementing_partner": PARTNER["id"],
-        "due_date": future(60),
+        "due_date": future(60, now=now),
         "budget": {"amount": "4200.00", "currency": "USD", "funded_by": ["supplier", "company"]},
         "success_indicators": ["Each worker confirms receipt."],
         "completion_verification": "Partner checks receipts with each worker.",
@@ -122,22 +137,26 @@ def action(action_id: str = "A1", **changes: Any) -> dict[str, Any]:
     }
 
 
-def consent(victim_id: str) -> dict[str, Any]:
+def consent(victim_id: str, *, now: datetime | None = None) -> dict[str, Any]:
     return {
         "victim_id": victim_id,
         "to_receive_services": True,
         "share_data_with": [PARTNER["id"]],
-        "recorded_at": datetime.now(UTC).isoformat(),
+        "recorded_at": _at(now).isoformat(),
     }
 
 
-def action_plan(actions: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+def action_plan(
+    actions: list[dict[str, Any]] | None = None, *, now: datetime | None = None, **changes: Any
+) -> dict[str, Any]:
     return {
         "actor": CASE_OWNER,
         "objectives": ["Restore withheld wages", "Return identity documents"],
         "victim_consultation": "Two group meetings with worker representatives.",
-        "consents": [consent("V-0001"), consent("V-0002")],
-        "actions": actions if actions is not None else [action("A1"), action("A2")],
+        "consents": [consent("V-0001", now=now), consent("V-0002", now=now)],
+        "actions": actions
+        if actions is not None
+        else [action(id_, now=now) for id_ in ("A1", "A2")],
         **changes,
     }
 
@@ -155,8 +174,13 @@ def progress(action_id: str, status: str = "in_progress", **changes: Any) -> dic
     return payload
 
 
-def check_in(items: list[dict[str, Any]], actor: dict[str, Any] = CASE_OWNER) -> dict[str, Any]:
-    today = date.today()
+def check_in(
+    items: list[dict[str, Any]],
+    actor: dict[str, Any] = CASE_OWNER,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    today = _today(now)
     return {
         "actor": actor,
         "period_start": (today - timedelta(days=7)).isoformat(),
@@ -221,18 +245,24 @@ def record_victim(victim_id: str = "V-0001", child: bool = False, **changes: Any
     return {"actor": CASE_OWNER, "victim_id": victim_id, "child": child, **changes}
 
 
-def record_consent(victim_id: str = "V-0001", **changes: Any) -> dict[str, Any]:
-    return {"actor": CASE_OWNER, "consent": {**consent(victim_id), **changes}}
+def record_consent(
+    victim_id: str = "V-0001", *, now: datetime | None = None, **changes: Any
+) -> dict[str, Any]:
+    return {"actor": CASE_OWNER, "consent": {**consent(victim_id, now=now), **changes}}
 
 
 def withdraw_consent(
-    victim_id: str = "V-0001", purposes: list[str] | None = None, **changes: Any
+    victim_id: str = "V-0001",
+    purposes: list[str] | None = None,
+    *,
+    now: datetime | None = None,
+    **changes: Any,
 ) -> dict[str, Any]:
     return {
         "actor": CASE_OWNER,
         "victim_id": victim_id,
         "purposes": purposes or ["data_sharing"],
-        "withdrawn_at": datetime.now(UTC).isoformat(),
+        "withdrawn_at": _at(now).isoformat(),
         **changes,
     }
 
@@ -248,13 +278,15 @@ def share_victim_data(victim_id: str = "V-0001", **changes: Any) -> dict[str, An
     }
 
 
-def best_interests(victim_id: str | None = "V-0003", **changes: Any) -> dict[str, Any]:
+def best_interests(
+    victim_id: str | None = "V-0003", *, now: datetime | None = None, **changes: Any
+) -> dict[str, Any]:
     return {
         "actor": CASE_OWNER,
         "victim_id": victim_id,
         "assessed_by": "Fictional child-protection officer",
         "recommendation": "Fictional: return to school with a family-tracing referral.",
-        "assessed_at": datetime.now(UTC).isoformat(),
+        "assessed_at": _at(now).isoformat(),
         **changes,
     }
 
