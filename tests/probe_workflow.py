@@ -1,13 +1,18 @@
-"""Trivial workflows for the smoke tests: one optionally waits, then writes one audit entry; the
-other has a bug."""
+"""Trivial workflows for the smoke tests: one optionally waits, then writes one audit entry through
+an activity of its own (`AuditTrail`, registered by the tests); the other has a bug."""
 
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.actor import SYSTEM_ACTOR
-    from schemas.audit import AuditEntry
+    import asyncpg
+    import structlog
+
+    from schemas.actor import SYSTEM_ACTOR, Actor
+    from schemas.audit import AuditEntry, RecordedAuditEntry
+
+log = structlog.get_logger(__name__)
 
 
 @workflow.defn
@@ -40,3 +45,65 @@ class BuggyProbeWorkflow:
     @workflow.run
     async def run(self) -> None:
         raise RuntimeError("a bug, not a refusal")
+
+
+_INSERT = """
+INSERT INTO audit_trail
+    (entry_id, incident_id, occurred_at, actor_id, actor_roles, action, reason, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (entry_id) DO NOTHING
+RETURNING sequence
+"""
+
+
+class AuditTrail:
+    """Writes and reads audit entries directly: the probe's activity, and the tests' reader."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @activity.defn(name="record_audit_entry")
+    async def record_audit_entry(self, entry: AuditEntry) -> bool:
+        """Store the entry once; a redelivered entry (same entry_id) is a no-op.
+
+        Returns True when this call stored it, False when it was already there.
+        """
+        sequence = await self._pool.fetchval(
+            _INSERT,
+            entry.entry_id,
+            entry.incident_id,
+            entry.occurred_at,
+            entry.actor.id,
+            [role.value for role in entry.actor.roles],
+            entry.action,
+            entry.reason,
+            entry.details,
+        )
+        stored = sequence is not None
+        log.info(
+            "audit entry recorded" if stored else "audit entry already recorded",
+            incident_id=entry.incident_id,
+            action=entry.action,
+            sequence=sequence,
+        )
+        return stored
+
+    async def entries_for(self, incident_id: str) -> list[RecordedAuditEntry]:
+        """The incident's trail in the order it was recorded."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM audit_trail WHERE incident_id = $1 ORDER BY sequence", incident_id
+        )
+        return [
+            RecordedAuditEntry(
+                sequence=row["sequence"],
+                recorded_at=row["recorded_at"],
+                entry_id=row["entry_id"],
+                incident_id=row["incident_id"],
+                occurred_at=row["occurred_at"],
+                actor=Actor(id=row["actor_id"], roles=tuple(row["actor_roles"])),
+                action=row["action"],
+                reason=row["reason"],
+                details=row["details"],
+            )
+            for row in rows
+        ]

@@ -13,11 +13,12 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.audit_entries import write_audit
-from activities.audit_trail import AuditTrail, BrokenLink, ChainFailure, ChainReport, verify_chain
+from activities.audit_trail import BrokenLink, ChainFailure, ChainReport, verify_chain
 from activities.database import open_pool
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
 from tests.conftest import CreateDatabase, Ran, run_remediation
+from tests.probe_workflow import AuditTrail
 from workers.migrations import apply_migrations, load_migrations
 
 START = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)

@@ -7,9 +7,9 @@ import asyncpg
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.audit_trail import AuditTrail
 from schemas.actor import Actor, Role
 from schemas.audit import AuditEntry
+from tests.probe_workflow import AuditTrail
 
 
 def _entry(incident_id: str) -> AuditEntry:

@@ -18,7 +18,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.audit_entries import audit_action
-from activities.audit_trail import AuditTrail
 from activities.case_register import CaseRegister, case_register_activities
 from schemas.actor import Actor, Role
 from schemas.decisions import VictimFeedback
@@ -55,6 +54,7 @@ from schemas.vocabulary import (
     SupplyChainTier,
 )
 from tests.conftest import TEST_KEY_RING
+from tests.probe_workflow import AuditTrail
 from tests.register_reads import ReadableRegister
 
 RECEIVED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -19,9 +19,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.audit_trail import AuditTrail
 from schemas.audit import AuditEntry
-from tests.probe_workflow import AuditProbeWorkflow
+from tests.probe_workflow import AuditProbeWorkflow, AuditTrail
 from tests.waiting import eventually
 from workers.logs import configure_logging
 from workers.settings import LogFormat, Settings
@@ -61,6 +60,7 @@ async def test_real_worker_runs_a_workflow_whose_activity_writes_the_register(
             _settings(temporal_env, database_url, task_queue),
             stop,
             extra_workflows=[AuditProbeWorkflow],
+            extra_activities=[AuditTrail(register_pool).record_audit_entry],
             on_started=started.set,
         )
     )
@@ -127,7 +127,11 @@ async def test_timers_run_on_the_time_skipping_server(
     task_queue = f"skip-{uuid.uuid4().hex[:8]}"
     settings = Settings(task_queue=task_queue, database_url="postgresql://unused")
     async with build_worker(
-        time_skipping_env.client, settings, register_pool, extra_workflows=[AuditProbeWorkflow]
+        time_skipping_env.client,
+        settings,
+        register_pool,
+        extra_workflows=[AuditProbeWorkflow],
+        extra_activities=[AuditTrail(register_pool).record_audit_entry],
     ):
         started_at = await time_skipping_env.get_current_time()
         entry: AuditEntry = await time_skipping_env.client.execute_workflow(

@@ -43,6 +43,7 @@ from schemas.victims import VictimPersonalData
 from schemas.vocabulary import Step
 from workers.keyring import KeyRing
 from workflows import search_attributes as sa
+from workflows.decision_handlers import handler_name
 from workflows.incident import IncidentWorkflow
 from workflows.incident_details import static_summary
 from workflows.severity import provisional_severity
@@ -141,7 +142,7 @@ async def decide(
     """
     try:
         result: DecisionResult = await _handle(client, incident_id).execute_update(
-            str(kind), decision, id=request_id, result_type=DecisionResult
+            handler_name(kind), decision, id=request_id, result_type=DecisionResult
         )
     except WorkflowUpdateFailedError as error:
         raise DecisionRejected(_failure_message(error)) from None
@@ -233,10 +234,7 @@ async def request_erasure(
 
 
 async def partner_actions(client: Client, incident_id: str, partner: str) -> PartnerView:
-    result: PartnerView = await _handle(client, incident_id).query(
-        "partner_actions", partner, result_type=PartnerView
-    )
-    return result
+    return await _handle(client, incident_id).query(IncidentWorkflow.partner_actions, partner)
 
 
 async def signal(
@@ -246,21 +244,16 @@ async def signal(
     payload: BaseModel | dict[str, Any],
 ) -> None:
     """Send a decision or a fact as a signal (validated when the workflow handles it)."""
-    await _handle(client, incident_id).signal(str(kind), payload)
+    name = handler_name(kind) if isinstance(kind, DecisionKind) else kind.value
+    await _handle(client, incident_id).signal(name, payload)
 
 
 async def status(client: Client, incident_id: str) -> IncidentStatus:
-    result: IncidentStatus = await _handle(client, incident_id).query(
-        "status", result_type=IncidentStatus
-    )
-    return result
+    return await _handle(client, incident_id).query(IncidentWorkflow.status)
 
 
 async def timeline(client: Client, incident_id: str) -> list[TimelineEvent]:
-    result: list[TimelineEvent] = await _handle(client, incident_id).query(
-        "timeline", result_type=list[TimelineEvent]
-    )
-    return result
+    return await _handle(client, incident_id).query(IncidentWorkflow.timeline)
 
 
 def list_query(

@@ -16,7 +16,6 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.annual_summary import AnnualSummaryRegister, annual_summary_activities
-from activities.audit_trail import AuditTrail
 from activities.case_register import CaseRegister, case_register_activities
 from activities.deployment_policy import DeploymentPolicy
 from activities.notifications import Notifier, notifier_activities
@@ -49,12 +48,10 @@ def activities_for(
     pool: asyncpg.Pool, settings: Settings, policy: Policy, client: Client
 ) -> list[Callable[..., Any]]:
     """Every activity, bound to its injected dependencies."""
-    audit_trail = AuditTrail(pool)
     key_ring = key_ring_from(settings)
     if key_ring is None:
         raise StartupError(MISSING_KEY_RING)
     return [
-        audit_trail.record_audit_entry,
         *case_register_activities(CaseRegister(pool, key_ring)),
         *notifier_activities(Notifier(pool, settings.notify_settings())),
         DeploymentPolicy(policy).deployment_policy,

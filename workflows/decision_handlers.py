@@ -50,14 +50,20 @@ def _signal(kind: DecisionKind) -> Callable[..., Awaitable[None]]:
     return _method(f"{kind}_signal", signal)
 
 
+def handler_name(kind: DecisionKind) -> str:
+    """The name of the update (and of the signal) that carries a registered kind of decision."""
+    return REGISTRY[kind].kind.value
+
+
 def with_decision_handlers(workflow_class: W) -> W:
     """Add an update, its validator and a signal for every registered decision kind; the class
     provides `_decide`, `_validate` and `_decide_by_signal`. Apply under `@workflow.defn`."""
     for kind, rule in REGISTRY.items():
         description = f"{who_may_send(rule)}; {rule.when}"
-        update = workflow.update(name=kind.value, description=description)(_update(kind))
+        name = handler_name(kind)
+        update = workflow.update(name=name, description=description)(_update(kind))
         update.validator(_validator(kind))
         setattr(workflow_class, f"{kind}_update", update)
-        signal = workflow.signal(name=kind.value, description=description)(_signal(kind))
+        signal = workflow.signal(name=name, description=description)(_signal(kind))
         setattr(workflow_class, f"{kind}_signal", signal)
     return workflow_class

@@ -4,7 +4,7 @@ Both pass through the payload codec but stay readable in the UI, so they carry c
 only: never a description, a reporter, a victim id or any free text a person typed.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas.incident_state import IncidentState
 from schemas.intake import Intake
@@ -20,7 +20,7 @@ def static_summary(intake: Intake) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "no deadline"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "no deadline"
 
 
 def current_details(state: IncidentState) -> str:
