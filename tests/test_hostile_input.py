@@ -26,6 +26,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -942,15 +943,50 @@ DECISIONS = sorted(str(kind) for kind in REGISTRY)
 FACTS = sorted(str(kind) for kind in FACT_MODELS)
 
 
+@dataclass(frozen=True)
+class Observed:
+    """What a refused message must leave as it was."""
+
+    status: IncidentStatus
+    timeline: list[TimelineEvent]
+    register: list[asyncpg.Record]
+
+    @classmethod
+    async def of(cls, engine: Engine, incident: WorkflowHandle[Any, Any]) -> "Observed":
+        return cls(
+            await status(incident),
+            await timeline(incident),
+            await register_events(engine.pool, incident.id),
+        )
+
+
+async def assert_stored(
+    engine: Engine,
+    incident: WorkflowHandle[Any, Any],
+    name: str,
+    payload: Any,
+    result: DecisionResult,
+) -> None:
+    """An accepted decision is in the register as it was received."""
+    event(f"accepted: {result.outcome}")
+    decision = MODELS[name].model_validate(decoded(payload))
+    [row] = [
+        r
+        for r in await register_events(engine.pool, incident.id)
+        if r["sequence"] == result.sequence
+    ]
+    assert (row["kind"], row["outcome"]) == (name, str(result.outcome))
+    assert row["payload"] == decision.model_dump(mode="json")
+
+
 @STACK
 @given(message=stack_messages(DECISIONS))
 async def test_hostile_updates_are_refused_with_a_message_and_change_nothing(
     engine: Engine, incident: WorkflowHandle[Any, Any], message: tuple[str, Any]
 ) -> None:
     name, payload = message[0], with_fresh_decision_id(message[1])
-    before = await status(incident)
-    events_before = await timeline(incident)
-    rows_before = await register_events(engine.pool, incident.id)
+    observed = await Observed.of(engine, incident)
+    before = observed.status
     try:
         result = await asyncio.wait_for(
             incident.execute_update(name, raw(payload), result_type=DecisionResult),
@@ -968,20 +1004,10 @@ async def test_hostile_updates_are_refused_with_a_message_and_change_nothing(
         event(f"refused: {cause.type}")
         note(f"refused: {cause.message}")
         assert_readable(cause.message, payload)
-        assert await status(incident) == before
-        assert await timeline(incident) == events_before
-        assert await register_events(engine.pool, incident.id) == rows_before
+        assert await Observed.of(engine, incident) == observed
     else:
-        event(f"accepted: {result.outcome}")
         note(f"accepted: {result.message}")
-        decision = MODELS[name].model_validate(decoded(payload))
-        [row] = [
-            r
-            for r in await register_events(engine.pool, incident.id)
-            if r["sequence"] == result.sequence
-        ]
-        assert (row["kind"], row["outcome"]) == (name, str(result.outcome))
-        assert row["payload"] == decision.model_dump(mode="json")
+        await assert_stored(engine, incident, name, payload, result)
     assert not await task_failures(engine, incident)
 
 
@@ -1048,9 +1074,8 @@ async def test_hostile_updates_over_the_http_api_are_refused_with_a_message_and_
 ) -> None:
     name, payload = message[0], with_fresh_decision_id(message[1])
     assume(json_only(payload))
-    before = await status(incident)
-    events_before = await timeline(incident)
-    rows_before = await register_events(engine.pool, incident.id)
+    observed = await Observed.of(engine, incident)
+    before = observed.status
     answer = await http_api_module.update(http_api, incident.id, name, payload)
     if answer.status != 200:  # refused at the door: Temporal's own limits
         event(f"refused by Temporal: {answer.status}")
@@ -1065,20 +1090,11 @@ async def test_hostile_updates_over_the_http_api_are_refused_with_a_message_and_
         assert not failure.get("stackTrace"), failure
         event(f"refused: {kind}")
         assert_readable(failure["message"], payload)
-        assert await status(incident) == before
-        assert await timeline(incident) == events_before
-        assert await register_events(engine.pool, incident.id) == rows_before
+        assert await Observed.of(engine, incident) == observed
     else:
-        result = await decision_result(outcome["success"])
-        event(f"accepted: {result.outcome}")
-        decision = MODELS[name].model_validate(decoded(payload))
-        [row] = [
-            r
-            for r in await register_events(engine.pool, incident.id)
-            if r["sequence"] == result.sequence
-        ]
-        assert (row["kind"], row["outcome"]) == (name, str(result.outcome))
-        assert row["payload"] == decision.model_dump(mode="json")
+        await assert_stored(
+            engine, incident, name, payload, await decision_result(outcome["success"])
+        )
     assert not await task_failures(engine, incident)
 
 
