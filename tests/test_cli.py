@@ -29,7 +29,7 @@ from workers import incident_client as incidents
 from workers.cli import app
 from workers.cli.main import _print_status
 from workers.devstack import examples
-from workers.devstack.stack import STACK_FILE, RunningStack
+from workers.running_stack import STACK_FILE, RunningStack
 
 
 def _one_line(text: str) -> str:

@@ -37,10 +37,10 @@ from workers.cli import app
 from workers.codec import EncryptionCodec
 from workers.codec_server import start_codec_server
 from workers.devstack import examples
-from workers.devstack.stack import STACK_FILE, RunningStack
 from workers.encryption import encrypted_data_converter, key_ring_from
 from workers.errors import StartupError
 from workers.keyring import KeyRing, KeyRingError, generate_key, open_sealed, seal
+from workers.running_stack import STACK_FILE, RunningStack
 from workers.settings import load_settings
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"name": "Amani"}')

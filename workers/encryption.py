@@ -16,6 +16,7 @@ from workers.codec import EncryptionCodec
 from workers.errors import StartupError
 from workers.failures import RefusalFailureConverter
 from workers.keyring import KeyRing, KeyRingError
+from workers.running_stack import read_running_stack
 from workers.settings import Settings
 
 KEY_FILE = "keys.json"
@@ -49,7 +50,6 @@ def read_key_file(path: Path) -> KeyRing:
 def key_ring_from(settings: Settings) -> KeyRing | None:
     """REMEDIATION_KEYS, else REMEDIATION_KEY_FILE, else the ring of the `remediation up`
     running on the data directory (so commands work against it without setup), else None."""
-    from workers.devstack.stack import read_running_stack  # the stack itself connects through here
 
     if settings.remediation_keys is not None:
         try:

@@ -13,6 +13,7 @@ import typer
 
 from workers.errors import StartupError
 from workers.logs import configure_logging
+from workers.running_stack import read_running_stack
 from workers.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = 
 
 def _database_url(settings: Settings) -> str:
     """DATABASE_URL, else the register of a `remediation up` running on the data directory."""
-    from workers.devstack.stack import read_running_stack
 
     if settings.database_url:
         return settings.database_url
@@ -78,7 +78,6 @@ def _client_settings() -> Settings:
 
     A running stack also supplies the namespace and task queue unless they are set explicitly.
     """
-    from workers.devstack.stack import read_running_stack
 
     settings = _settings()
     explicit = settings.model_fields_set

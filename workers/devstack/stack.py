@@ -45,6 +45,7 @@ from workers.encryption import (
 from workers.errors import StartupError
 from workers.logs import configure_logging, forward_core_logs
 from workers.register import check_reachable, migrate_database
+from workers.running_stack import STACK_FILE, RunningStack
 from workers.schedules import SCHEDULES, apply_schedules
 from workers.settings import Settings
 from workers.temporal_client import connect
@@ -53,7 +54,6 @@ from workers.worker import serve
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 DATABASE_NAME = "remediation"
-STACK_FILE = "stack.json"
 WORKER_LOG = "worker.log"
 
 
@@ -71,26 +71,6 @@ class StackOptions:
     postgres_port: int = 5432
     demo: bool = False
     codec_port: int | None = None  # None: CODEC_SERVER_PORT
-
-
-@dataclass(frozen=True)
-class RunningStack:
-    """Where a running stack can be reached; written to the data directory while it runs."""
-
-    pid: int
-    ui_url: str
-    temporal_address: str
-    namespace: str
-    task_queue: str
-    http_api_url: str
-    database_url: str
-    data_dir: str
-    logs_dir: str
-    codec_server_url: str = ""
-    # Where the key ring and the codec token are, so other commands find them (None: from the
-    # environment of `up`, which they share).
-    key_file: str | None = None
-    codec_token_file: str | None = None
 
 
 Report = Callable[[str, dict[str, Any]], None]
@@ -191,21 +171,6 @@ async def wait_for_poller(client: Client, task_queue: str, timeout: float = 15.0
             return
         await asyncio.sleep(0.2)
     raise StartupError(f"no worker was polling task queue {task_queue} after {timeout:.0f} s")
-
-
-def read_running_stack(data_dir: Path) -> RunningStack | None:
-    """The stack running on this data directory, if any (used by other commands)."""
-    try:
-        stack = RunningStack(**json.loads((data_dir / STACK_FILE).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    try:
-        os.kill(stack.pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return stack
 
 
 class LocalStack:
