@@ -11,6 +11,7 @@ module in SERVER_MODULES that starts its own) is marked `server`; `make check` r
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -37,8 +38,9 @@ from workers.devstack.dev_server import IN_FLIGHT_UPDATES_KEY, IN_FLIGHT_UPDATES
 from workers.devstack.local_postgres import LocalPostgres
 from workers.encryption import encrypted_data_converter
 from workers.keyring import KeyRing
+from workers.logs import configure_logging
 from workers.migrations import apply_migrations
-from workers.settings import load_settings
+from workers.settings import LogFormat, load_settings
 from workers.worker import build_worker
 from workflows import search_attributes
 
@@ -348,3 +350,12 @@ def receiver() -> Iterator[Receiver]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+async def json_log() -> AsyncIterator[io.StringIO]:
+    """What the process logs during the test, as JSON lines (the worker's own format)."""
+    stream = io.StringIO()
+    configure_logging(LogFormat.JSON, stream=stream)
+    yield stream
+    configure_logging(LogFormat.CONSOLE)

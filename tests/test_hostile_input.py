@@ -979,6 +979,35 @@ async def assert_stored(
     assert row["payload"] == decision.model_dump(mode="json")
 
 
+async def assert_signal_recorded(
+    engine: Engine,
+    incident: WorkflowHandle[Any, Any],
+    name: str,
+    payload: Any,
+    events_before: list[TimelineEvent],
+    before: IncidentStatus,
+) -> None:
+    """A signal leaves one event: refused with a readable reason and nothing else changed, or
+    accepted and stored as received."""
+    [recorded] = own_events(await settled(engine, incident, len(events_before)))
+    event(str(recorded.outcome))
+    note(f"{recorded.outcome}: {recorded.reason}")
+    [row] = [
+        r
+        for r in await register_events(engine.pool, incident.id)
+        if r["sequence"] == recorded.sequence
+    ]
+    assert row["kind"] == name
+    if recorded.outcome == EventOutcome.REFUSED:
+        assert recorded.reason is not None
+        assert_readable(recorded.reason, payload)
+        assert row["reason"] == recorded.reason
+        assert await status(incident) == before
+    else:
+        accepted = MODELS[name].model_validate(decoded(payload))
+        assert row["payload"] == accepted.model_dump(mode="json")
+
+
 @STACK
 @given(message=stack_messages(DECISIONS))
 async def test_hostile_updates_are_refused_with_a_message_and_change_nothing(
@@ -1026,24 +1055,7 @@ async def test_hostile_signals_change_nothing_but_the_timeline(
         assert "size" in too_large.message, too_large.message
         assert await timeline(incident) == events_before
         return
-    [recorded] = own_events(await settled(engine, incident, len(events_before)))
-    event(str(recorded.outcome))
-    note(f"{recorded.outcome}: {recorded.reason}")
-    [row] = [
-        r
-        for r in await register_events(engine.pool, incident.id)
-        if r["sequence"] == recorded.sequence
-    ]
-    assert row["kind"] == name
-    if recorded.outcome == EventOutcome.REFUSED:
-        assert recorded.reason is not None
-        assert_readable(recorded.reason, payload)
-        assert row["reason"] == recorded.reason
-        after = await status(incident)
-        assert after == before
-    else:
-        accepted = MODELS[name].model_validate(decoded(payload))
-        assert row["payload"] == accepted.model_dump(mode="json")
+    await assert_signal_recorded(engine, incident, name, payload, events_before, before)
     assert not await task_failures(engine, incident)
 
 
@@ -1113,21 +1125,7 @@ async def test_hostile_signals_over_the_http_api_change_nothing_but_the_timeline
         assert answer.body["message"], answer.body
         assert await timeline(incident) == events_before
         return
-    [recorded] = own_events(await settled(engine, incident, len(events_before)))
-    event(str(recorded.outcome))
-    [row] = [
-        r
-        for r in await register_events(engine.pool, incident.id)
-        if r["sequence"] == recorded.sequence
-    ]
-    assert row["kind"] == name
-    if recorded.outcome == EventOutcome.REFUSED:
-        assert recorded.reason is not None
-        assert_readable(recorded.reason, payload)
-        assert await status(incident) == before
-    else:
-        accepted = MODELS[name].model_validate(decoded(payload))
-        assert row["payload"] == accepted.model_dump(mode="json")
+    await assert_signal_recorded(engine, incident, name, payload, events_before, before)
     assert not await task_failures(engine, incident)
 
 

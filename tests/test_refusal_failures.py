@@ -4,7 +4,6 @@ reason and without the worker's stack trace; a bug keeps its traceback, in the w
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -26,8 +25,7 @@ from workers import incident_client as incidents
 from workers.devstack import examples
 from workers.encryption import encrypted_data_converter
 from workers.failures import REFUSALS, RefusalFailureConverter
-from workers.logs import configure_logging
-from workers.settings import LogFormat, load_settings
+from workers.settings import load_settings
 from workers.worker import build_worker
 from workflows.messages import MALFORMED, REFUSED
 
@@ -162,14 +160,6 @@ async def test_an_incident_refused_at_start_fails_without_a_stack_trace(
 
 
 # --- a bug keeps its traceback -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def json_log() -> AsyncIterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(LogFormat.JSON, stream=stream)
-    yield stream
-    configure_logging(LogFormat.CONSOLE)
 
 
 async def test_a_bug_keeps_its_traceback_in_the_worker_log_and_the_history(

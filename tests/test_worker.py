@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -22,8 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.audit import AuditEntry
 from tests.probe_workflow import AuditProbeWorkflow, AuditTrail
 from tests.waiting import eventually
-from workers.logs import configure_logging
-from workers.settings import LogFormat, Settings
+from workers.settings import Settings
 from workers.worker import build_worker, serve
 
 
@@ -36,14 +34,6 @@ def _settings(env: WorkflowEnvironment, database_url: str, task_queue: str) -> S
         database_url=database_url,
         shutdown_grace_seconds=5,
     )
-
-
-@pytest.fixture
-async def json_log() -> AsyncIterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(LogFormat.JSON, stream=stream)
-    yield stream
-    configure_logging(LogFormat.CONSOLE)
 
 
 async def test_real_worker_runs_a_workflow_whose_activity_writes_the_register(
