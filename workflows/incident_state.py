@@ -3,9 +3,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 
 from schemas.actor import Role
-from schemas.decisions import (
-    DecisionKind,
-)
+from schemas.decisions import DecisionKind
 from schemas.incident import (
     ActionSummary,
     ActiveEscalation,
@@ -16,17 +14,9 @@ from schemas.incident import (
     PendingDecision,
     VictimSummary,
 )
-from schemas.incident_state import (
-    ActionState,
-    IncidentState,
-    VictimState,
-)
+from schemas.incident_state import ActionState, IncidentState, VictimState
 from schemas.policy import MilestoneKind
-from schemas.vocabulary import (
-    STEP_NUMBERS,
-    ActionStatus,
-    Step,
-)
+from schemas.vocabulary import STEP_NUMBERS, ActionStatus, Step
 
 
 def _end_of_day(day: date) -> datetime:

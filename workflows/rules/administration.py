@@ -2,13 +2,8 @@
 
 from datetime import datetime
 
-from schemas.decisions import (
-    ExtendDeadline,
-    Reassign,
-)
-from schemas.incident_state import (
-    IncidentState,
-)
+from schemas.decisions import ExtendDeadline, Reassign
+from schemas.incident_state import IncidentState
 from schemas.register import NotificationKind
 from workflows.incident_state import open_milestones
 from workflows.rules.outcome import DecisionRefused, Effect, Notice, accepted

@@ -6,23 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from schemas.decisions import (
-    Approve,
-    Decision,
-    DecisionKind,
-    EraseVictim,
-    Reject,
-)
+from schemas.decisions import Approve, Decision, DecisionKind, EraseVictim, Reject
 from schemas.history import ReturnedItem
-from schemas.incident_state import (
-    ApprovalSubject,
-    IncidentState,
-    PendingItem,
-)
+from schemas.incident_state import ApprovalSubject, IncidentState, PendingItem
 from schemas.register import EventOutcome, NotificationKind
-from schemas.vocabulary import (
-    Step,
-)
+from schemas.vocabulary import Step
 from workflows.rules.outcome import DecisionRefused, Effect, Notice, enter_step, reason_of
 from workflows.rules.roles import four_eyes
 from workflows.rules.rule import DecisionRule

@@ -2,21 +2,9 @@
 
 from datetime import datetime
 
-from schemas.decisions import (
-    CloseEarly,
-    Closure,
-    EraseVictim,
-    FollowUp,
-    LessonsLearned,
-)
-from schemas.incident_state import (
-    IncidentState,
-)
-from schemas.vocabulary import (
-    CaseStatus,
-    ClosureStatus,
-    Step,
-)
+from schemas.decisions import CloseEarly, Closure, EraseVictim, FollowUp, LessonsLearned
+from schemas.incident_state import IncidentState
+from schemas.vocabulary import CaseStatus, ClosureStatus, Step
 from workflows.rules.outcome import DecisionRefused, Effect, accepted, enter_step
 
 

@@ -12,10 +12,7 @@ from schemas.decisions import (
     ShareVictimData,
     WithdrawConsent,
 )
-from schemas.incident_state import (
-    GROUP_ASSESSMENT,
-    IncidentState,
-)
+from schemas.incident_state import GROUP_ASSESSMENT, IncidentState
 
 
 def without(consent: Consent, withdrawal: WithdrawConsent) -> Consent:

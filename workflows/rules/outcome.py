@@ -6,17 +6,10 @@ Every rule is pure: it reads the incident's state and the decision, and time com
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.decisions import (
-    Decision,
-)
-from schemas.incident_state import (
-    IncidentState,
-    PendingItem,
-)
+from schemas.decisions import Decision
+from schemas.incident_state import IncidentState, PendingItem
 from schemas.register import EventOutcome, NotificationKind
-from schemas.vocabulary import (
-    Step,
-)
+from schemas.vocabulary import Step
 
 
 class DecisionRefused(Exception):

@@ -3,23 +3,9 @@
 from datetime import datetime
 
 from schemas.actor import Role
-from schemas.decisions import (
-    ActionPlan,
-    AmendPlan,
-    CheckIn,
-    DecisionKind,
-    PlannedAction,
-)
-from schemas.incident_state import (
-    ActionState,
-    IncidentState,
-)
-from schemas.vocabulary import (
-    CHILD_SAFEGUARDS,
-    ActionStatus,
-    AssistanceType,
-    Step,
-)
+from schemas.decisions import ActionPlan, AmendPlan, CheckIn, DecisionKind, PlannedAction
+from schemas.incident_state import ActionState, IncidentState
+from schemas.vocabulary import CHILD_SAFEGUARDS, ActionStatus, AssistanceType, Step
 from workflows.rules.consent import child_problems, consent_problems, consents_in_force
 from workflows.rules.outcome import DecisionRefused, Effect, accepted, enter_step
 from workflows.rules.roles import held_roles

@@ -3,9 +3,7 @@ plan, the others from the policy's role directory; and the four-eyes rule of eve
 """
 
 from schemas.actor import Actor, Role
-from schemas.incident_state import (
-    IncidentState,
-)
+from schemas.incident_state import IncidentState
 from schemas.policy import RoleDirectory
 from workflows.rules.outcome import DecisionRefused
 

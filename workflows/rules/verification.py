@@ -2,21 +2,10 @@
 
 from datetime import datetime
 
-from schemas.decisions import (
-    Acknowledge,
-    ImmediateProtection,
-    Response,
-    Verification,
-)
-from schemas.incident_state import (
-    IncidentState,
-)
+from schemas.decisions import Acknowledge, ImmediateProtection, Response, Verification
+from schemas.incident_state import IncidentState
 from schemas.register import NotificationKind
-from schemas.vocabulary import (
-    Relationship,
-    Step,
-    VerificationOutcome,
-)
+from schemas.vocabulary import Relationship, Step, VerificationOutcome
 from workflows.rules.outcome import DecisionRefused, Effect, Notice, accepted, enter_step
 from workflows.severity import assessed_severity, proposed_response_level
 

@@ -13,11 +13,7 @@ from schemas.decisions import (
     ShareVictimData,
     WithdrawConsent,
 )
-from schemas.incident_state import (
-    GROUP_ASSESSMENT,
-    IncidentState,
-    VictimState,
-)
+from schemas.incident_state import GROUP_ASSESSMENT, IncidentState, VictimState
 from schemas.register import NotificationKind
 from workflows.rules.consent import consents_in_force, sharing_problem, without
 from workflows.rules.outcome import DecisionRefused, Effect, Notice, accepted, not_in_future
