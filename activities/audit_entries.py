@@ -29,6 +29,7 @@ INSERT INTO audit_trail
     (entry_id, incident_id, occurred_at, actor_id, actor_roles, action, reason, details)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (entry_id) DO NOTHING
+RETURNING sequence
 """
 
 
@@ -50,8 +51,9 @@ def audit_action(outcome: EventOutcome, kind: str) -> str:
     return ".".join([prefix, *(segments or ["unnamed"])])
 
 
-async def write_audit(connection: Connection, entry: AuditEntry) -> None:
-    await connection.execute(
+async def write_audit(connection: Connection, entry: AuditEntry) -> int | None:
+    """Write the entry once: the trail's sequence it got, or None when it was already there."""
+    sequence: int | None = await connection.fetchval(
         _INSERT_AUDIT,
         entry.entry_id,
         entry.incident_id,
@@ -62,3 +64,4 @@ async def write_audit(connection: Connection, entry: AuditEntry) -> None:
         entry.reason,
         entry.details,
     )
+    return sequence

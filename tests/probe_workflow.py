@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     import asyncpg
     import structlog
 
+    from activities.audit_entries import write_audit
     from schemas.actor import SYSTEM_ACTOR, Actor
     from schemas.audit import AuditEntry, RecordedAuditEntry
 
@@ -47,15 +48,6 @@ class BuggyProbeWorkflow:
         raise RuntimeError("a bug, not a refusal")
 
 
-_INSERT = """
-INSERT INTO audit_trail
-    (entry_id, incident_id, occurred_at, actor_id, actor_roles, action, reason, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (entry_id) DO NOTHING
-RETURNING sequence
-"""
-
-
 class AuditTrail:
     """Writes and reads audit entries directly: the probe's activity, and the tests' reader."""
 
@@ -68,17 +60,8 @@ class AuditTrail:
 
         Returns True when this call stored it, False when it was already there.
         """
-        sequence = await self._pool.fetchval(
-            _INSERT,
-            entry.entry_id,
-            entry.incident_id,
-            entry.occurred_at,
-            entry.actor.id,
-            [role.value for role in entry.actor.roles],
-            entry.action,
-            entry.reason,
-            entry.details,
-        )
+        async with self._pool.acquire() as connection:
+            sequence = await write_audit(connection, entry)
         stored = sequence is not None
         log.info(
             "audit entry recorded" if stored else "audit entry already recorded",
