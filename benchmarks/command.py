@@ -364,7 +364,7 @@ def benchmark(
     writes the results as JSON, and reports progress on stderr. The full figures take hours on a
     small machine: (d) alone opens 10,000 incidents and sends them 60,000 decisions. Exits 1
     when a measurement could not be made; a missed target is reported, not an error.
-    WORKER_MAX_* tuning variables are passed on to the benchmark's worker.
+    WORKER_* tuning variables are passed on to the benchmark's worker.
 
     (a) Intake throughput, target ratio >= 0.8. Intake: the incident workflow is started as
     `remediation open` starts it, and the engine asks for the deployment's policy, registers the

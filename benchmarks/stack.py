@@ -162,7 +162,7 @@ def _worker_argv(settings: Settings, key_file: Path) -> list[str]:
     """`env -i` with only what the worker needs: ChildProcess passes no environment of its own,
     and the key ring travels as a file (mode 0600), never on a command line."""
     variables = {name: os.environ[name] for name in _INHERITED if name in os.environ}
-    # The worker's tuning (WORKER_MAX_*), so a setting can be tried out with the benchmark.
+    # The worker's tuning (WORKER_*), so a setting can be tried out with the benchmark.
     variables |= {name: value for name, value in os.environ.items() if name.startswith("WORKER_")}
     variables |= {
         "TEMPORAL_ADDRESS": settings.temporal_address,
