@@ -13,13 +13,14 @@ from typing import Any, Literal
 
 from workers.settings import Settings
 
-MEASUREMENTS = ("a", "b", "c", "d", "e")
+MEASUREMENTS = ("a", "b", "c", "d", "e", "g")
 MEASUREMENT_NAMES = {
     "a": "intake throughput against a bare workflow",
     "b": "decision latency under steady load",
     "c": "a whole lifecycle on the time-skipping server",
     "d": "worker memory and a portfolio run with many open incidents",
     "e": "replay time of the committed histories",
+    "g": "a soak of decisions while workers are killed and servers restarted",
 }
 NO_TARGET = "—"
 
@@ -154,7 +155,7 @@ def default_output(data_dir: Path, started: datetime) -> Path:
     return data_dir / "benchmark" / f"results-{started:%Y%m%dT%H%M%SZ}.json"
 
 
-def worker_tuning(settings: Settings) -> dict[str, int]:
+def worker_tuning(settings: Settings) -> dict[str, float]:
     """The worker's WORKER_* settings (defaults or overrides), by their variable names."""
     values = settings.model_dump()
     return {name.upper(): values[name] for name in sorted(values) if name.startswith("worker_")}

@@ -107,8 +107,11 @@ class BenchmarkStack:
     postgres: LocalPostgres
     database_url: str
     settings: Settings  # what a client of this stack connects with
+    key_file: Path
     client: Client | None = None
-    worker: ChildProcess | None = None
+    dev_server: DevServer | None = None
+    worker: ChildProcess | None = None  # the first worker, whose memory is sampled
+    workers: list[ChildProcess] = field(default_factory=list)  # every worker process
     rss: RssSampler | None = None
     keep: bool = False  # set when a measurement failed: the directory stays, for its logs
 
@@ -116,6 +119,37 @@ class BenchmarkStack:
         if self.client is None:
             raise RuntimeError("this measurement needs the Temporal dev server and the worker")
         return self.client
+
+    async def start_worker(self) -> ChildProcess:
+        """Another worker process on the task queue, once Temporal sees it polling."""
+        number = len(self.workers) + 1
+        worker = ChildProcess(
+            f"benchmark worker {number}",
+            _worker_argv(self.settings, self.key_file),
+            self.root / "logs" / ("worker.log" if number == 1 else f"worker-{number}.log"),
+        )
+        self.workers.append(worker)
+        await worker.start()
+        await self._polling(worker)
+        return worker
+
+    async def kill_and_restart(self, worker: ChildProcess) -> None:
+        """SIGKILL a worker, start it again and wait until it polls."""
+        await worker.kill()
+        await worker.start()
+        await self._polling(worker)
+
+    async def _polling(self, worker: ChildProcess) -> None:
+        try:
+            await wait_for_poller(
+                self.require_client(), self.settings.task_queue, timeout=60, pid=worker.pid
+            )
+        except StartupError:
+            raise StartupError(f"the {worker.name} did not start: {worker.log_tail(3)}") from None
+
+    async def stop_workers(self) -> None:
+        for worker in self.workers:
+            await worker.stop(30)
 
     async def create_database(self, name: str) -> str:
         """Another migrated database on the same PostgreSQL (for the time-skipping lifecycle)."""
@@ -128,7 +162,7 @@ def _worker_argv(settings: Settings, key_file: Path) -> list[str]:
     """`env -i` with only what the worker needs: ChildProcess passes no environment of its own,
     and the key ring travels as a file (mode 0600), never on a command line."""
     variables = {name: os.environ[name] for name in _INHERITED if name in os.environ}
-    # The worker's tuning (WORKER_MAX_*), so a setting can be tried out with the benchmark.
+    # The worker's tuning (WORKER_*), so a setting can be tried out with the benchmark.
     variables |= {name: value for name, value in os.environ.items() if name.startswith("WORKER_")}
     variables |= {
         "TEMPORAL_ADDRESS": settings.temporal_address,
@@ -206,9 +240,9 @@ async def benchmark_stack(
                 temporal_tls_client_cert=None,
                 temporal_tls_client_key=None,
             )
-            stack = BenchmarkStack(root, ring, postgres, database_url, settings)
+            stack = BenchmarkStack(root, ring, postgres, database_url, settings, key_file)
             if with_temporal:
-                await _start_temporal(stack, running, key_file, progress)
+                await _start_temporal(stack, running, progress)
             yield stack
     except BaseException:
         failed = True
@@ -221,7 +255,7 @@ async def benchmark_stack(
 
 
 async def _start_temporal(
-    stack: BenchmarkStack, running: AsyncExitStack, key_file: Path, progress: Progress
+    stack: BenchmarkStack, running: AsyncExitStack, progress: Progress
 ) -> None:
     root = stack.root
     dev_server = DevServer(
@@ -236,21 +270,15 @@ async def _start_temporal(
     )
     running.push_async_callback(dev_server.stop)
     await dev_server.start()
+    stack.dev_server = dev_server
     stack.settings = stack.settings.model_copy(
         update={"temporal_address": dev_server.config.address}
     )
     progress(f"Temporal dev server ready on {dev_server.config.address}")
-    worker = ChildProcess(
-        "benchmark worker", _worker_argv(stack.settings, key_file), root / "logs" / "worker.log"
-    )
-    running.push_async_callback(worker.stop, 30)
-    await worker.start()
-    stack.worker = worker
     stack.client = await connect(stack.settings)
-    try:
-        await wait_for_poller(stack.client, stack.settings.task_queue, timeout=60)
-    except StartupError:
-        raise StartupError(f"the benchmark worker did not start: {worker.log_tail(3)}") from None
+    running.push_async_callback(stack.stop_workers)
+    worker = await stack.start_worker()
+    stack.worker = worker
     assert worker.pid is not None
     stack.rss = RssSampler(worker.pid)
     stack.rss.start()

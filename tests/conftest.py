@@ -52,6 +52,7 @@ SERVER_MODULES = frozenset(
         "test_benchmark",
         "test_faults",
         "test_local_stack",
+        "test_soak",
     }
 )
 

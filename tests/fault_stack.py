@@ -308,11 +308,8 @@ class FaultStack:
             await self.temporal.start()
 
     async def restart_postgres(self, down_for: float) -> None:
-        """Fast shutdown (open transactions roll back, connections drop), `down_for` seconds
-        without a database, then the same data directory again."""
-        await self.postgres.stop()
-        await asyncio.sleep(down_for)
-        await self.postgres.start()
+        """PostgreSQL stopped for `down_for` seconds (LocalPostgres.restart)."""
+        await self.postgres.restart(down_for)
 
 
 def _namespace(run_name: str) -> str:

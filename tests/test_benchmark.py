@@ -4,6 +4,7 @@ No stack and no timing here: the benchmark itself runs with `make bench`, never 
 """
 
 import io
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from benchmarks.report import (
     table_lines,
     worker_tuning,
 )
+from benchmarks.soak import Fault, Sent, SoakPlan, recovery, tally
 from tests.conftest import TEST_KEY_RING
 from workers.settings import load_settings
 
@@ -218,6 +220,7 @@ def test_help_explains_every_measurement() -> None:
     for opening in ("(a) Intake throughput", "(b) Decision latency", "(c) One whole lifecycle"):
         assert opening in text
     assert "(d) 10,000 open incidents" in text and "(e) Replay time" in text
+    assert "(g) Soak under faults" in text
     for option in ("--scale", "--only", "--output", "--json"):
         assert option in text
 
@@ -227,3 +230,51 @@ def test_the_engine_command_line_has_no_benchmark() -> None:
     from workers.cli import app as engine
 
     assert CliRunner().invoke(engine, ["benchmark", "--help"]).exit_code != 0
+
+
+def test_the_soak_kills_a_worker_every_30_s_and_restarts_each_server_once() -> None:
+    full = SoakPlan.scaled(1)
+    assert (full.incidents, full.seconds, full.rate, full.decisions) == (2_000, 600, 10, 6_000)
+    faults = full.faults()
+    assert Counter(kind for _, kind in faults) == {
+        "worker_kill": 20,
+        "postgres_restart": 1,
+        "temporal_restart": 1,
+    }
+    assert [at for at, kind in faults if kind == "worker_kill"][:3] == [15, 45, 75]
+    assert tuple(kind for _, kind in faults if kind != "worker_kill") == (
+        "postgres_restart",
+        "temporal_restart",
+    )
+    assert [at for at, _ in faults] == sorted(at for at, _ in faults)
+    small = SoakPlan.scaled(0.1)
+    assert (small.incidents, small.seconds) == (200, 60)
+
+
+def _sent(decision_id: str, sequence: int | None, due: float = 0.0) -> Sent:
+    answered = None if sequence is None else due + 1.0
+    return Sent(decision_id, "incident-1", "acknowledge", due, True, answered, sequence)
+
+
+def test_each_decision_is_found_once_twice_or_never_in_the_register() -> None:
+    events = {
+        "once": [("incident-1", 3)],
+        "twice": [("incident-1", 4), ("incident-1", 5)],
+        "elsewhere": [("incident-1", 9)],
+    }
+    sent = [_sent("once", 3), _sent("twice", 4), _sent("lost", None), _sent("elsewhere", 6)]
+    counted = tally(events, sent)
+    assert (counted.applied_once, counted.duplicated, counted.lost) == (2, 1, 1)
+    assert counted.wrong_sequence == 1
+
+
+def test_recovery_waits_for_every_decision_the_fault_held_up() -> None:
+    fault = Fault("worker_kill", 15.0, began=15.0, ended=19.0)
+    before = _sent("before", 1, due=10.0)  # answered at 11, before the kill
+    held = Sent("held", "incident-2", "verification", 14.5, True, answered_at=45.0, sequence=2)
+    during = Sent("during", "incident-3", "response", 17.0, True, answered_at=21.0, sequence=3)
+    after = Sent("after", "incident-4", "approve", 25.0, True, answered_at=60.0, sequence=4)
+    assert recovery(fault, [before, held, during, after]) == 30.0
+    assert recovery(fault, [before]) == 4.0  # nothing held up: back when the worker polls
+    never = Sent("never", "incident-5", "closure", 16.0, True)
+    assert recovery(fault, [held, never]) is None

@@ -41,7 +41,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audit_trail import verify_chain
@@ -236,19 +236,6 @@ SCENARIO = build_scenario(SEED)
 # --- The driver -------------------------------------------------------------------------------
 
 
-def _transient_rpc(error: RPCError) -> bool:
-    """Errors of a server that is restarting or of a call that outlived its deadline; anything
-    else (a refusal, a missing workflow) is a real answer."""
-    return error.status not in (
-        RPCStatusCode.INVALID_ARGUMENT,
-        RPCStatusCode.NOT_FOUND,
-        RPCStatusCode.ALREADY_EXISTS,
-        RPCStatusCode.PERMISSION_DENIED,
-        RPCStatusCode.UNIMPLEMENTED,
-        RPCStatusCode.UNAUTHENTICATED,
-    )
-
-
 RETRIED: tuple[type[Exception], ...] = (
     RPCError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -300,7 +287,7 @@ class Driver:
             try:
                 return await call()
             except RETRIED as error:
-                if isinstance(error, RPCError) and not _transient_rpc(error):
+                if isinstance(error, RPCError) and not incidents.worth_resending(error):
                     raise
                 if time.monotonic() > self.deadline:
                     raise AssertionError(f"{what}: still failing at the run's deadline") from error

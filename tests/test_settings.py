@@ -61,6 +61,7 @@ def test_worker_tuning_and_ops_endpoints_come_from_the_environment(
     assert defaults.worker_max_cached_workflows == 1000
     assert defaults.worker_max_concurrent_activity_polls == 5  # the SDK's own default
     assert defaults.worker_max_concurrent_workflow_task_polls == 5
+    assert defaults.worker_sticky_queue_timeout_seconds == 3.0  # the SDK's is 10 s
     assert defaults.health_port is None and defaults.metrics_port is None
     assert defaults.ops_bind_host == "0.0.0.0"
     for name, value in {
@@ -69,6 +70,7 @@ def test_worker_tuning_and_ops_endpoints_come_from_the_environment(
         "WORKER_MAX_CACHED_WORKFLOWS": "0",
         "WORKER_MAX_CONCURRENT_ACTIVITY_POLLS": "2",
         "WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS": "1",
+        "WORKER_STICKY_QUEUE_TIMEOUT_SECONDS": "1.5",
         "HEALTH_PORT": "8080",
         "METRICS_PORT": "9090",
         "OPS_BIND_HOST": "127.0.0.1",
@@ -81,7 +83,8 @@ def test_worker_tuning_and_ops_endpoints_come_from_the_environment(
         settings.worker_max_cached_workflows,
         settings.worker_max_concurrent_activity_polls,
         settings.worker_max_concurrent_workflow_task_polls,
-    ) == (7, 8, 0, 2, 1)
+        settings.worker_sticky_queue_timeout_seconds,
+    ) == (7, 8, 0, 2, 1, 1.5)
     assert (settings.health_port, settings.metrics_port, settings.ops_bind_host) == (
         8080,
         9090,
@@ -99,6 +102,7 @@ def test_worker_tuning_and_ops_endpoints_come_from_the_environment(
             {"WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS": "1"},
             "WORKER_MAX_CONCURRENT_WORKFLOW_TASK_POLLS must be at least 2 unless",
         ),
+        ({"WORKER_STICKY_QUEUE_TIMEOUT_SECONDS": "0"}, "WORKER_STICKY_QUEUE_TIMEOUT_SECONDS: In"),
         ({"HEALTH_PORT": "70000"}, "HEALTH_PORT: Input should be less than"),
         ({"HEALTH_PORT": "9000", "METRICS_PORT": "9000"}, "HEALTH_PORT and METRICS_PORT"),
     ],

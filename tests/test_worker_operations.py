@@ -225,6 +225,7 @@ async def test_tuning_settings_reach_the_sdk_worker(
         worker_max_cached_workflows=11,
         worker_max_concurrent_activity_polls=3,
         worker_max_concurrent_workflow_task_polls=4,
+        worker_sticky_queue_timeout_seconds=2.5,
     )
     config = build_worker(temporal_env.client, settings, register_pool).config()
     assert config.get("max_concurrent_activities") == 7
@@ -232,6 +233,7 @@ async def test_tuning_settings_reach_the_sdk_worker(
     assert config.get("max_cached_workflows") == 11
     assert config.get("activity_task_poller_behavior") == PollerBehaviorSimpleMaximum(maximum=3)
     assert config.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(maximum=4)
+    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=2.5)
     assert config.get("graceful_shutdown_timeout") == timedelta(seconds=10)
 
 

@@ -14,6 +14,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -22,7 +23,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.victim_vault import seal_personal_data, victim_data_key
 from schemas.actor import Actor
@@ -121,6 +122,28 @@ def _failure_message(error: BaseException) -> str:
     while cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.__cause__
     return cause.message if isinstance(cause, ApplicationError) else str(error)
+
+
+# Statuses that answer a call (a refusal, a missing incident): sending it again changes nothing.
+_ANSWERS = frozenset(
+    {
+        RPCStatusCode.INVALID_ARGUMENT,
+        RPCStatusCode.NOT_FOUND,
+        RPCStatusCode.ALREADY_EXISTS,
+        RPCStatusCode.PERMISSION_DENIED,
+        RPCStatusCode.UNIMPLEMENTED,
+        RPCStatusCode.UNAUTHENTICATED,
+    }
+)
+
+
+def worth_resending(error: BaseException) -> bool:
+    """Whether a call failed for want of a server (one restarting, or a call that outlived its
+    deadline) rather than being answered: then send it again, a decision with the same
+    `request_id`."""
+    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return True
+    return isinstance(error, RPCError) and error.status not in _ANSWERS
 
 
 async def decide(

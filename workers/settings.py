@@ -32,6 +32,11 @@ CODEC_TOKEN_MIN_LENGTH = 16
 # The SDK's own default number of concurrent long polls per task type (temporalio.worker.Worker's
 # PollerBehaviorSimpleMaximum); kept here so that an unset variable changes nothing.
 DEFAULT_POLLERS = 5
+# The SDK's default is 10 s (Worker's sticky_queue_schedule_to_start_timeout). A live worker takes
+# a task from its sticky queue within milliseconds, so a shorter wait costs nothing while every
+# worker is up; when one is killed, each incident it had cached waits this long for its next task
+# (docs/benchmark.md, (g)).
+DEFAULT_STICKY_QUEUE_TIMEOUT_SECONDS = 3.0
 
 
 class Settings(BaseSettings):
@@ -114,6 +119,14 @@ class Settings(BaseSettings):
         default=DEFAULT_POLLERS,
         ge=1,
         description="Concurrent long polls for workflow tasks.",
+    )
+    worker_sticky_queue_timeout_seconds: float = Field(
+        default=DEFAULT_STICKY_QUEUE_TIMEOUT_SECONDS,
+        gt=0,
+        le=300,
+        description="How long a workflow task waits on the queue of the worker that has the "
+        "workflow cached before any worker may take it (replaying the history). A killed worker's "
+        "incidents wait this long for their next task.",
     )
     health_port: int | None = Field(
         default=None,

@@ -99,6 +99,9 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.worker_sticky_queue_timeout_seconds
+        ),
         # The poller behaviours, not the deprecated max_concurrent_*_polls arguments.
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(
             maximum=settings.worker_max_concurrent_activity_polls

@@ -94,6 +94,14 @@ class ChildProcess:
             process.kill()
             await process.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL, no chance to shut down (the benchmark's soak kills workers so)."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        process.kill()
+        await process.wait()
+
     def log_tail(self, lines: int = 5) -> str:
         """The last lines the process wrote, to explain a failure."""
         try:

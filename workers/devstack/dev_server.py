@@ -124,6 +124,13 @@ class DevServer:
     async def stop(self) -> None:
         await self.process.stop(timeout=15)
 
+    async def restart(self, down_for: float) -> None:
+        """Stopped for `down_for` seconds, then started again on the same SQLite file: every
+        namespace, workflow and timer it had is there again (the benchmark's soak)."""
+        await self.stop()
+        await asyncio.sleep(down_for)
+        await self.start()
+
 
 async def _frontend_answers(config: DevServerConfig) -> bool:
     try:

@@ -192,3 +192,11 @@ class LocalPostgres:
     async def stop(self) -> None:
         if self._process is not None:
             await self._process.stop(timeout=20)
+
+    async def restart(self, down_for: float) -> None:
+        """Fast shutdown (open transactions roll back, connections drop), `down_for` seconds
+        without a database, then the same data directory again (the fault suite and the
+        benchmark's soak)."""
+        await self.stop()
+        await asyncio.sleep(down_for)
+        await self.start()

@@ -157,8 +157,11 @@ def ensure_ports_free(bind: str, ports: dict[str, tuple[int, str]]) -> None:
                 ) from None
 
 
-async def wait_for_poller(client: Client, task_queue: str, timeout: float = 15.0) -> None:
-    """Until Temporal itself reports a worker polling the task queue."""
+async def wait_for_poller(
+    client: Client, task_queue: str, timeout: float = 15.0, *, pid: int | None = None
+) -> None:
+    """Until Temporal itself reports a worker polling the task queue (with `pid`: the worker of
+    that process, whose identity is the SDK's default "<pid>@<host>")."""
     deadline = time.monotonic() + timeout
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
@@ -167,7 +170,7 @@ async def wait_for_poller(client: Client, task_queue: str, timeout: float = 15.0
     )
     while time.monotonic() < deadline:
         response = await client.workflow_service.describe_task_queue(request)
-        if response.pollers:
+        if any(pid is None or p.identity.startswith(f"{pid}@") for p in response.pollers):
             return
         await asyncio.sleep(0.2)
     raise StartupError(f"no worker was polling task queue {task_queue} after {timeout:.0f} s")
