@@ -37,6 +37,7 @@ from schemas.vocabulary import (
 from workers.devstack import examples
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import open_milestones, pending_decisions, status_view
+from workflows.rules.kinds import KINDS
 from workflows.rules.outcome import DecisionRefused, Effect, enter_step
 from workflows.rules.registry import REGISTRY, apply, check
 from workflows.severity import provisional_severity
@@ -295,6 +296,18 @@ WRONG_ROLE_CASES = [
 
 def test_every_decision_kind_has_a_role_rule() -> None:
     assert set(EXPECTED_ROLES) == set(K)
+
+
+def test_the_kinds_in_words_match_the_registry() -> None:
+    """workflows/rules/kinds.py describes every registered kind, in the registry's order (the
+    order `remediation decide --help` lists them), and each summary is how its model's docstring
+    begins (the docstring is the description of its JSON Schema)."""
+    assert list(KINDS) == list(REGISTRY)
+    assert set(KINDS) == set(DecisionKind)
+    for kind, rule in REGISTRY.items():
+        docstring = " ".join((rule.model.__doc__ or "").split())
+        assert docstring.startswith(KINDS[kind].summary), kind
+        assert rule.roles == KINDS[kind].roles
 
 
 @pytest.mark.parametrize(("kind", "actor"), WRONG_ROLE_CASES)
