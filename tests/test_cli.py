@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -589,3 +591,38 @@ def test_an_unknown_decision_is_a_usage_error() -> None:
 
     assert ran.exit_code == 2
     assert "approve_everything" in ran.output
+
+
+# Help is read far more often than anything is sent: it must not wait for the SDK, the register's
+# driver, the logging or the contract's models (a second between them on a busy machine). `make
+# bench` (f) measures how long it takes; this keeps those imports out of it. (typer itself may
+# import pydantic to convert parameters.)
+HEAVY_PACKAGES = {"temporalio", "asyncpg", "structlog", "rich", "cryptography", "activities"}
+# What help may import of the engine's own layers: the picklists and the kinds in words.
+LIGHT_MODULES = {
+    "schemas",
+    "schemas.vocabulary",
+    "workflows",
+    "workflows.rules",
+    "workflows.rules.kinds",
+}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["decide", "--help"], ["schedules", "--help"]])
+def test_help_imports_neither_temporal_nor_the_models(argv: list[str]) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in ran.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "Usage: " in ran.stdout
+    assert {name for name in imported if name.split(".")[0] in HEAVY_PACKAGES} == set()
+    layers = {name for name in imported if name.split(".")[0] in ("schemas", "workflows")}
+    assert layers <= LIGHT_MODULES

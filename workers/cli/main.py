@@ -5,26 +5,15 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from activities.database import redact_url
-from activities.victim_vault import VictimErased
-from schemas.actor import Actor, Role
-from schemas.common import VictimId
-from schemas.decisions import (
-    DecisionKind,
-)
-from schemas.facts import FACT_MODELS, EvidenceAdded, FactKind, Note
-from schemas.incident import IncidentStatus, PartnerView
-from schemas.intake import Intake
-from schemas.register import EventOutcome
-from schemas.victims import VictimPersonalData
-from schemas.vocabulary import STEP_NUMBERS, Severity, Step
+# Only typer, the picklists and the kinds in words are imported here: `--help` (and the parsing of
+# every command) must not wait for pydantic's models, asyncpg or Temporal, so each command imports
+# what it uses when it runs.
+from schemas.vocabulary import STEP_NUMBERS, DecisionKind, Role, Severity, Step
 from workers.cli.audit import audit_app
 from workers.cli.codec import codec_server, keys_app
 from workers.cli.export import export_app
@@ -42,19 +31,20 @@ from workers.cli.support import (
     _table,
     _with_temporal,
 )
-from workers.errors import StartupError
-from workers.settings import Settings
-from workflows.rules.registry import REGISTRY, who_may_send
+from workflows.rules.kinds import KINDS, who_may_send
 
 if TYPE_CHECKING:
     from asyncpg import Pool
+    from pydantic import BaseModel, ValidationError
     from temporalio.client import Client
 
-    from schemas.incident import DecisionResult
+    from schemas.facts import FactKind
+    from schemas.incident import DecisionResult, IncidentStatus
     from workers.keyring import KeyRing
+    from workers.settings import Settings
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 app = typer.Typer(
     name="remediation",
@@ -73,6 +63,8 @@ app.add_typer(db_app, name="db")
 
 def _version(show: bool) -> None:
     if show:
+        from importlib.metadata import version
+
         typer.echo(f"remediation {version('remediation-engine')}")
         raise typer.Exit()
 
@@ -195,6 +187,7 @@ def config(as_json: JsonOption = False) -> None:
 @db_app.command("migrate")
 def db_migrate(as_json: JsonOption = False) -> None:
     """Apply pending migrations to the case register (safe to run from several places at once)."""
+    from activities.database import redact_url
     from workers.register import migrate_database
 
     url = _database_url(_settings())
@@ -221,6 +214,7 @@ def db_status(
     ] = False,
 ) -> None:
     """List every migration and whether it is applied."""
+    from activities.database import redact_url
     from workers.register import migration_report
 
     url = _database_url(_settings())
@@ -279,7 +273,7 @@ def _invalid(message: str, problems: Sequence[str] = ()) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def _problems(error: ValidationError) -> list[str]:
+def _problems(error: "ValidationError") -> list[str]:
     """Each validation problem as `field.path: message`."""
     lines = []
     for item in error.errors(include_url=False):
@@ -305,6 +299,8 @@ def _read_document(source: str) -> str:
 
 
 def _validated(model: type[M], text: str, what: str) -> M:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate_json(text)
     except ValidationError as error:
@@ -336,6 +332,7 @@ def open_(
     anything is sent, one `field.path: message` line per problem (exit code 2). The intake's JSON
     Schema is written by `remediation schemas`. Uses TASK_QUEUE, or the running `remediation up`.
     """
+    from schemas.intake import Intake
     from workers import incident_client as incidents
 
     intake = _validated(Intake, _read_document(file), f"{_source_name(file)} is not a valid intake")
@@ -376,10 +373,9 @@ def _decide_help() -> str:
         "",
         "\b\nDecisions:",
     ]
-    width = max(len(kind) for kind in REGISTRY)
-    for kind, rule in REGISTRY.items():
-        doc = (rule.model.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"  {kind:<{width}}  {doc} ({who_may_send(rule)}; {rule.when})")
+    width = max(len(kind) for kind in KINDS)
+    for kind, text in KINDS.items():
+        lines.append(f"  {kind:<{width}}  {text.summary} ({who_may_send(kind)}; {text.when})")
     return "\n".join(lines)
 
 
@@ -427,6 +423,7 @@ def _send_decision(
     request_id: str | None = None,
 ) -> None:
     """Send a checked decision as an update; print the result, or `refused: why` (exit 1)."""
+    from schemas.register import EventOutcome
     from workers import incident_client as incidents
 
     hint = (
@@ -502,6 +499,8 @@ def decide(
     if not isinstance(document, dict):
         _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
     document = _with_actor(document, actor_id, roles)
+    from workflows.rules.registry import REGISTRY
+
     _validated(
         REGISTRY[decision].model,
         json.dumps(document),
@@ -527,6 +526,8 @@ def note(
     as_json: JsonOption = False,
 ) -> None:
     """Add a note to an incident (a fact, sent as the `note` signal; shown in its timeline)."""
+    from schemas.facts import FactKind, Note
+
     payload = {"actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]}, "text": text}
     _validated(Note, json.dumps(payload), "the note is not valid")
     _send_signal(incident_id, FactKind.NOTE, payload, as_json)
@@ -549,6 +550,8 @@ def evidence(
     as_json: JsonOption = False,
 ) -> None:
     """Record a reference to evidence filed elsewhere (the `evidence_added` signal)."""
+    from schemas.facts import EvidenceAdded, FactKind
+
     payload = {
         "actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]},
         "reference": reference,
@@ -564,7 +567,7 @@ def _step_label(step: Step) -> str:
     return f"step {number} of 6 ({name})" if number else name
 
 
-def _print_status(status: IncidentStatus) -> None:
+def _print_status(status: "IncidentStatus") -> None:
     now = datetime.now(UTC)
     typer.echo(f"{status.incident_id}  (reference {status.external_reference})")
     if status.step == Step.FOLLOW_UP:
@@ -702,14 +705,19 @@ VictimIdArgument = Annotated[
 
 def _check_victim_id(victim_id: str) -> None:
     """A victim id is pseudonymous (exit code 2 otherwise, before anything is sent)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from schemas.common import VictimId
+
     try:
         TypeAdapter(VictimId).validate_python(victim_id)
     except ValidationError:
         _invalid(f"{victim_id} is not a pseudonymous victim id such as V-0001")
 
 
-def _key_ring(settings: Settings) -> "KeyRing":
+def _key_ring(settings: "Settings") -> "KeyRing":
     from workers.encryption import require_key_ring
+    from workers.errors import StartupError
 
     try:
         return require_key_ring(settings)
@@ -754,6 +762,8 @@ def victim_record(
     Resending updates the record. Needs the key ring and the register (DATABASE_URL or the
     running `remediation up`).
     """
+    from activities.victim_vault import VictimErased
+    from schemas.actor import Actor
     from schemas.victims import VictimPersonalData
     from workers import incident_client as incidents
 
@@ -807,7 +817,7 @@ def victim_show(
     incident_id: IncidentIdArgument, victim_id: VictimIdArgument, as_json: JsonOption = False
 ) -> None:
     """Show a victim's record with their personal data opened (needs the key ring)."""
-    from activities.victim_vault import read_victim
+    from activities.victim_vault import VictimErased, read_victim
 
     settings = _settings()
     ring = _key_ring(settings)
@@ -857,6 +867,7 @@ def erase_victim(
     unreadable: the register, event payloads and Temporal's history. The pseudonymous case
     remains for learning.
     """
+    from schemas.actor import Actor
     from workers import incident_client as incidents
 
     _check_victim_id(victim_id)
@@ -1023,14 +1034,24 @@ def _contract_schemas() -> list[_SchemaFile]:
     """Every message of the public contract, with how it travels."""
     from pydantic import TypeAdapter
 
+    from schemas.facts import FACT_MODELS, FactKind
     from schemas.history import TimelineEvent
-    from schemas.incident import DecisionResult, IncidentInput, IncidentOutcome
+    from schemas.incident import (
+        DecisionResult,
+        IncidentInput,
+        IncidentOutcome,
+        IncidentStatus,
+        PartnerView,
+    )
+    from schemas.intake import Intake
+    from schemas.victims import VictimPersonalData
     from workflows.incident import IncidentWorkflow
+    from workflows.rules.registry import REGISTRY
 
     workflow = IncidentWorkflow.__name__
 
     def entry(
-        file: str, kind: str, message: str, model: type[BaseModel], note: str = ""
+        file: str, kind: str, message: str, model: "type[BaseModel]", note: str = ""
     ) -> _SchemaFile:
         schema = model.model_json_schema()
         description = f"{_description(schema)} {note}".strip()
@@ -1093,6 +1114,8 @@ def schemas(
     (queries), update_result.json and incident_outcome.json (results), and index.json listing
     each file with its message name, kind and description.
     """
+    from importlib.metadata import version
+
     files = _contract_schemas()
     index = {
         "workflow": files[0].message,

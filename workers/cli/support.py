@@ -4,7 +4,6 @@ A module of its own so that the command modules (main.py, audit.py, codec.py, le
 others in workers/cli/) can all use it without importing one another.
 """
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -12,13 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from workers.errors import StartupError
-from workers.logs import configure_logging
 from workers.running_stack import read_running_stack
-from workers.settings import Settings, load_settings
 
+# The settings (pydantic), the logging (structlog) and Temporal are imported by the functions
+# that use them: importing the command line, as `remediation --help` does, must stay quick.
 if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.service import RPCError
+
+    from workers.settings import Settings
 
 T = TypeVar("T")
 
@@ -35,13 +36,18 @@ def _fail(message: str) -> NoReturn:
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; operator-fixable failures become one line on stderr and exit code 1."""
+    import asyncio  # with ssl, a tenth of a second: not for `--help`
+
     try:
         return asyncio.run(work)
     except StartupError as error:
         _fail(str(error))
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(**overrides: Any) -> "Settings":
+    from workers.logs import configure_logging
+    from workers.settings import load_settings
+
     try:
         settings = load_settings(**overrides)
     except StartupError as error:
@@ -62,7 +68,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = 
         typer.echo((indent + "  ".join(cells)).rstrip())
 
 
-def _database_url(settings: Settings) -> str:
+def _database_url(settings: "Settings") -> str:
     """DATABASE_URL, else the register of a `remediation up` running on the data directory."""
 
     if settings.database_url:
@@ -73,7 +79,7 @@ def _database_url(settings: Settings) -> str:
     return stack.database_url
 
 
-def _client_settings() -> Settings:
+def _client_settings() -> "Settings":
     """The environment; without TEMPORAL_ADDRESS, the `remediation up` running on the data dir.
 
     A running stack also supplies the namespace and task queue unless they are set explicitly.
@@ -94,7 +100,7 @@ def _client_settings() -> Settings:
     return settings.model_copy(update=update)
 
 
-def _rpc_problem(error: "RPCError", settings: Settings, incident_id: str | None) -> str:
+def _rpc_problem(error: "RPCError", settings: "Settings", incident_id: str | None) -> str:
     from temporalio.service import RPCStatusCode
 
     address = settings.temporal_address
@@ -114,7 +120,7 @@ def _rpc_problem(error: "RPCError", settings: Settings, incident_id: str | None)
 
 
 async def _with_temporal(
-    settings: Settings,
+    settings: "Settings",
     operation: Callable[["Client"], Awaitable[T]],
     *,
     incident_id: str | None = None,
@@ -126,6 +132,8 @@ async def _with_temporal(
     `timeout` bounds the operation (None: as long as it takes, for work that runs a workflow to
     its end); connecting is always bounded by ANSWER_TIMEOUT_SECONDS.
     """
+    import asyncio
+
     from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.service import RPCError
 
