@@ -9,12 +9,6 @@ import sys
 from typing import Any, TextIO
 
 import structlog
-from temporalio import activity
-from temporalio.worker import (
-    ActivityInboundInterceptor,
-    ExecuteActivityInput,
-    Interceptor,
-)
 
 from workers.settings import LogFormat
 
@@ -75,22 +69,3 @@ def forward_core_logs() -> None:
     filter_ = TelemetryFilter(core_level="WARN", other_level="WARN")
     telemetry = TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding))
     Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=False)
-
-
-class ActivityLogContext(Interceptor):
-    """Binds workflow id, run id, activity type and attempt to every log line of an activity."""
-
-    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _BindActivityInfo(next)
-
-
-class _BindActivityInfo(ActivityInboundInterceptor):
-    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        info = activity.info()
-        with structlog.contextvars.bound_contextvars(
-            workflow_id=info.workflow_id,
-            run_id=info.workflow_run_id,
-            activity_type=info.activity_type,
-            attempt=info.attempt,
-        ):
-            return await self.next.execute_activity(input)

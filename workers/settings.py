@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.database import redact_url
-from activities.notifications import NotifyChannel, NotifySettings
+from activities.notify_settings import NotifyChannel, NotifySettings
 from schemas.register import DELIVERY_ATTEMPT_TIMEOUT
 from workers.errors import StartupError
 from workers.keyring import KeyRing, KeyRingError
