@@ -187,7 +187,7 @@ def config(as_json: JsonOption = False) -> None:
 @db_app.command("migrate")
 def db_migrate(as_json: JsonOption = False) -> None:
     """Apply pending migrations to the case register (safe to run from several places at once)."""
-    from activities.database import redact_url
+    from workers.redaction import redact_url
     from workers.register import migrate_database
 
     url = _database_url(_settings())
@@ -214,7 +214,7 @@ def db_status(
     ] = False,
 ) -> None:
     """List every migration and whether it is applied."""
-    from activities.database import redact_url
+    from workers.redaction import redact_url
     from workers.register import migration_report
 
     url = _database_url(_settings())

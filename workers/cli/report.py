@@ -121,7 +121,7 @@ def report(
     """
     from temporalio.client import WorkflowFailureError
 
-    from activities.database import redact_url
+    from workers.redaction import redact_url
 
     if year is not None and kind != MonitoringKind.ANNUAL:
         typer.echo("error: --year applies to the annual report only", err=True)
