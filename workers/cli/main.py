@@ -401,7 +401,7 @@ def _send_signal(
 
     _run(
         _with_temporal(
-            _client_settings(),
+            _client_settings(lazy_logging=True),
             lambda client: incidents.signal(client, incident_id, kind, payload),
             incident_id=incident_id,
         )
@@ -433,7 +433,7 @@ def _send_decision(
     try:
         result = _run(
             _with_temporal(
-                _client_settings(),
+                _client_settings(lazy_logging=True),
                 lambda client: incidents.decide(
                     client, incident_id, decision, document, request_id=request_id
                 ),
@@ -916,7 +916,7 @@ def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None
 
     result = _run(
         _with_temporal(
-            _client_settings(),
+            _client_settings(lazy_logging=True),
             lambda client: incidents.status(client, incident_id),
             incident_id=incident_id,
         )
@@ -935,7 +935,7 @@ def timeline(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> No
 
     events = _run(
         _with_temporal(
-            _client_settings(),
+            _client_settings(lazy_logging=True),
             lambda client: incidents.timeline(client, incident_id),
             incident_id=incident_id,
         )
@@ -984,7 +984,10 @@ def list_(
         step=step, severity=severity, overdue=overdue, include_closed=include_closed
     )
     listings = _run(
-        _with_temporal(_client_settings(), lambda client: incidents.list_incidents(client, query))
+        _with_temporal(
+            _client_settings(lazy_logging=True),
+            lambda client: incidents.list_incidents(client, query),
+        )
     )
     if as_json:
         _print_json([asdict(listing) for listing in listings])

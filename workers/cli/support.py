@@ -44,15 +44,22 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         _fail(str(error))
 
 
-def _settings(**overrides: Any) -> "Settings":
-    from workers.logs import configure_logging
+def _settings(*, lazy_logging: bool = False, **overrides: Any) -> "Settings":
+    """The settings, with this process's logging configured by them.
+
+    `lazy_logging`: for a command whose work logs through the standard library alone (one that
+    only talks to Temporal): logging is configured when something first logs, so a command that
+    logs nothing never imports structlog and rich (workers/logs.py).
+    """
+    from workers.logs import configure_logging, configure_logging_when_used
     from workers.settings import load_settings
 
     try:
         settings = load_settings(**overrides)
     except StartupError as error:
         _fail(str(error))
-    configure_logging(settings.log_format, settings.logging_level)
+    configure = configure_logging_when_used if lazy_logging else configure_logging
+    configure(settings.log_format, settings.logging_level)
     return settings
 
 
@@ -79,13 +86,14 @@ def _database_url(settings: "Settings") -> str:
     return stack.database_url
 
 
-def _client_settings() -> "Settings":
+def _client_settings(*, lazy_logging: bool = False) -> "Settings":
     """The environment; without TEMPORAL_ADDRESS, the `remediation up` running on the data dir.
 
     A running stack also supplies the namespace and task queue unless they are set explicitly.
+    `lazy_logging` as for `_settings`.
     """
 
-    settings = _settings()
+    settings = _settings(lazy_logging=lazy_logging)
     explicit = settings.model_fields_set
     if "temporal_address" in explicit:
         return settings
