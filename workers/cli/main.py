@@ -22,8 +22,10 @@ from workers.cli.report import report
 from workers.cli.schedules import schedules_app
 from workers.cli.support import (
     JsonOption,
+    QuickEnd,
     _client_settings,
     _database_url,
+    _end_now,
     _fail,
     _print_json,
     _run,
@@ -46,7 +48,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 M = TypeVar("M", bound="BaseModel")
 
-app = typer.Typer(
+
+class _Remediation(typer.Typer):
+    """The app. Run as a program (the console script, `python -m workers.cli`), a command that
+    asked for it (`QuickEnd`) ends without the interpreter's teardown once it has answered, with
+    its exit code; run by a test's `CliRunner`, this is never called."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as end:
+            if QuickEnd.requested and (end.code is None or isinstance(end.code, int)):
+                _end_now(end.code or 0)
+            raise
+
+
+app = _Remediation(
     name="remediation",
     help="Durable remediation of victims of exploitation in mineral supply chains "
     "(IOM's six-step process, one Temporal workflow per incident).",
@@ -401,7 +418,7 @@ def _send_signal(
 
     _run(
         _with_temporal(
-            _client_settings(lazy_logging=True),
+            _client_settings(quick=True),
             lambda client: incidents.signal(client, incident_id, kind, payload),
             incident_id=incident_id,
         )
@@ -433,7 +450,7 @@ def _send_decision(
     try:
         result = _run(
             _with_temporal(
-                _client_settings(lazy_logging=True),
+                _client_settings(quick=True),
                 lambda client: incidents.decide(
                     client, incident_id, decision, document, request_id=request_id
                 ),
@@ -916,7 +933,7 @@ def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None
 
     result = _run(
         _with_temporal(
-            _client_settings(lazy_logging=True),
+            _client_settings(quick=True),
             lambda client: incidents.status(client, incident_id),
             incident_id=incident_id,
         )
@@ -935,7 +952,7 @@ def timeline(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> No
 
     events = _run(
         _with_temporal(
-            _client_settings(lazy_logging=True),
+            _client_settings(quick=True),
             lambda client: incidents.timeline(client, incident_id),
             incident_id=incident_id,
         )
@@ -985,7 +1002,7 @@ def list_(
     )
     listings = _run(
         _with_temporal(
-            _client_settings(lazy_logging=True),
+            _client_settings(quick=True),
             lambda client: incidents.list_incidents(client, query),
         )
     )
