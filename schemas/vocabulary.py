@@ -6,6 +6,7 @@ Where IOM's Human Trafficking Case Data Standard (HTCDS) has a name for a value,
 to it, so an anonymised export can speak HTCDS.
 """
 
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -355,3 +356,17 @@ class MonitoringKind(StrEnum):
     PORTFOLIO = "portfolio"  # daily: KPIs and reconciliation
     DIGEST = "digest"  # weekly
     ANNUAL = "annual"  # yearly due-diligence summary
+
+
+class EventOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RECORDED = "recorded"
+
+
+# How long one attempt of `deliver_notification` may run before Temporal retries it elsewhere: the
+# workflows schedule it with this, and the worker's webhook timeout must stay well inside it.
+DELIVERY_ATTEMPT_TIMEOUT = timedelta(minutes=2)

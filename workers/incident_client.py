@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from schemas.facts import FactKind
 from schemas.history import TimelineEvent
-from schemas.incident import DecisionResult, IncidentStatus, PartnerView
+from schemas.incident_results import DecisionResult, IncidentStatus, PartnerView
 from schemas.vocabulary import DecisionKind, Step
 from workflows import search_attributes as sa
 from workflows.names import (

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.notify_settings import NotifyChannel, NotifySettings
-from schemas.register import DELIVERY_ATTEMPT_TIMEOUT
+from schemas.vocabulary import DELIVERY_ATTEMPT_TIMEOUT
 from workers.errors import StartupError
 from workers.keyring import KeyRing, KeyRingError
 from workers.redaction import redact_url

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from schemas.facts import FactKind
-    from schemas.incident import DecisionResult, IncidentStatus
+    from schemas.incident_results import DecisionResult, IncidentStatus
     from workers.keyring import KeyRing
     from workers.settings import Settings
 
@@ -440,7 +440,7 @@ def _send_decision(
     request_id: str | None = None,
 ) -> None:
     """Send a checked decision as an update; print the result, or `refused: why` (exit 1)."""
-    from schemas.register import EventOutcome
+    from schemas.vocabulary import EventOutcome
     from workers import incident_client as incidents
 
     hint = (
