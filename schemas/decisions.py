@@ -670,5 +670,29 @@ class EraseVictim(Decision):
     reason: ShortText = Field(description="Why (the victim's request, a retention limit...).")
 
 
-# Each decision kind's model is named in its registry entry (workflows/rules/registry.py); facts
-# are in schemas/facts.py.
+# Each decision kind's model, for clients that check a payload before sending it (`remediation
+# decide`) without the rules; the registry (workflows/rules/registry.py) names the same model in
+# each kind's entry, and refuses to register one that differs. Facts are in schemas/facts.py.
+DECISION_MODELS: dict[DecisionKind, type[Decision]] = {
+    DecisionKind.ACKNOWLEDGE: Acknowledge,
+    DecisionKind.IMMEDIATE_PROTECTION: ImmediateProtection,
+    DecisionKind.VERIFICATION: Verification,
+    DecisionKind.RESPONSE: Response,
+    DecisionKind.ACTION_PLAN: ActionPlan,
+    DecisionKind.CHECK_IN: CheckIn,
+    DecisionKind.AMEND_PLAN: AmendPlan,
+    DecisionKind.CLOSURE: Closure,
+    DecisionKind.LESSONS_LEARNED: LessonsLearned,
+    DecisionKind.FOLLOW_UP: FollowUp,
+    DecisionKind.RECORD_VICTIM: RecordVictim,
+    DecisionKind.RECORD_CONSENT: RecordConsent,
+    DecisionKind.WITHDRAW_CONSENT: WithdrawConsent,
+    DecisionKind.SHARE_VICTIM_DATA: ShareVictimData,
+    DecisionKind.BEST_INTERESTS: BestInterests,
+    DecisionKind.ERASE_VICTIM: EraseVictim,
+    DecisionKind.APPROVE: Approve,
+    DecisionKind.REJECT: Reject,
+    DecisionKind.REASSIGN: Reassign,
+    DecisionKind.EXTEND_DEADLINE: ExtendDeadline,
+    DecisionKind.CLOSE_EARLY: CloseEarly,
+}

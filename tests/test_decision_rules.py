@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.decisions import (
+    DECISION_MODELS,
     ActionProgress,
     Budget,
     CloseEarly,
@@ -308,6 +309,11 @@ def test_the_kinds_in_words_match_the_registry() -> None:
         docstring = " ".join((rule.model.__doc__ or "").split())
         assert docstring.startswith(KINDS[kind].summary), kind
         assert rule.roles == KINDS[kind].roles
+
+
+def test_the_models_for_clients_are_the_registrys() -> None:
+    """`remediation decide` checks a payload against DECISION_MODELS, without the rules."""
+    assert {kind: rule.model for kind, rule in REGISTRY.items()} == DECISION_MODELS
 
 
 @pytest.mark.parametrize(("kind", "actor"), WRONG_ROLE_CASES)

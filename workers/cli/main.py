@@ -516,10 +516,10 @@ def decide(
     if not isinstance(document, dict):
         _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
     document = _with_actor(document, actor_id, roles)
-    from workflows.rules.registry import REGISTRY
+    from schemas.decisions import DECISION_MODELS
 
     _validated(
-        REGISTRY[decision].model,
+        DECISION_MODELS[decision],
         json.dumps(document),
         f"{_source_name(file)} is not a valid {decision} decision",
     )

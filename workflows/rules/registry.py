@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from schemas.decisions import (
+    DECISION_MODELS,
     Acknowledge,
     ActionPlan,
     AmendPlan,
@@ -55,6 +56,7 @@ REGISTRY: dict[DecisionKind, DecisionRule[Any]] = {}
 def _register(*rules: DecisionRule[Any]) -> None:
     for rule in rules:
         assert rule.kind not in REGISTRY, f"{rule.kind} registered twice"
+        assert rule.model is DECISION_MODELS[rule.kind], f"{rule.kind}: not its model"
         REGISTRY[rule.kind] = rule
 
 
