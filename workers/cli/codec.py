@@ -6,7 +6,7 @@ Registered on the `remediation` app by workers/cli/main.py.
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -41,7 +41,7 @@ def codec_server(
     from workers.codec_server import serve_codec_until_signalled
     from workers.encryption import require_key_ring
 
-    overrides: dict[str, Any] = {"codec_cors_origin": cors_origin} if cors_origin else {}
+    overrides = {"codec_cors_origin": cors_origin} if cors_origin else {}
     settings = support._settings(**overrides)
     if settings.codec_server_token is None:
         support._fail("CODEC_SERVER_TOKEN is not set: the codec server needs a token to check")

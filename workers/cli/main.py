@@ -22,12 +22,13 @@ from workers.cli.report import report
 from workers.cli.schedules import schedules_app
 from workers.cli.support import (
     JsonOption,
-    QuickEnd,
+    QuickCommand,
     _client_settings,
     _database_url,
     _end_now,
     _fail,
     _print_json,
+    _quick,
     _run,
     _settings,
     _table,
@@ -50,15 +51,16 @@ M = TypeVar("M", bound="BaseModel")
 
 
 class _Remediation(typer.Typer):
-    """The app. Run as a program (the console script, `python -m workers.cli`), a command that
-    asked for it (`QuickEnd`) ends without the interpreter's teardown once it has answered, with
-    its exit code; run by a test's `CliRunner`, this is never called."""
+    """The app. Run as a program (the console script, `python -m workers.cli`), a quick command
+    (`QuickCommand`) ends without the interpreter's teardown once it has answered, with its exit
+    code; a test's `CliRunner` never calls this."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        QuickCommand.program = True
         try:
             return super().__call__(*args, **kwargs)
         except SystemExit as end:
-            if QuickEnd.requested and (end.code is None or isinstance(end.code, int)):
+            if QuickCommand.requested and (end.code is None or isinstance(end.code, int)):
                 _end_now(end.code or 0)
             raise
 
@@ -418,7 +420,7 @@ def _send_signal(
 
     _run(
         _with_temporal(
-            _client_settings(quick=True),
+            _client_settings(),
             lambda client: incidents.signal(client, incident_id, kind, payload),
             incident_id=incident_id,
         )
@@ -450,7 +452,7 @@ def _send_decision(
     try:
         result = _run(
             _with_temporal(
-                _client_settings(quick=True),
+                _client_settings(),
                 lambda client: incidents.decide(
                     client, incident_id, decision, document, request_id=request_id
                 ),
@@ -507,7 +509,7 @@ def decide(
         ),
     ] = None,
 ) -> None:
-
+    _quick()
     text = _read_document(file)
     try:
         document = json.loads(text)
@@ -543,6 +545,7 @@ def note(
     as_json: JsonOption = False,
 ) -> None:
     """Add a note to an incident (a fact, sent as the `note` signal; shown in its timeline)."""
+    _quick()
     from schemas.facts import FactKind, Note
 
     payload = {"actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]}, "text": text}
@@ -567,6 +570,7 @@ def evidence(
     as_json: JsonOption = False,
 ) -> None:
     """Record a reference to evidence filed elsewhere (the `evidence_added` signal)."""
+    _quick()
     from schemas.facts import EvidenceAdded, FactKind
 
     payload = {
@@ -929,11 +933,12 @@ def erase_victim(
 def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
     """Where an incident stands: step, severity, response level, case owner, what is awaited
     from whom and by when, pending approvals, returned items, actions and deadlines."""
+    _quick()
     from workers import incident_client as incidents
 
     result = _run(
         _with_temporal(
-            _client_settings(quick=True),
+            _client_settings(),
             lambda client: incidents.status(client, incident_id),
             incident_id=incident_id,
         )
@@ -948,11 +953,12 @@ def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None
 def timeline(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
     """Every event of an incident, oldest first: decisions (accepted, pending approval, refused
     signals), facts and automatic steps, with actor, summary and reason."""
+    _quick()
     from workers import incident_client as incidents
 
     events = _run(
         _with_temporal(
-            _client_settings(quick=True),
+            _client_settings(),
             lambda client: incidents.timeline(client, incident_id),
             incident_id=incident_id,
         )
@@ -995,6 +1001,7 @@ def list_(
 
     Filters use the incidents' search attributes, which may lag a change by a second or so.
     """
+    _quick()
     from workers import incident_client as incidents
 
     query = incidents.list_query(
@@ -1002,7 +1009,7 @@ def list_(
     )
     listings = _run(
         _with_temporal(
-            _client_settings(quick=True),
+            _client_settings(),
             lambda client: incidents.list_incidents(client, query),
         )
     )

@@ -4,6 +4,7 @@ A module of its own so that the command modules (main.py, audit.py, codec.py, le
 others in workers/cli/) can all use it without importing one another.
 """
 
+import gc
 import json
 import os
 import sys
@@ -46,13 +47,10 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         _fail(str(error))
 
 
-def _settings(*, lazy_logging: bool = False, **overrides: Any) -> "Settings":
-    """The settings, with this process's logging configured by them.
-
-    `lazy_logging`: for a command whose work logs through the standard library alone (one that
-    only talks to Temporal): logging is configured when something first logs, so a command that
-    logs nothing never imports structlog and rich (workers/logs.py).
-    """
+def _settings(**overrides: Any) -> "Settings":
+    """The settings, with this process's logging configured by them: for a quick command
+    (`QuickCommand`), when something first logs, so one that logs nothing never imports structlog
+    and rich (workers/logs.py)."""
     from workers.logs import configure_logging, configure_logging_when_used
     from workers.settings import load_settings
 
@@ -60,7 +58,7 @@ def _settings(*, lazy_logging: bool = False, **overrides: Any) -> "Settings":
         settings = load_settings(**overrides)
     except StartupError as error:
         _fail(str(error))
-    configure = configure_logging_when_used if lazy_logging else configure_logging
+    configure = configure_logging_when_used if QuickCommand.requested else configure_logging
     configure(settings.log_format, settings.logging_level)
     return settings
 
@@ -88,15 +86,28 @@ def _database_url(settings: "Settings") -> str:
     return stack.database_url
 
 
-class QuickEnd:
-    """Whether this process, once its command has answered, ends without the interpreter's
-    teardown: set by the commands that only talk to Temporal (`_client_settings(quick=True)`).
+class QuickCommand:
+    """Whether this process runs a quick command: one that only talks to Temporal (whose SDK logs
+    through the standard library) and writes its answer (status, timeline, list, decide, note,
+    evidence), each of which calls `_quick()` before it imports anything.
 
-    Freeing the SDK's native runtime and the modules takes a few tenths of a second on a busy
-    machine, longer than such a command's own work; they hold nothing that must be closed.
+    Its logging is configured when something logs (`_settings`). Run as a program (the app sets
+    `program`; a test's CliRunner does not), it also runs without the cyclic garbage collector and
+    ends without the interpreter's teardown: importing is most of such a command's time and the
+    collector's passes over what is imported a tenth of it, and freeing the SDK's native runtime
+    and the modules takes a few tenths of a second on a busy machine. It holds nothing that must
+    be closed, and nothing it allocates outlives it.
     """
 
+    program = False
     requested = False
+
+
+def _quick() -> None:
+    """Declare the running command a quick command (`QuickCommand`)."""
+    QuickCommand.requested = True
+    if QuickCommand.program:
+        gc.disable()
 
 
 def _end_now(code: int) -> None:
@@ -110,18 +121,13 @@ def _end_now(code: int) -> None:
     os._exit(code)
 
 
-def _client_settings(*, quick: bool = False) -> "Settings":
+def _client_settings() -> "Settings":
     """The environment; without TEMPORAL_ADDRESS, the `remediation up` running on the data dir.
 
     A running stack also supplies the namespace and task queue unless they are set explicitly.
-    `quick`: the command only talks to Temporal (whose SDK logs through the standard library) and
-    writes its answer: logging is configured when something logs (see `_settings`), and the
-    process ends without the interpreter's teardown (`QuickEnd`).
     """
 
-    settings = _settings(lazy_logging=quick)
-    if quick:
-        QuickEnd.requested = True
+    settings = _settings()
     explicit = settings.model_fields_set
     if "temporal_address" in explicit:
         return settings
