@@ -1,7 +1,6 @@
 """The connection pool to the case register, owned by the worker and injected into activities."""
 
 import json
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -38,15 +37,3 @@ async def open_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
         timeout=CONNECT_TIMEOUT_SECONDS,
         init=_register_codecs,
     )
-
-
-def redact_url(database_url: str) -> str:
-    """The URL with its password replaced, safe to print and log."""
-    parts = urlsplit(database_url)
-    if parts.password is None:
-        return database_url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -36,18 +36,21 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 import structlog
-from pydantic import Field, SecretStr
+from pydantic import Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+# How notifications are sent is settings (workers/settings.py reads it without this module's SDK
+# and driver imports); re-exported here, where it is used.
+from activities.notify_settings import NotifyChannel as NotifyChannel
+from activities.notify_settings import NotifySettings as NotifySettings
 from schemas.common import Contract
 from schemas.register import NotificationKey
 from workflows.metrics import NOTIFICATIONS_FAILED
@@ -61,27 +64,6 @@ _SIGNATURE_PREFIX = "sha256="
 _USER_AGENT = "remediation-engine"
 # last_error is for operators: short, and never the notification's subject or body.
 _ERROR_MAX = 300
-
-
-class NotifyChannel(StrEnum):
-    """How queued notifications leave the outbox."""
-
-    LOG = "log"
-    WEBHOOK = "webhook"
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """How this worker delivers notifications.
-
-    The worker builds it from its settings (NOTIFY_*, checked there: workers/settings.py) and
-    passes it to the `Notifier`; activities never read the environment.
-    """
-
-    channel: NotifyChannel = NotifyChannel.LOG
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = field(default=None, repr=False)
-    timeout_seconds: float = 10.0
 
 
 class DeliveryResult(Contract):

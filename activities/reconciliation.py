@@ -75,10 +75,10 @@ from schemas.monitoring import (
 )
 from schemas.vocabulary import Step
 from workflows import search_attributes as sa
+from workflows.names import INCIDENT_WORKFLOW as INCIDENT_WORKFLOW
 
 log = structlog.get_logger(__name__)
 
-INCIDENT_WORKFLOW = "IncidentWorkflow"
 # A new incident's workflow writes its register row with its first activity.
 REGISTRATION_GRACE = timedelta(minutes=2)
 PAGE_SIZE = 500

@@ -29,11 +29,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.database import Connection
+from schemas.refusals import ALREADY_OPENED as ALREADY_OPENED
 from workflows.metrics import REGISTER_CONFLICTS
 
 log = structlog.get_logger(__name__)
 
-ALREADY_OPENED = "IncidentAlreadyOpened"
 CONFLICT = "RegisterConflict"
 
 _INSERT_CONFLICT = """

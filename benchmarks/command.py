@@ -2,8 +2,8 @@
 
 `make bench` runs it (`python -m benchmarks`, benchmarks/__main__.py). Not part of the test run,
 the installed package or the image. The measurements themselves are in benchmarks/load.py ((a),
-(b), (d)), benchmarks/lifecycle.py ((c)), benchmarks/replay.py ((e)) and benchmarks/soak.py
-((g)); the table and the targets in benchmarks/report.py.
+(b), (d)), benchmarks/lifecycle.py ((c)), benchmarks/replay.py ((e)), benchmarks/cli.py ((f))
+and benchmarks/soak.py ((g)); the table and the targets in benchmarks/report.py.
 """
 
 import asyncio
@@ -100,7 +100,7 @@ async def _measure_on_stack(run: Run) -> None:
     from benchmarks.lifecycle import measure_lifecycle
     from benchmarks.stack import benchmark_stack
 
-    with_temporal = any(letter in run.only for letter in "abdg")
+    with_temporal = any(letter in run.only for letter in "abdfg")
     async with benchmark_stack(with_temporal=with_temporal, progress=_progress) as stack:
         portfolio = load.Portfolio()
         if with_temporal:
@@ -253,6 +253,23 @@ async def _measure_on_stack(run: Run) -> None:
             if failed:
                 raise RuntimeError(f"{failed} incidents could not be taken into monitoring")
 
+        async def commands() -> None:
+            from benchmarks.cli import RUNS, measure_commands
+
+            times = await measure_commands(stack, portfolio)
+            run.figures += report.cli_figures(times.seconds)
+            run.details["f"] = {
+                "runs": RUNS,
+                "seconds": {
+                    name: [round(value, 3) for value in values]
+                    for name, values in times.seconds.items()
+                },
+            }
+
+        # (f) first, while the worker has nothing else to do: an operator's command on a quiet
+        # engine.
+        await run.measure("f", commands)
+
         async def soak() -> None:
             from benchmarks.soak import SoakPlan, run_soak
 
@@ -275,7 +292,7 @@ async def run_benchmark(only: tuple[str, ...], scale: float) -> Run:
     """Every chosen measurement, (e) first while nothing else runs on the machine."""
     run = Run(only, scale)
     await run.measure("e", lambda: _replay(run))
-    if any(letter in only for letter in "abcdg"):
+    if any(letter in only for letter in "abcdfg"):
         await _measure_on_stack(run)
     order = {letter: index for index, letter in enumerate(report.MEASUREMENTS)}
     run.figures.sort(key=lambda figure: order[figure.key[0]])
@@ -396,6 +413,12 @@ def benchmark(
 
     (e) Replay time of each committed history in tests/histories/ (mean and max; no target).
 
+    (f) The command line's answer, against the benchmark's stack: whole processes of
+    `remediation --help` (target <= 0.3 s), `remediation status ID` on an open incident and
+    `remediation decide ID acknowledge FILE` on a fresh incident each run (a real accepted
+    decision; targets <= 0.6 s), and beside them `temporal workflow describe -w ID` on the same
+    incident (no target): each once untimed, then five times; the median, with min and max.
+
     (g) Soak under faults: 2,000 open incidents spread over every stage of a path through the
     six steps (brought there beforehand, untimed) take decisions at 10 a second for 10 minutes,
     each the next one of an incident with none in flight, with two worker processes on the task
@@ -412,7 +435,7 @@ def benchmark(
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
-    if any(letter in chosen for letter in "abcdg") and find_spec("psutil") is None:
+    if any(letter in chosen for letter in "abcdfg") and find_spec("psutil") is None:
         _fail(
             "the benchmark needs the `test` extra (psutil, temporal-test-server): run `make bench`"
         )

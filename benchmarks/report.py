@@ -5,7 +5,7 @@ milliseconds."""
 import math
 import os
 import platform
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,13 +13,14 @@ from typing import Any, Literal
 
 from workers.settings import Settings
 
-MEASUREMENTS = ("a", "b", "c", "d", "e", "g")
+MEASUREMENTS = ("a", "b", "c", "d", "e", "f", "g")
 MEASUREMENT_NAMES = {
     "a": "intake throughput against a bare workflow",
     "b": "decision latency under steady load",
     "c": "a whole lifecycle on the time-skipping server",
     "d": "worker memory and a portfolio run with many open incidents",
     "e": "replay time of the committed histories",
+    "f": "the command line's answer: remediation --help, status and decide",
     "g": "a soak of decisions while workers are killed and servers restarted",
 }
 NO_TARGET = "—"
@@ -60,6 +61,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = math.ceil(q / 100 * len(ordered))
     return ordered[rank - 1]
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median, min and max (the median of an even count is the mean of the middle two)."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return median, ordered[0], ordered[-1]
 
 
 @dataclass(frozen=True)
@@ -193,3 +204,25 @@ def results_document(
         },
         "versions": versions,
     }
+
+
+# (f): whole processes, median of the runs. `temporal workflow describe` is the comparison: what
+# a command against the same server costs when it is one compiled binary.
+CLI_HELP_SECONDS = Target("<=", 0.3)
+CLI_ANSWER_SECONDS = Target("<=", 0.6)
+CLI_COMMANDS = {
+    "help": ("remediation --help", CLI_HELP_SECONDS),
+    "status": ("remediation status ID", CLI_ANSWER_SECONDS),
+    "decide": ("remediation decide ID acknowledge", CLI_ANSWER_SECONDS),
+    "describe": ("temporal workflow describe -w ID", None),
+}
+
+
+def cli_figures(seconds: Mapping[str, Sequence[float]]) -> list[Figure]:
+    """(f)'s lines: each command's median over its runs, with the min and max in the label."""
+    figures = []
+    for name, (command, target) in CLI_COMMANDS.items():
+        median, low, high = spread(seconds[name])
+        label = f"{command}, median of {len(seconds[name])} ({low:.2f} to {high:.2f} s)"
+        figures.append(Figure(f"f.{name}", label, median, "s", 2, target))
+    return figures

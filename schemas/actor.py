@@ -1,20 +1,9 @@
 """Who did something: every decision and every audit entry names its actor."""
 
-from enum import StrEnum
-
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Role(StrEnum):
-    """Roles an actor can hold on an incident."""
-
-    CASE_OWNER = "case_owner"
-    VERIFIER = "verifier"
-    APPROVER = "approver"
-    EXECUTIVE = "executive"
-    IMPLEMENTING_PARTNER = "implementing_partner"
-    INTEGRATION = "integration"
-    SYSTEM = "system"
+# Role lives with the other picklists (pure, so the command line's help needs no pydantic).
+from schemas.vocabulary import Role as Role
 
 
 class Actor(BaseModel):

@@ -15,6 +15,10 @@ from pydantic import (
     ValidationInfo,
 )
 
+# The years the register can hold live with the picklists (pure, for the command line's help).
+from schemas.vocabulary import EARLIEST_YEAR as EARLIEST_YEAR
+from schemas.vocabulary import LATEST_YEAR as LATEST_YEAR
+
 # Computed once at import: workflows validate models inside the sandbox, where pycountry must
 # not lazily read its database files.
 _COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
@@ -61,12 +65,6 @@ def _text(value: str, info: ValidationInfo) -> str:
             raise ValueError(f"contains a lone surrogate (U+{code:04X}); remove it")
         raise ValueError(f"contains a control character (U+{code:04X}); remove it")
     return value
-
-
-# Instants and days the register and the deadline arithmetic can hold: converting to UTC or adding
-# escalation graces to a date near year 9999 overflows Python's datetime.
-EARLIEST_YEAR = 1900
-LATEST_YEAR = 2999
 
 
 def _instant(moment: datetime, info: ValidationInfo) -> datetime:

@@ -49,34 +49,11 @@ from schemas.vocabulary import (
     VerificationOutcome,
 )
 
+# DecisionKind lives with the other picklists (pure, so the command line's help needs no pydantic).
+from schemas.vocabulary import DecisionKind as DecisionKind
+
 # Approval ids (`response-1`), milestone ids (`action:A1`) and incident ids: no spaces, no controls.
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
-
-
-class DecisionKind(StrEnum):
-    """Name of every decision; the update and the signal carrying it have this name."""
-
-    ACKNOWLEDGE = "acknowledge"
-    IMMEDIATE_PROTECTION = "immediate_protection"
-    VERIFICATION = "verification"
-    RESPONSE = "response"
-    ACTION_PLAN = "action_plan"
-    CHECK_IN = "check_in"
-    AMEND_PLAN = "amend_plan"
-    CLOSURE = "closure"
-    LESSONS_LEARNED = "lessons_learned"
-    APPROVE = "approve"
-    REJECT = "reject"
-    REASSIGN = "reassign"
-    EXTEND_DEADLINE = "extend_deadline"
-    CLOSE_EARLY = "close_early"
-    FOLLOW_UP = "follow_up"
-    RECORD_VICTIM = "record_victim"
-    RECORD_CONSENT = "record_consent"
-    WITHDRAW_CONSENT = "withdraw_consent"
-    SHARE_VICTIM_DATA = "share_victim_data"
-    BEST_INTERESTS = "best_interests"
-    ERASE_VICTIM = "erase_victim"
 
 
 def _distinct(values: Sequence[str], what: str) -> None:
@@ -693,5 +670,29 @@ class EraseVictim(Decision):
     reason: ShortText = Field(description="Why (the victim's request, a retention limit...).")
 
 
-# Each decision kind's model is named in its registry entry (workflows/rules/registry.py); facts
-# are in schemas/facts.py.
+# Each decision kind's model, for clients that check a payload before sending it (`remediation
+# decide`) without the rules; the registry (workflows/rules/registry.py) names the same model in
+# each kind's entry, and refuses to register one that differs. Facts are in schemas/facts.py.
+DECISION_MODELS: dict[DecisionKind, type[Decision]] = {
+    DecisionKind.ACKNOWLEDGE: Acknowledge,
+    DecisionKind.IMMEDIATE_PROTECTION: ImmediateProtection,
+    DecisionKind.VERIFICATION: Verification,
+    DecisionKind.RESPONSE: Response,
+    DecisionKind.ACTION_PLAN: ActionPlan,
+    DecisionKind.CHECK_IN: CheckIn,
+    DecisionKind.AMEND_PLAN: AmendPlan,
+    DecisionKind.CLOSURE: Closure,
+    DecisionKind.LESSONS_LEARNED: LessonsLearned,
+    DecisionKind.FOLLOW_UP: FollowUp,
+    DecisionKind.RECORD_VICTIM: RecordVictim,
+    DecisionKind.RECORD_CONSENT: RecordConsent,
+    DecisionKind.WITHDRAW_CONSENT: WithdrawConsent,
+    DecisionKind.SHARE_VICTIM_DATA: ShareVictimData,
+    DecisionKind.BEST_INTERESTS: BestInterests,
+    DecisionKind.ERASE_VICTIM: EraseVictim,
+    DecisionKind.APPROVE: Approve,
+    DecisionKind.REJECT: Reject,
+    DecisionKind.REASSIGN: Reassign,
+    DecisionKind.EXTEND_DEADLINE: ExtendDeadline,
+    DecisionKind.CLOSE_EARLY: CloseEarly,
+}

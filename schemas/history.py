@@ -4,8 +4,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.actor import Actor
 from schemas.common import ActorId, Contract
-from schemas.decisions import DecisionKind
-from schemas.register import EventOutcome
+from schemas.vocabulary import DecisionKind, EventOutcome
 
 
 class ReturnedItem(Contract):

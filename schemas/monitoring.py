@@ -12,15 +12,11 @@ from pydantic import Field, model_validator
 
 from schemas.common import EARLIEST_YEAR, LATEST_YEAR, Contract
 from schemas.policy import MilestoneKind
+
+# The workflow's name and its kinds of run live with the picklists (pure, for the command line).
+from schemas.vocabulary import MONITORING_WORKFLOW as MONITORING_WORKFLOW
+from schemas.vocabulary import MonitoringKind as MonitoringKind
 from schemas.vocabulary import Severity, Step
-
-MONITORING_WORKFLOW = "PortfolioMonitoringWorkflow"
-
-
-class MonitoringKind(StrEnum):
-    PORTFOLIO = "portfolio"  # daily: KPIs and reconciliation
-    DIGEST = "digest"  # weekly
-    ANNUAL = "annual"  # yearly due-diligence summary
 
 
 class MonitoringRun(Contract):

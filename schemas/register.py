@@ -1,6 +1,6 @@
 """Records the workflow hands to the case register's activities, and what they return."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -11,6 +11,7 @@ from schemas.common import ActionId, ActorId, Contract, CountryCode, FacilityId,
 from schemas.decisions import VictimFeedback
 from schemas.intake import Intake
 from schemas.victims import SealedData
+from schemas.vocabulary import DELIVERY_ATTEMPT_TIMEOUT as DELIVERY_ATTEMPT_TIMEOUT
 from schemas.vocabulary import (
     ActionCategory,
     ActionStatus,
@@ -24,6 +25,7 @@ from schemas.vocabulary import (
     Severity,
     Step,
 )
+from schemas.vocabulary import EventOutcome as EventOutcome
 
 IncidentId = str
 
@@ -54,15 +56,6 @@ class RelatedIncident(Contract):
 
 class IncidentOpened(Contract):
     related: list[RelatedIncident] = Field(description="Related incidents found and linked.")
-
-
-class EventOutcome(StrEnum):
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    PENDING_APPROVAL = "pending_approval"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    RECORDED = "recorded"
 
 
 class IncidentSnapshot(Contract):
@@ -226,11 +219,6 @@ class EventWithNotifications(Contract):
     notifications: list[Notification] = Field(
         default_factory=list, description="Queued in the outbox with the event."
     )
-
-
-# How long one attempt of `deliver_notification` may run before Temporal retries it elsewhere: the
-# workflows schedule it with this, and the worker's webhook timeout must stay well inside it.
-DELIVERY_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 
 
 class NotificationKey(Contract):

@@ -6,6 +6,7 @@ Where IOM's Human Trafficking Case Data Standard (HTCDS) has a name for a value,
 to it, so an anonymised export can speak HTCDS.
 """
 
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -302,3 +303,70 @@ HTCDS_NAMES: dict[StrEnum, str] = {
 
 # HTCDS's labour-exploitation type for every incident this engine handles.
 HTCDS_LABOUR_EXPLOITATION_TYPE = "MiningOrDrilling"
+
+
+class Role(StrEnum):
+    """Roles an actor can hold on an incident."""
+
+    CASE_OWNER = "case_owner"
+    VERIFIER = "verifier"
+    APPROVER = "approver"
+    EXECUTIVE = "executive"
+    IMPLEMENTING_PARTNER = "implementing_partner"
+    INTEGRATION = "integration"
+    SYSTEM = "system"
+
+
+class DecisionKind(StrEnum):
+    """Name of every decision; the update and the signal carrying it have this name."""
+
+    ACKNOWLEDGE = "acknowledge"
+    IMMEDIATE_PROTECTION = "immediate_protection"
+    VERIFICATION = "verification"
+    RESPONSE = "response"
+    ACTION_PLAN = "action_plan"
+    CHECK_IN = "check_in"
+    AMEND_PLAN = "amend_plan"
+    CLOSURE = "closure"
+    LESSONS_LEARNED = "lessons_learned"
+    APPROVE = "approve"
+    REJECT = "reject"
+    REASSIGN = "reassign"
+    EXTEND_DEADLINE = "extend_deadline"
+    CLOSE_EARLY = "close_early"
+    FOLLOW_UP = "follow_up"
+    RECORD_VICTIM = "record_victim"
+    RECORD_CONSENT = "record_consent"
+    WITHDRAW_CONSENT = "withdraw_consent"
+    SHARE_VICTIM_DATA = "share_victim_data"
+    BEST_INTERESTS = "best_interests"
+    ERASE_VICTIM = "erase_victim"
+
+
+# Instants and days the register and the deadline arithmetic can hold: converting to UTC or adding
+# escalation graces to a date near year 9999 overflows Python's datetime.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+
+# The workflow that runs portfolio monitoring (a report or reconciliation), and its kinds of run.
+MONITORING_WORKFLOW = "PortfolioMonitoringWorkflow"
+
+
+class MonitoringKind(StrEnum):
+    PORTFOLIO = "portfolio"  # daily: KPIs and reconciliation
+    DIGEST = "digest"  # weekly
+    ANNUAL = "annual"  # yearly due-diligence summary
+
+
+class EventOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RECORDED = "recorded"
+
+
+# How long one attempt of `deliver_notification` may run before Temporal retries it elsewhere: the
+# workflows schedule it with this, and the worker's webhook timeout must stay well inside it.
+DELIVERY_ATTEMPT_TIMEOUT = timedelta(minutes=2)

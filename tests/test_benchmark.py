@@ -20,12 +20,14 @@ from benchmarks.report import (
     Figure,
     Target,
     check_scale,
+    cli_figures,
     default_output,
     missed,
     parse_only,
     percentile,
     results_document,
     scaled,
+    spread,
     table_lines,
     worker_tuning,
 )
@@ -42,8 +44,8 @@ def test_only_defaults_to_every_measurement_and_keeps_their_order() -> None:
 
 
 def test_only_names_the_unknown_measurements() -> None:
-    with pytest.raises(ValueError, match="unknown measurement\\(s\\) f, z: choose from a, b"):
-        parse_only("a,z,f")
+    with pytest.raises(ValueError, match="unknown measurement\\(s\\) h, z: choose from a, b"):
+        parse_only("a,z,h")
 
 
 @pytest.mark.parametrize("scale", [0.0, -0.5, 1.5, float("nan")])
@@ -71,6 +73,32 @@ def test_percentile_is_nearest_rank() -> None:
         percentile([], 50)
     with pytest.raises(ValueError):
         percentile([1.0], 0)
+
+
+def test_spread_is_median_min_and_max() -> None:
+    assert spread([0.5, 0.1, 0.3, 0.9, 0.2]) == (0.3, 0.1, 0.9)
+    assert spread([0.4, 0.2]) == pytest.approx((0.3, 0.2, 0.4))
+    with pytest.raises(ValueError):
+        spread([])
+
+
+def test_the_command_line_figures_are_medians_against_their_targets() -> None:
+    """(f): help within 0.3 s, status and decide within 0.6 s; describe is the comparison."""
+    runs = {
+        "help": [0.31, 0.25, 0.2, 0.29, 0.26],
+        "status": [0.7, 0.5, 0.55, 0.9, 0.58],
+        "decide": [0.61, 0.65, 0.62, 0.5, 0.7],
+        "describe": [0.05, 0.04, 0.06, 0.05, 0.05],
+    }
+    figures = {figure.key: figure for figure in cli_figures(runs)}
+
+    assert list(figures) == ["f.help", "f.status", "f.decide", "f.describe"]
+    assert figures["f.help"].value == 0.26 and figures["f.help"].met is True
+    assert figures["f.status"].value == 0.58 and figures["f.status"].met is True
+    assert figures["f.decide"].value == 0.62 and figures["f.decide"].met is False
+    assert figures["f.describe"].met is None and figures["f.describe"].target is None
+    assert "median of 5 (0.20 to 0.31 s)" in figures["f.help"].label
+    assert figures["f.status"].target_text() == "≤ 0.60 s"
 
 
 def test_targets_are_met_at_their_bound_and_missed_beyond_it() -> None:
@@ -220,6 +248,7 @@ def test_help_explains_every_measurement() -> None:
     for opening in ("(a) Intake throughput", "(b) Decision latency", "(c) One whole lifecycle"):
         assert opening in text
     assert "(d) 10,000 open incidents" in text and "(e) Replay time" in text
+    assert "(f) The command line" in text
     assert "(g) Soak under faults" in text
     for option in ("--scale", "--only", "--output", "--json"):
         assert option in text

@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -589,3 +591,112 @@ def test_an_unknown_decision_is_a_usage_error() -> None:
 
     assert ran.exit_code == 2
     assert "approve_everything" in ran.output
+
+
+# Help is read far more often than anything is sent: it must not wait for the SDK, the register's
+# driver, the logging or the contract's models (a second between them on a busy machine). `make
+# bench` (f) measures how long it takes; this keeps those imports out of it. (typer itself may
+# import pydantic to convert parameters.)
+HEAVY_PACKAGES = {"temporalio", "asyncpg", "structlog", "rich", "cryptography", "activities"}
+# What help may import of the engine's own layers: the picklists and the kinds in words.
+LIGHT_MODULES = {
+    "schemas",
+    "schemas.vocabulary",
+    "workflows",
+    "workflows.rules",
+    "workflows.rules.kinds",
+}
+
+
+def _imported(stderr: str) -> set[str]:
+    """The modules a `python -X importtime` process imported."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["decide", "--help"], ["schedules", "--help"]])
+def test_help_imports_neither_temporal_nor_the_models(argv: list[str]) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = _imported(ran.stderr)
+    assert "Usage: " in ran.stdout
+    assert {name for name in imported if name.split(".")[0] in HEAVY_PACKAGES} == set()
+    layers = {name for name in imported if name.split(".")[0] in ("schemas", "workflows")}
+    assert layers <= LIGHT_MODULES
+
+
+# Status and decisions are the commands run most: they import the SDK's client, the settings, the
+# encrypting data converter and the models they send or read, but neither the workflows (with the
+# activities and the register's driver they import) nor structlog and rich while nothing logs.
+NEVER_FOR_A_QUICK_COMMAND = {"asyncpg", "structlog", "rich"}
+# Of the engine's lower layers: the key ring's sealing, the notification settings, the workflow's
+# names and search attributes, and the kinds in words (for the help); not the rules.
+QUICK_ACTIVITIES = {"activities", "activities.notify_settings", "activities.sealing"}
+QUICK_WORKFLOWS = {
+    "workflows",
+    "workflows.names",
+    "workflows.search_attributes",
+    "workflows.rules",
+    "workflows.rules.kinds",
+}
+# Reading an incident needs the models of its answers; a decision, its own models besides (with
+# the sealed data they may carry); never the state's or the register's.
+READING_SCHEMAS = {
+    "schemas",
+    "schemas.vocabulary",
+    "schemas.actor",
+    "schemas.common",
+    "schemas.facts",
+    "schemas.history",
+    "schemas.policy",
+    "schemas.incident_results",
+    "schemas.refusals",
+}
+DECIDING_SCHEMAS = READING_SCHEMAS | {"schemas.decisions", "schemas.victims"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "incident-X"],
+        ["timeline", "incident-X"],
+        ["decide", "incident-X", "acknowledge", "PAYLOAD"],
+        ["decide", "--signal", "incident-X", "acknowledge", "PAYLOAD"],
+    ],
+    ids=" ".join,
+)
+def test_status_and_decide_import_neither_the_workflows_nor_the_logging(
+    argv: list[str], tmp_path: Path
+) -> None:
+    # Nothing listens at the address: the command imports all it uses to send, then fails to
+    # connect (exit code 1) without logging.
+    payload = tmp_path / "acknowledge.json"
+    payload.write_text(json.dumps(examples.acknowledge()), encoding="utf-8")
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "REMEDIATION_DATA_DIR": str(tmp_path)}
+    argv = [str(payload) if arg == "PAYLOAD" else arg for arg in argv]
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    imported = _imported(ran.stderr)
+    messages = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
+    assert ran.returncode == 1
+    assert messages[0].startswith(f"error: cannot reach Temporal at {address}"), messages
+    assert {"temporalio.client", "workers.incident_client", "workers.encryption"} <= imported
+    assert {name for name in imported if name.split(".")[0] in NEVER_FOR_A_QUICK_COMMAND} == set()
+    assert {name for name in imported if name.split(".")[0] == "activities"} <= QUICK_ACTIVITIES
+    assert {name for name in imported if name.split(".")[0] == "workflows"} <= QUICK_WORKFLOWS
+    schemas = {name for name in imported if name.split(".")[0] == "schemas"}
+    assert schemas <= (DECIDING_SCHEMAS if argv[0] == "decide" else READING_SCHEMAS)

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.decisions import (
+    DECISION_MODELS,
     ActionProgress,
     Budget,
     CloseEarly,
@@ -37,6 +38,7 @@ from schemas.vocabulary import (
 from workers.devstack import examples
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import open_milestones, pending_decisions, status_view
+from workflows.rules.kinds import KINDS
 from workflows.rules.outcome import DecisionRefused, Effect, enter_step
 from workflows.rules.registry import REGISTRY, apply, check
 from workflows.severity import provisional_severity
@@ -295,6 +297,23 @@ WRONG_ROLE_CASES = [
 
 def test_every_decision_kind_has_a_role_rule() -> None:
     assert set(EXPECTED_ROLES) == set(K)
+
+
+def test_the_kinds_in_words_match_the_registry() -> None:
+    """workflows/rules/kinds.py describes every registered kind, in the registry's order (the
+    order `remediation decide --help` lists them), and each summary is how its model's docstring
+    begins (the docstring is the description of its JSON Schema)."""
+    assert list(KINDS) == list(REGISTRY)
+    assert set(KINDS) == set(DecisionKind)
+    for kind, rule in REGISTRY.items():
+        docstring = " ".join((rule.model.__doc__ or "").split())
+        assert docstring.startswith(KINDS[kind].summary), kind
+        assert rule.roles == KINDS[kind].roles
+
+
+def test_the_models_for_clients_are_the_registrys() -> None:
+    """`remediation decide` checks a payload against DECISION_MODELS, without the rules."""
+    assert {kind: rule.model for kind, rule in REGISTRY.items()} == DECISION_MODELS
 
 
 @pytest.mark.parametrize(("kind", "actor"), WRONG_ROLE_CASES)

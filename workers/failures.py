@@ -10,9 +10,7 @@ SDK still logs workflow task failures with their traceback in the worker's log.
 from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DefaultFailureConverter, PayloadConverter
 
-from activities.register_integrity import ALREADY_OPENED
-from workflows.messages import MALFORMED, REFUSED
-from workflows.victim_erasure import REFUSED_REQUEST
+from schemas.refusals import ALREADY_OPENED, MALFORMED, REFUSED, REFUSED_REQUEST
 
 # The ApplicationError types that answer the sender: a decision the rules refuse, a message or an
 # intake that does not fit the contract, an erasure request that may not be made, a second start

@@ -4,51 +4,45 @@ Every call goes through Temporal; the workflow is the only writer of an incident
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.victim_vault import seal_personal_data, victim_data_key
-from schemas.actor import Actor
-from schemas.decisions import DecisionKind, EraseVictim, RecordVictim
-from schemas.erasure import ERASURE_APPROVAL_ID, ErasureRequest, erasure_workflow_id
 from schemas.facts import FactKind
 from schemas.history import TimelineEvent
-from schemas.incident import (
-    DecisionResult,
-    IncidentInput,
-    IncidentStatus,
-    PartnerView,
-    incident_id_for,
-)
-from schemas.intake import Intake
-from schemas.policy import Policy
-from schemas.victims import VictimPersonalData
-from schemas.vocabulary import Step
-from workers.keyring import KeyRing
+from schemas.incident_results import DecisionResult, IncidentStatus, PartnerView
+from schemas.vocabulary import DecisionKind, Step
 from workflows import search_attributes as sa
-from workflows.decision_handlers import handler_name
-from workflows.incident import IncidentWorkflow
-from workflows.incident_details import static_summary
-from workflows.severity import provisional_severity
-from workflows.victim_erasure import VictimErasureWorkflow
+from workflows.names import (
+    INCIDENT_WORKFLOW,
+    PARTNER_ACTIONS_QUERY,
+    STATUS_QUERY,
+    TIMELINE_QUERY,
+    handler_name,
+)
+
+# Querying an incident or sending it a decision needs its workflow's names only
+# (workflows/names.py), never its class: the workflows, with the registry and the activities they
+# import, are imported where a workflow is started, and the register's modules (asyncpg, the
+# victims' vault) where a victim is recorded, so `remediation status` and `decide` answer quickly.
+if TYPE_CHECKING:
+    import asyncpg
+    from temporalio.common import TypedSearchAttributes
+
+    from schemas.actor import Actor
+    from schemas.intake import Intake
+    from schemas.policy import Policy
+    from schemas.victims import VictimPersonalData
+    from workers.keyring import KeyRing
 
 
 class IncidentExists(Exception):
@@ -75,8 +69,12 @@ class IncidentListing:
     started: str
 
 
-def initial_search_attributes(intake: Intake) -> TypedSearchAttributes:
+def initial_search_attributes(intake: "Intake") -> "TypedSearchAttributes":
     """Set at start so a new incident is findable in the UI before its first task runs."""
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    from workflows.severity import provisional_severity
+
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(sa.STEP, "verification"),
         SearchAttributePair(sa.SEVERITY, provisional_severity(intake)),
@@ -93,13 +91,19 @@ def initial_search_attributes(intake: Intake) -> TypedSearchAttributes:
 
 
 async def open_incident(
-    client: Client, intake: Intake, *, task_queue: str, policy: Policy | None = None
+    client: Client, intake: "Intake", *, task_queue: str, policy: "Policy | None" = None
 ) -> str:
     """Start the incident's workflow; raises IncidentExists when the reference was used."""
+    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from schemas.incident import IncidentInput, incident_id_for
+    from workflows.incident_details import static_summary
+
     incident_id = incident_id_for(intake.external_reference)
     try:
         await client.start_workflow(
-            IncidentWorkflow.__name__,
+            INCIDENT_WORKFLOW,
             IncidentInput(intake=intake, policy=policy),
             id=incident_id,
             task_queue=task_queue,
@@ -174,17 +178,20 @@ async def decide(
 
 async def record_victim(
     client: Client,
-    pool: asyncpg.Pool,
-    key_ring: KeyRing,
+    pool: "asyncpg.Pool",
+    key_ring: "KeyRing",
     incident_id: str,
     *,
     victim_id: str,
     child: bool,
-    personal_data: VictimPersonalData | None,
-    actor: Actor,
+    personal_data: "VictimPersonalData | None",
+    actor: "Actor",
 ) -> DecisionResult:
     """Record a victim, their personal data sealed here under their own data key first, so it
     never enters Temporal or the register readable by anyone without that key."""
+    from activities.victim_vault import seal_personal_data, victim_data_key
+    from schemas.decisions import RecordVictim
+
     sealed = None
     if personal_data is not None:
         key = await victim_data_key(pool, key_ring, incident_id, victim_id)
@@ -210,11 +217,20 @@ async def request_erasure(
     victim_id: str,
     *,
     reason: str,
-    actor: Actor,
+    actor: "Actor",
     task_queue: str,
 ) -> ErasureRequested:
     """Ask for a victim's erasure: the `erase_victim` decision of a running incident, or, once
     the incident has ended, a `VictimErasureWorkflow`. Either waits for an approver."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.service import RPCError
+
+    from schemas.decisions import EraseVictim
+    from schemas.erasure import ERASURE_APPROVAL_ID, ErasureRequest, erasure_workflow_id
+    from workflows.victim_erasure import VictimErasureWorkflow
+
     handle = _handle(client, incident_id)
     described = await handle.describe()
     running = described.status == WorkflowExecutionStatus.RUNNING
@@ -257,7 +273,10 @@ async def request_erasure(
 
 
 async def partner_actions(client: Client, incident_id: str, partner: str) -> PartnerView:
-    return await _handle(client, incident_id).query(IncidentWorkflow.partner_actions, partner)
+    view: PartnerView = await _handle(client, incident_id).query(
+        PARTNER_ACTIONS_QUERY, partner, result_type=PartnerView
+    )
+    return view
 
 
 async def signal(
@@ -272,11 +291,17 @@ async def signal(
 
 
 async def status(client: Client, incident_id: str) -> IncidentStatus:
-    return await _handle(client, incident_id).query(IncidentWorkflow.status)
+    result: IncidentStatus = await _handle(client, incident_id).query(
+        STATUS_QUERY, result_type=IncidentStatus
+    )
+    return result
 
 
 async def timeline(client: Client, incident_id: str) -> list[TimelineEvent]:
-    return await _handle(client, incident_id).query(IncidentWorkflow.timeline)
+    events: list[TimelineEvent] = await _handle(client, incident_id).query(
+        TIMELINE_QUERY, result_type=list[TimelineEvent]
+    )
+    return events
 
 
 def list_query(
@@ -287,7 +312,7 @@ def list_query(
     include_closed: bool = False,
 ) -> str:
     """A visibility query over the search attributes."""
-    clauses = [f"WorkflowType = '{IncidentWorkflow.__name__}'"]
+    clauses = [f"WorkflowType = '{INCIDENT_WORKFLOW}'"]
     if not include_closed:
         clauses.append("ExecutionStatus = 'Running'")
     if step:

@@ -6,30 +6,29 @@ are routed through the same renderer, so one process writes one format.
 
 import logging
 import sys
+import threading
 from typing import Any, TextIO
-
-import structlog
-from temporalio import activity
-from temporalio.worker import (
-    ActivityInboundInterceptor,
-    ExecuteActivityInput,
-    Interceptor,
-)
 
 from workers.settings import LogFormat
 
-_SHARED_PROCESSORS: list[Any] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-]
+
+def _shared_processors() -> list[Any]:
+    import structlog
+
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
 
 
 def configure_logging(
     log_format: LogFormat = LogFormat.AUTO, level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
     """Configure structlog and the standard library's root logger for this process."""
+    import structlog  # with rich, which its console renderer uses: see configure_logging_when_used
+
     stream = stream or sys.stderr
     as_json = log_format is LogFormat.JSON or (log_format is LogFormat.AUTO and not stream.isatty())
     renderer: Any = (
@@ -37,14 +36,15 @@ def configure_logging(
         if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    shared = _shared_processors()
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -57,6 +57,39 @@ def configure_logging(
     root.handlers = [handler]
     root.setLevel(level)
     # asyncpg and the SDK's internals are chatty at debug level; keep them at our level or above.
+    logging.getLogger("asyncio").setLevel(max(level, logging.WARNING))
+
+
+class _ConfigureOnFirstRecord(logging.Handler):
+    """The root logger's handler until something logs: configures logging, then passes the record
+    on to the handler configured."""
+
+    def __init__(self, log_format: LogFormat, level: int, stream: TextIO | None) -> None:
+        super().__init__()
+        self._configuration = (log_format, level, stream)
+        self._configured = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        root = logging.getLogger()
+        with self._configured:
+            if self in root.handlers:
+                configure_logging(*self._configuration)
+        root.handle(record)
+
+
+def configure_logging_when_used(
+    log_format: LogFormat = LogFormat.AUTO, level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
+    """As `configure_logging`, done when the standard library first logs a record at `level` or
+    above, so that a command that logs nothing does not import structlog and rich (a few tenths of
+    a second). Only for work that logs through the standard library alone (Temporal's SDK does):
+    a structlog logger used before the first record would write with structlog's defaults."""
+    if "structlog" in sys.modules:
+        configure_logging(log_format, level, stream)
+        return
+    root = logging.getLogger()
+    root.handlers = [_ConfigureOnFirstRecord(log_format, level, stream)]
+    root.setLevel(level)
     logging.getLogger("asyncio").setLevel(max(level, logging.WARNING))
 
 
@@ -75,22 +108,3 @@ def forward_core_logs() -> None:
     filter_ = TelemetryFilter(core_level="WARN", other_level="WARN")
     telemetry = TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding))
     Runtime.set_default(Runtime(telemetry=telemetry), error_if_already_set=False)
-
-
-class ActivityLogContext(Interceptor):
-    """Binds workflow id, run id, activity type and attempt to every log line of an activity."""
-
-    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _BindActivityInfo(next)
-
-
-class _BindActivityInfo(ActivityInboundInterceptor):
-    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        info = activity.info()
-        with structlog.contextvars.bound_contextvars(
-            workflow_id=info.workflow_id,
-            run_id=info.workflow_run_id,
-            activity_type=info.activity_type,
-            attempt=info.attempt,
-        ):
-            return await self.next.execute_activity(input)

@@ -10,10 +10,10 @@ from activities.database import (
     REGISTER_UNAVAILABLE,
     Connection,
     open_pool,
-    redact_url,
 )
 from workers.errors import StartupError
 from workers.migrations import MigrationError, apply_migrations, migration_states
+from workers.redaction import redact_url
 
 log = structlog.get_logger(__name__)
 

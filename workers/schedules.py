@@ -14,7 +14,7 @@ operator's pause survives restarts of `remediation up`. Nothing here holds perso
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from temporalio.api.common.v1 import Payload
@@ -36,134 +36,63 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun
+from schemas.monitoring import MONITORING_WORKFLOW, MonitoringRun
 from workers.codec import KEY_ID_METADATA, EncryptionCodec
 from workers.errors import StartupError
 
-ID_PREFIX = "remediation-"
+# The definitions are plain data of their own (the command line's help lists them without the
+# SDK); they are re-exported here with what applies them.
+from workers.schedule_definitions import APPLIED_BY as APPLIED_BY
+from workers.schedule_definitions import ID_PREFIX as ID_PREFIX
+from workers.schedule_definitions import SCHEDULES as SCHEDULES
+from workers.schedule_definitions import MonitoringSchedule as MonitoringSchedule
+from workers.schedule_definitions import UnknownSchedule as UnknownSchedule
+from workers.schedule_definitions import duration_text as duration_text
+from workers.schedule_definitions import find as find
+from workers.schedule_definitions import schedule_ids as schedule_ids
+
 TIME_ZONE = "UTC"
-APPLIED_BY = "remediation schedules apply"
 
 ApplyOutcome = Literal["created", "updated", "unchanged"]
 
 
-@dataclass(frozen=True)
-class MonitoringSchedule:
-    """One schedule of the engine: what it starts, when, and how it treats overlaps and outages."""
+def _calendar_of(definition: MonitoringSchedule) -> ScheduleCalendarSpec:
+    def only(value: int | None, every: ScheduleRange) -> Sequence[ScheduleRange]:
+        return (every,) if value is None else (ScheduleRange(value),)
 
-    name: str
-    kind: MonitoringKind
-    label: str
-    when: str
-    description: str
-    hour: int
-    minute: int = 0
-    day_of_week: int | None = None  # 0 is Sunday
-    day_of_month: int | None = None
-    month: int | None = None
-    catchup_window: timedelta = timedelta(days=1)
-    execution_timeout: timedelta = timedelta(hours=6)
-
-    def schedule_id(self, prefix: str = "") -> str:
-        return f"{prefix}{ID_PREFIX}{self.name}"
-
-    def calendar(self) -> ScheduleCalendarSpec:
-        def only(value: int | None, every: ScheduleRange) -> Sequence[ScheduleRange]:
-            return (every,) if value is None else (ScheduleRange(value),)
-
-        return ScheduleCalendarSpec(
-            second=(ScheduleRange(0),),
-            minute=(ScheduleRange(self.minute),),
-            hour=(ScheduleRange(self.hour),),
-            day_of_month=only(self.day_of_month, ScheduleRange(1, 31)),
-            month=only(self.month, ScheduleRange(1, 12)),
-            day_of_week=only(self.day_of_week, ScheduleRange(0, 6)),
-            comment=f"{self.when}: {self.description}",
-        )
-
-    def schedule(self, task_queue: str, prefix: str = "") -> Schedule:
-        """The full definition, with the state a new schedule starts in (running)."""
-        schedule_id = self.schedule_id(prefix)
-        return Schedule(
-            action=ScheduleActionStartWorkflow(
-                MONITORING_WORKFLOW,
-                MonitoringRun(kind=self.kind),
-                id=schedule_id,
-                task_queue=task_queue,
-                execution_timeout=self.execution_timeout,
-                static_summary=f"{self.description} (schedule {schedule_id})",
-            ),
-            spec=ScheduleSpec(calendars=[self.calendar()], time_zone_name=TIME_ZONE),
-            policy=SchedulePolicy(
-                overlap=ScheduleOverlapPolicy.SKIP, catchup_window=self.catchup_window
-            ),
-            state=ScheduleState(note=f"{self.when}. Created by `{APPLIED_BY}`."),
-        )
-
-    def memo(self) -> dict[str, str]:
-        return {
-            "kind": str(self.kind),
-            "when": self.when,
-            "description": self.description,
-            "defined_by": APPLIED_BY,
-        }
+    return ScheduleCalendarSpec(
+        second=(ScheduleRange(0),),
+        minute=(ScheduleRange(definition.minute),),
+        hour=(ScheduleRange(definition.hour),),
+        day_of_month=only(definition.day_of_month, ScheduleRange(1, 31)),
+        month=only(definition.month, ScheduleRange(1, 12)),
+        day_of_week=only(definition.day_of_week, ScheduleRange(0, 6)),
+        comment=f"{definition.when}: {definition.description}",
+    )
 
 
-SCHEDULES: tuple[MonitoringSchedule, ...] = (
-    MonitoringSchedule(
-        name="portfolio-daily",
-        kind=MonitoringKind.PORTFOLIO,
-        label="portfolio daily",
-        when="every day at 05:00 UTC",
-        description="Daily portfolio monitoring: KPIs of the open incidents and a reconciliation "
-        "of the case register with Temporal",
-        hour=5,
-        catchup_window=timedelta(days=1),
-    ),
-    MonitoringSchedule(
-        name="digest-weekly",
-        kind=MonitoringKind.DIGEST,
-        label="digest weekly",
-        when="Mondays at 06:00 UTC",
-        description="Weekly digest of the portfolio for case owners and management",
-        hour=6,
-        day_of_week=1,
-        catchup_window=timedelta(days=3),
-    ),
-    MonitoringSchedule(
-        name="annual-summary",
-        kind=MonitoringKind.ANNUAL,
-        label="annual",
-        when="15 January at 07:00 UTC",
-        description="Yearly due-diligence summary of the remediation portfolio",
-        hour=7,
-        day_of_month=15,
-        month=1,
-        catchup_window=timedelta(days=7),
-    ),
-)
-
-
-class UnknownSchedule(StartupError):
-    """An id that names none of the engine's schedules."""
+def _schedule_of(definition: MonitoringSchedule, task_queue: str, prefix: str = "") -> Schedule:
+    """The full definition, with the state a new schedule starts in (running)."""
+    schedule_id = definition.schedule_id(prefix)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            MONITORING_WORKFLOW,
+            MonitoringRun(kind=definition.kind),
+            id=schedule_id,
+            task_queue=task_queue,
+            execution_timeout=definition.execution_timeout,
+            static_summary=f"{definition.description} (schedule {schedule_id})",
+        ),
+        spec=ScheduleSpec(calendars=[_calendar_of(definition)], time_zone_name=TIME_ZONE),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=definition.catchup_window
+        ),
+        state=ScheduleState(note=f"{definition.when}. Created by `{APPLIED_BY}`."),
+    )
 
 
 class ScheduleNotApplied(StartupError):
     """One of the engine's schedules that Temporal does not have (yet)."""
-
-
-def schedule_ids(prefix: str = "") -> list[str]:
-    return [definition.schedule_id(prefix) for definition in SCHEDULES]
-
-
-def find(schedule_id: str, prefix: str = "") -> MonitoringSchedule:
-    """The schedule named by its id, or by its kind (`portfolio`, `digest`, `annual`)."""
-    for definition in SCHEDULES:
-        if schedule_id in (definition.schedule_id(prefix), str(definition.kind)):
-            return definition
-    raise UnknownSchedule(
-        f"no schedule {schedule_id!r}; the schedules are: {', '.join(schedule_ids(prefix))}"
-    )
 
 
 # --- comparing what Temporal has with the definition -------------------------------------------
@@ -276,7 +205,7 @@ async def _apply_one(
     client: Client, definition: MonitoringSchedule, task_queue: str, prefix: str
 ) -> ApplyOutcome:
     schedule_id = definition.schedule_id(prefix)
-    wanted = definition.schedule(task_queue, prefix)
+    wanted = _schedule_of(definition, task_queue, prefix)
     handle = client.get_schedule_handle(schedule_id)
     description = await _describe(handle)
     if description is None:
@@ -329,14 +258,6 @@ class ScheduleRow:
     overlap: str | None = None
 
 
-def duration_text(value: timedelta | None) -> str | None:
-    if value is None:
-        return None
-    if value % timedelta(days=1) == timedelta(0):
-        return f"{value.days} day{'s' if value.days != 1 else ''}"
-    return str(value)
-
-
 async def _row(client: Client, definition: MonitoringSchedule, prefix: str) -> ScheduleRow:
     schedule_id = definition.schedule_id(prefix)
     description = await _describe(client.get_schedule_handle(schedule_id))
@@ -345,7 +266,7 @@ async def _row(client: Client, definition: MonitoringSchedule, prefix: str) -> S
     current = description.schedule
     action = current.action
     task_queue = action.task_queue if isinstance(action, ScheduleActionStartWorkflow) else ""
-    matches = await _matches(client, description, definition.schedule(task_queue, prefix))
+    matches = await _matches(client, description, _schedule_of(definition, task_queue, prefix))
     info = description.info
     recent = info.recent_actions
     upcoming = [] if current.state.paused else info.next_action_times

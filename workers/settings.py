@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activities.database import redact_url
-from activities.notifications import NotifyChannel, NotifySettings
-from schemas.register import DELIVERY_ATTEMPT_TIMEOUT
+from activities.notify_settings import NotifyChannel, NotifySettings
+from schemas.vocabulary import DELIVERY_ATTEMPT_TIMEOUT
 from workers.errors import StartupError
 from workers.keyring import KeyRing, KeyRingError
+from workers.redaction import redact_url
 
 
 class LogFormat(StrEnum):

@@ -22,11 +22,11 @@ from activities.notifications import Notifier, notifier_activities
 from activities.portfolio import PortfolioRegister, portfolio_activities
 from activities.reconciliation import Reconciler, reconciliation_activities
 from schemas.policy import Policy
+from workers.activity_logs import ActivityLogContext
 from workers.collector import tune_for_long_lived_worker
 from workers.encryption import MISSING_KEY_RING, key_ring_from
 from workers.errors import StartupError
 from workers.health import WorkerHealth, start_health_server
-from workers.logs import ActivityLogContext
 from workers.metrics import metrics_runtime
 from workers.policy_file import load_policy
 from workers.register import migrate, open_register, wait_for_migrations

@@ -15,6 +15,7 @@ from temporalio.common import RawValue
 
 from schemas.decisions import DecisionKind
 from schemas.incident import DecisionResult
+from workflows.names import handler_name as handler_name
 from workflows.rules.registry import REGISTRY, who_may_send
 
 W = TypeVar("W", bound=type)
@@ -48,11 +49,6 @@ def _signal(kind: DecisionKind) -> Callable[..., Awaitable[None]]:
         await self._decide_by_signal(kind, decision)
 
     return _method(f"{kind}_signal", signal)
-
-
-def handler_name(kind: DecisionKind) -> str:
-    """The name of the update (and of the signal) that carries a registered kind of decision."""
-    return REGISTRY[kind].kind.value
 
 
 def with_decision_handlers(workflow_class: W) -> W:

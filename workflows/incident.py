@@ -54,6 +54,12 @@ with workflow.unsafe.imports_passed_through():
         refuse_oversized_start,
         refused_shape,
     )
+    from workflows.names import (
+        INCIDENT_WORKFLOW,
+        PARTNER_ACTIONS_QUERY,
+        STATUS_QUERY,
+        TIMELINE_QUERY,
+    )
     from workflows.register_events import NOTHING_ELSE, Records, records_of, register_event
     from workflows.register_writes import RegisterWriter
     from workflows.retries import REGISTER_RETRY, REGISTER_TIMEOUT
@@ -72,7 +78,7 @@ class _TimeToContinueAsNew(Exception):
     """Raised out of a step's wait when the history has grown long."""
 
 
-@workflow.defn
+@workflow.defn(name=INCIDENT_WORKFLOW)
 @with_decision_handlers
 class IncidentWorkflow:
     @workflow.init
@@ -320,7 +326,7 @@ class IncidentWorkflow:
         """The same site, facilities and harms, as a new incident that links back to this one."""
         intake = lifecycle.recurrence_intake(self.state, follow_up, workflow.now())
         child = await workflow.start_child_workflow(
-            "IncidentWorkflow",
+            INCIDENT_WORKFLOW,
             IncidentInput(intake=intake, policy=None),
             id=incident_id_for(intake.external_reference),
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -567,17 +573,17 @@ class IncidentWorkflow:
             raise ApplicationError(f"the incident never opened: {self._input_refused}")
         return self.state
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> IncidentStatus:
         """Where the case stands: step, severity, what is awaited from whom and by when."""
         return status_view(self._opened_state())
 
-    @workflow.query
+    @workflow.query(name=TIMELINE_QUERY)
     def timeline(self) -> list[TimelineEvent]:
         """Every event with actor, time, reason and outcome."""
         return list(self._opened_state().timeline)
 
-    @workflow.query
+    @workflow.query(name=PARTNER_ACTIONS_QUERY)
     def partner_actions(self, partner: str) -> PartnerView:
         """What an implementing partner may see: only the actions they implement."""
         return partner_view(self._opened_state(), partner)

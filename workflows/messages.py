@@ -17,10 +17,10 @@ with workflow.unsafe.imports_passed_through():
     from schemas.actor import Actor
     from schemas.common import ACCEPTED_BEFORE, MESSAGE_MAX_BYTES, message_size
     from schemas.incident import IncidentInput
+    from schemas.refusals import MALFORMED as MALFORMED
+    from schemas.refusals import REFUSED as REFUSED
 
 FIELD_LABEL_MAX = 60
-REFUSED = "DecisionRefused"
-MALFORMED = "MalformedDecision"
 UNIDENTIFIED = Actor(id="unidentified-sender")
 M = TypeVar("M", bound=BaseModel)
 

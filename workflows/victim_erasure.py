@@ -24,14 +24,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.incident import DecisionResult
     from schemas.policy import Policy
+    from schemas.refusals import REFUSED
+    from schemas.refusals import REFUSED_REQUEST as REFUSED_REQUEST
     from schemas.register import EventOutcome
     from schemas.vocabulary import Step
-    from workflows.messages import REFUSED, parse_message
+    from workflows.messages import parse_message
     from workflows.retries import REGISTER_RETRY, REGISTER_TIMEOUT
     from workflows.rules.outcome import DecisionRefused
     from workflows.rules.roles import four_eyes, listed_in
-
-REFUSED_REQUEST = "ErasureRefused"
 
 
 @workflow.defn

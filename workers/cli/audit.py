@@ -5,12 +5,14 @@ Registered on the `remediation` app by workers/cli/main.py.
 
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from activities.audit_trail import ChainReport
 from workers.cli import support
+
+if TYPE_CHECKING:
+    from activities.audit_trail import ChainReport
 
 audit_app = typer.Typer(
     help="The append-only, tamper-evident audit trail of the case register.", no_args_is_help=True
@@ -32,7 +34,7 @@ class _Progress:
             self._next = self._clock() + _QUIET_SECONDS
 
 
-async def _verify(database_url: str, incident_id: str | None) -> ChainReport:
+async def _verify(database_url: str, incident_id: str | None) -> "ChainReport":
     from activities.audit_trail import verify_chain
     from workers.errors import StartupError
     from workers.register import open_register

@@ -12,7 +12,6 @@ import typer
 
 from workers.cli import support
 from workers.errors import StartupError
-from workers.keyring import KeyRing, KeyRingError
 
 keys_app = typer.Typer(
     help="The encryption key ring: generate one, rotate to a new current key.",
@@ -68,6 +67,8 @@ def keys_generate(
     ] = None,
 ) -> None:
     """Print a new key ring of one fresh key, as JSON (for REMEDIATION_KEYS or a key file)."""
+    from workers.keyring import KeyRing, KeyRingError
+
     try:
         typer.echo(KeyRing.single(key_id).to_json(), nl=False)
     except KeyRingError as error:
@@ -83,6 +84,8 @@ def keys_rotate(
 ) -> None:
     """Add a fresh key to the key ring FILE and make it current; old keys stay to decrypt what
     they encrypted. Prints the new key id. Restart the workers and clients to use it."""
+    from workers.keyring import KeyRing, KeyRingError
+
     try:
         ring = KeyRing.parse(file.read_text(encoding="utf-8")).with_new_current_key(key_id)
         _replace_private(file, ring.to_json())

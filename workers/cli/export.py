@@ -8,13 +8,15 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from schemas.common import EARLIEST_YEAR, LATEST_YEAR
-from schemas.monitoring import ClosedCaseExport
+from schemas.vocabulary import EARLIEST_YEAR, LATEST_YEAR
 from workers.cli import support
+
+if TYPE_CHECKING:
+    from schemas.monitoring import ClosedCaseExport
 
 export_app = typer.Typer(
     help="Anonymised exports from the case register (no personal data, no ids, no free text).",
@@ -27,7 +29,7 @@ class ExportFormat(StrEnum):
     CSV = "csv"
 
 
-async def _closed_cases(database_url: str, year: int) -> ClosedCaseExport:
+async def _closed_cases(database_url: str, year: int) -> "ClosedCaseExport":
     from activities.annual_summary import AnnualSummaryRegister
     from workers.register import open_register
 

@@ -7,31 +7,27 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from schemas.lessons import (
-    RECURRING_AT,
-    REPEATED_AT,
-    InvalidLessonsFilter,
-    LessonsFilter,
-    LessonsOverview,
-)
 from schemas.vocabulary import Mineral, RootCause
 from workers.cli import support
 
+# The lessons' models (pydantic) are imported when the command runs, not with the command line.
 if TYPE_CHECKING:
     from datetime import date
+
+    from schemas.lessons import InvalidLessonsFilter, LessonsFilter, LessonsOverview
 
 # Descriptions of due-diligence changes are cut to this many characters for people (not in JSON).
 _DESCRIPTION_WIDTH = 160
 
 
-def _invalid(error: InvalidLessonsFilter) -> NoReturn:
+def _invalid(error: "InvalidLessonsFilter") -> NoReturn:
     """A filter is not a value the register holds (exit code 2, like any bad input)."""
     for problem in error.problems:
         typer.echo(f"error: {problem}", err=True)
     raise typer.Exit(code=2)
 
 
-async def _overview(database_url: str, filters: LessonsFilter) -> LessonsOverview:
+async def _overview(database_url: str, filters: "LessonsFilter") -> "LessonsOverview":
     import asyncpg
 
     from activities.lessons_analysis import lessons_across_incidents
@@ -73,7 +69,9 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _print_overview(overview: LessonsOverview) -> None:
+def _print_overview(overview: "LessonsOverview") -> None:
+    from schemas.lessons import RECURRING_AT, REPEATED_AT
+
     scope = overview.filters.describe()
     typer.echo(f"Lessons across incidents{f' ({scope})' if scope else ''}")
     typer.echo(
@@ -226,6 +224,8 @@ def lessons(
     Prints "No lessons match." when there is nothing to show. Uses DATABASE_URL, or the register
     of the `remediation up` running on the data directory.
     """
+    from schemas.lessons import InvalidLessonsFilter, LessonsFilter
+
     try:
         filters = LessonsFilter.parse(
             facility=facility, country=country, mineral=mineral, root_cause=root_cause

@@ -5,26 +5,15 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from activities.database import redact_url
-from activities.victim_vault import VictimErased
-from schemas.actor import Actor, Role
-from schemas.common import VictimId
-from schemas.decisions import (
-    DecisionKind,
-)
-from schemas.facts import FACT_MODELS, EvidenceAdded, FactKind, Note
-from schemas.incident import IncidentStatus, PartnerView
-from schemas.intake import Intake
-from schemas.register import EventOutcome
-from schemas.victims import VictimPersonalData
-from schemas.vocabulary import STEP_NUMBERS, Severity, Step
+# Only typer, the picklists and the kinds in words are imported here: `--help` (and the parsing of
+# every command) must not wait for pydantic's models, asyncpg or Temporal, so each command imports
+# what it uses when it runs.
+from schemas.vocabulary import STEP_NUMBERS, DecisionKind, Role, Severity, Step
 from workers.cli.audit import audit_app
 from workers.cli.codec import codec_server, keys_app
 from workers.cli.export import export_app
@@ -33,30 +22,50 @@ from workers.cli.report import report
 from workers.cli.schedules import schedules_app
 from workers.cli.support import (
     JsonOption,
+    QuickCommand,
     _client_settings,
     _database_url,
+    _end_now,
     _fail,
     _print_json,
+    _quick,
     _run,
     _settings,
     _table,
     _with_temporal,
 )
-from workers.errors import StartupError
-from workers.settings import Settings
-from workflows.rules.registry import REGISTRY, who_may_send
+from workflows.rules.kinds import KINDS, who_may_send
 
 if TYPE_CHECKING:
     from asyncpg import Pool
+    from pydantic import BaseModel, ValidationError
     from temporalio.client import Client
 
-    from schemas.incident import DecisionResult
+    from schemas.facts import FactKind
+    from schemas.incident_results import DecisionResult, IncidentStatus
     from workers.keyring import KeyRing
+    from workers.settings import Settings
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
-app = typer.Typer(
+
+class _Remediation(typer.Typer):
+    """The app. Run as a program (the console script, `python -m workers.cli`), a quick command
+    (`QuickCommand`) ends without the interpreter's teardown once it has answered, with its exit
+    code; a test's `CliRunner` never calls this."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        QuickCommand.program = True
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as end:
+            if QuickCommand.requested and (end.code is None or isinstance(end.code, int)):
+                _end_now(end.code or 0)
+            raise
+
+
+app = _Remediation(
     name="remediation",
     help="Durable remediation of victims of exploitation in mineral supply chains "
     "(IOM's six-step process, one Temporal workflow per incident).",
@@ -73,6 +82,8 @@ app.add_typer(db_app, name="db")
 
 def _version(show: bool) -> None:
     if show:
+        from importlib.metadata import version
+
         typer.echo(f"remediation {version('remediation-engine')}")
         raise typer.Exit()
 
@@ -195,6 +206,7 @@ def config(as_json: JsonOption = False) -> None:
 @db_app.command("migrate")
 def db_migrate(as_json: JsonOption = False) -> None:
     """Apply pending migrations to the case register (safe to run from several places at once)."""
+    from workers.redaction import redact_url
     from workers.register import migrate_database
 
     url = _database_url(_settings())
@@ -221,6 +233,7 @@ def db_status(
     ] = False,
 ) -> None:
     """List every migration and whether it is applied."""
+    from workers.redaction import redact_url
     from workers.register import migration_report
 
     url = _database_url(_settings())
@@ -279,7 +292,7 @@ def _invalid(message: str, problems: Sequence[str] = ()) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def _problems(error: ValidationError) -> list[str]:
+def _problems(error: "ValidationError") -> list[str]:
     """Each validation problem as `field.path: message`."""
     lines = []
     for item in error.errors(include_url=False):
@@ -305,6 +318,8 @@ def _read_document(source: str) -> str:
 
 
 def _validated(model: type[M], text: str, what: str) -> M:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate_json(text)
     except ValidationError as error:
@@ -336,6 +351,7 @@ def open_(
     anything is sent, one `field.path: message` line per problem (exit code 2). The intake's JSON
     Schema is written by `remediation schemas`. Uses TASK_QUEUE, or the running `remediation up`.
     """
+    from schemas.intake import Intake
     from workers import incident_client as incidents
 
     intake = _validated(Intake, _read_document(file), f"{_source_name(file)} is not a valid intake")
@@ -376,10 +392,9 @@ def _decide_help() -> str:
         "",
         "\b\nDecisions:",
     ]
-    width = max(len(kind) for kind in REGISTRY)
-    for kind, rule in REGISTRY.items():
-        doc = (rule.model.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"  {kind:<{width}}  {doc} ({who_may_send(rule)}; {rule.when})")
+    width = max(len(kind) for kind in KINDS)
+    for kind, text in KINDS.items():
+        lines.append(f"  {kind:<{width}}  {text.summary} ({who_may_send(kind)}; {text.when})")
     return "\n".join(lines)
 
 
@@ -427,6 +442,7 @@ def _send_decision(
     request_id: str | None = None,
 ) -> None:
     """Send a checked decision as an update; print the result, or `refused: why` (exit 1)."""
+    from schemas.vocabulary import EventOutcome
     from workers import incident_client as incidents
 
     hint = (
@@ -493,7 +509,7 @@ def decide(
         ),
     ] = None,
 ) -> None:
-
+    _quick()
     text = _read_document(file)
     try:
         document = json.loads(text)
@@ -502,8 +518,10 @@ def decide(
     if not isinstance(document, dict):
         _invalid(f"{_source_name(file)} must hold a JSON object (the {decision} payload)")
     document = _with_actor(document, actor_id, roles)
+    from schemas.decisions import DECISION_MODELS
+
     _validated(
-        REGISTRY[decision].model,
+        DECISION_MODELS[decision],
         json.dumps(document),
         f"{_source_name(file)} is not a valid {decision} decision",
     )
@@ -527,6 +545,9 @@ def note(
     as_json: JsonOption = False,
 ) -> None:
     """Add a note to an incident (a fact, sent as the `note` signal; shown in its timeline)."""
+    _quick()
+    from schemas.facts import FactKind, Note
+
     payload = {"actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]}, "text": text}
     _validated(Note, json.dumps(payload), "the note is not valid")
     _send_signal(incident_id, FactKind.NOTE, payload, as_json)
@@ -549,6 +570,9 @@ def evidence(
     as_json: JsonOption = False,
 ) -> None:
     """Record a reference to evidence filed elsewhere (the `evidence_added` signal)."""
+    _quick()
+    from schemas.facts import EvidenceAdded, FactKind
+
     payload = {
         "actor": {"id": actor_id, "roles": [str(r) for r in roles or ()]},
         "reference": reference,
@@ -564,7 +588,7 @@ def _step_label(step: Step) -> str:
     return f"step {number} of 6 ({name})" if number else name
 
 
-def _print_status(status: IncidentStatus) -> None:
+def _print_status(status: "IncidentStatus") -> None:
     now = datetime.now(UTC)
     typer.echo(f"{status.incident_id}  (reference {status.external_reference})")
     if status.step == Step.FOLLOW_UP:
@@ -702,14 +726,19 @@ VictimIdArgument = Annotated[
 
 def _check_victim_id(victim_id: str) -> None:
     """A victim id is pseudonymous (exit code 2 otherwise, before anything is sent)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from schemas.common import VictimId
+
     try:
         TypeAdapter(VictimId).validate_python(victim_id)
     except ValidationError:
         _invalid(f"{victim_id} is not a pseudonymous victim id such as V-0001")
 
 
-def _key_ring(settings: Settings) -> "KeyRing":
+def _key_ring(settings: "Settings") -> "KeyRing":
     from workers.encryption import require_key_ring
+    from workers.errors import StartupError
 
     try:
         return require_key_ring(settings)
@@ -754,6 +783,8 @@ def victim_record(
     Resending updates the record. Needs the key ring and the register (DATABASE_URL or the
     running `remediation up`).
     """
+    from activities.victim_vault import VictimErased
+    from schemas.actor import Actor
     from schemas.victims import VictimPersonalData
     from workers import incident_client as incidents
 
@@ -807,7 +838,7 @@ def victim_show(
     incident_id: IncidentIdArgument, victim_id: VictimIdArgument, as_json: JsonOption = False
 ) -> None:
     """Show a victim's record with their personal data opened (needs the key ring)."""
-    from activities.victim_vault import read_victim
+    from activities.victim_vault import VictimErased, read_victim
 
     settings = _settings()
     ring = _key_ring(settings)
@@ -857,6 +888,7 @@ def erase_victim(
     unreadable: the register, event payloads and Temporal's history. The pseudonymous case
     remains for learning.
     """
+    from schemas.actor import Actor
     from workers import incident_client as incidents
 
     _check_victim_id(victim_id)
@@ -901,6 +933,7 @@ def erase_victim(
 def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
     """Where an incident stands: step, severity, response level, case owner, what is awaited
     from whom and by when, pending approvals, returned items, actions and deadlines."""
+    _quick()
     from workers import incident_client as incidents
 
     result = _run(
@@ -920,6 +953,7 @@ def status(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None
 def timeline(incident_id: IncidentIdArgument, as_json: JsonOption = False) -> None:
     """Every event of an incident, oldest first: decisions (accepted, pending approval, refused
     signals), facts and automatic steps, with actor, summary and reason."""
+    _quick()
     from workers import incident_client as incidents
 
     events = _run(
@@ -967,13 +1001,17 @@ def list_(
 
     Filters use the incidents' search attributes, which may lag a change by a second or so.
     """
+    _quick()
     from workers import incident_client as incidents
 
     query = incidents.list_query(
         step=step, severity=severity, overdue=overdue, include_closed=include_closed
     )
     listings = _run(
-        _with_temporal(_client_settings(), lambda client: incidents.list_incidents(client, query))
+        _with_temporal(
+            _client_settings(),
+            lambda client: incidents.list_incidents(client, query),
+        )
     )
     if as_json:
         _print_json([asdict(listing) for listing in listings])
@@ -1023,14 +1061,24 @@ def _contract_schemas() -> list[_SchemaFile]:
     """Every message of the public contract, with how it travels."""
     from pydantic import TypeAdapter
 
+    from schemas.facts import FACT_MODELS, FactKind
     from schemas.history import TimelineEvent
-    from schemas.incident import DecisionResult, IncidentInput, IncidentOutcome
+    from schemas.incident import (
+        DecisionResult,
+        IncidentInput,
+        IncidentOutcome,
+        IncidentStatus,
+        PartnerView,
+    )
+    from schemas.intake import Intake
+    from schemas.victims import VictimPersonalData
     from workflows.incident import IncidentWorkflow
+    from workflows.rules.registry import REGISTRY
 
     workflow = IncidentWorkflow.__name__
 
     def entry(
-        file: str, kind: str, message: str, model: type[BaseModel], note: str = ""
+        file: str, kind: str, message: str, model: "type[BaseModel]", note: str = ""
     ) -> _SchemaFile:
         schema = model.model_json_schema()
         description = f"{_description(schema)} {note}".strip()
@@ -1093,6 +1141,8 @@ def schemas(
     (queries), update_result.json and incident_outcome.json (results), and index.json listing
     each file with its message name, kind and description.
     """
+    from importlib.metadata import version
+
     files = _contract_schemas()
     index = {
         "workflow": files[0].message,

@@ -3,7 +3,6 @@
 Registered on the `remediation` app by workers/cli/main.py.
 """
 
-import asyncio
 import json
 import sys
 import time
@@ -14,13 +13,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from activities.database import redact_url
-from schemas.common import EARLIEST_YEAR, LATEST_YEAR
-from schemas.monitoring import MONITORING_WORKFLOW, MonitoringKind, MonitoringRun, StoredReport
+from schemas.vocabulary import EARLIEST_YEAR, LATEST_YEAR, MONITORING_WORKFLOW, MonitoringKind
 from workers.cli import support
 
+# The models, asyncpg and Temporal are imported when the report runs, not with the command line.
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from schemas.monitoring import StoredReport
 
 # A run on request that has not finished by then (the register down, say) gives up.
 REPORT_TIMEOUT = timedelta(hours=1)
@@ -39,8 +39,11 @@ _COLUMN = {ReportFormat.MD: "markdown", ReportFormat.JSON: "json", ReportFormat.
 
 async def _run_report(
     client: "Client", kind: MonitoringKind, task_queue: str, year: int | None = None
-) -> StoredReport:
+) -> "StoredReport":
     """Start a monitoring run and wait for it, telling stderr it is still working."""
+    import asyncio
+
+    from schemas.monitoring import MonitoringRun, StoredReport
     from workers.devstack.stack import wait_for_poller
 
     # Without a worker the run would wait for ever: say so instead.
@@ -117,6 +120,8 @@ def report(
     (`remediation up`) and the register.
     """
     from temporalio.client import WorkflowFailureError
+
+    from workers.redaction import redact_url
 
     if year is not None and kind != MonitoringKind.ANNUAL:
         typer.echo("error: --year applies to the annual report only", err=True)

@@ -9,14 +9,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from schemas.monitoring import MONITORING_WORKFLOW
-from workers import schedules
+from schemas.vocabulary import MONITORING_WORKFLOW
+from workers import schedule_definitions as definitions
 from workers.cli import support
 
 _LIST = "\n\n".join(
     f"{definition.schedule_id()} ({definition.kind}): {definition.when}, catch-up window "
-    f"{schedules.duration_text(definition.catchup_window)}. {definition.description}."
-    for definition in schedules.SCHEDULES
+    f"{definitions.duration_text(definition.catchup_window)}. {definition.description}."
+    for definition in definitions.SCHEDULES
 )
 
 schedules_app = typer.Typer(
@@ -31,7 +31,7 @@ schedules_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_IDS = ", ".join(schedules.schedule_ids())
+_IDS = ", ".join(definitions.schedule_ids())
 ScheduleIdArgument = Annotated[
     str,
     typer.Argument(
@@ -56,8 +56,8 @@ def _unknown(message: str) -> NoReturn:
 
 def _known(schedule_id: str) -> str:
     try:
-        return schedules.find(schedule_id).schedule_id()
-    except schedules.UnknownSchedule as error:
+        return definitions.find(schedule_id).schedule_id()
+    except definitions.UnknownSchedule as error:
         _unknown(str(error))
 
 
@@ -79,6 +79,8 @@ def apply(as_json: support.JsonOption = False) -> None:
     A missing schedule is created, one whose timing, policies or action differ is updated, and
     the rest are left alone. Whether a schedule is paused, and its note, is never changed.
     """
+    from workers import schedules
+
     settings = support._client_settings()
     applied = support._run(
         support._with_temporal(
@@ -100,6 +102,8 @@ def list_(as_json: support.JsonOption = False) -> None:
 
     RECENT counts the runs among the last ten Temporal keeps; TOTAL every run it started.
     """
+    from workers import schedules
+
     rows = support._run(
         support._with_temporal(support._client_settings(), schedules.list_schedules)
     )
@@ -141,6 +145,8 @@ def trigger(schedule_id: ScheduleIdArgument, as_json: support.JsonOption = False
 
     Skipped, like a scheduled run, while a run the schedule started is still going.
     """
+    from workers import schedules
+
     full_id = _known(schedule_id)
     support._run(
         support._with_temporal(
@@ -161,6 +167,8 @@ def pause(
     schedule_id: ScheduleIdArgument, note: NoteOption = None, as_json: support.JsonOption = False
 ) -> None:
     """Stop the schedule starting runs until `unpause` (kept paused by `apply` and restarts)."""
+    from workers import schedules
+
     full_id = _known(schedule_id)
     support._run(
         support._with_temporal(
@@ -178,6 +186,8 @@ def unpause(
     schedule_id: ScheduleIdArgument, note: NoteOption = None, as_json: support.JsonOption = False
 ) -> None:
     """Let the schedule start runs again, from its next due time."""
+    from workers import schedules
+
     full_id = _known(schedule_id)
     support._run(
         support._with_temporal(

@@ -31,7 +31,6 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from activities.database import redact_url
 from workers.codec_server import start_codec_server
 from workers.devstack.demo import seed_demo
 from workers.devstack.dev_server import DevServer, DevServerConfig, temporal_cli
@@ -44,6 +43,7 @@ from workers.encryption import (
 )
 from workers.errors import StartupError
 from workers.logs import configure_logging, forward_core_logs
+from workers.redaction import redact_url
 from workers.register import check_reachable, migrate_database
 from workers.running_stack import STACK_FILE, RunningStack
 from workers.schedules import SCHEDULES, apply_schedules

@@ -3,7 +3,8 @@
 The rules themselves are stated in docs/design.md (The six steps; Approvals and roles; Consent and
 children; Closure criteria).
 
-`REGISTRY` holds one `DecisionRule` per kind (see workflows/rules/rule.py). `check` refuses an
+`REGISTRY` holds one `DecisionRule` per kind (see workflows/rules/rule.py); what each kind is in
+words (summary, roles, when, approval mode) is in workflows/rules/kinds.py. `check` refuses an
 invalid decision with a message that names the problem and changes nothing; `apply` changes the
 state for a decision `check` accepted. Both are pure (time comes in as `now`), so the workflow's
 validators, its signal handlers and the unit tests share them.
@@ -13,8 +14,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from schemas.actor import Role
 from schemas.decisions import (
+    DECISION_MODELS,
     Acknowledge,
     ActionPlan,
     AmendPlan,
@@ -44,12 +45,10 @@ from schemas.incident_state import IncidentState
 from schemas.policy import MilestoneKind
 from schemas.register import EventOutcome
 from schemas.vocabulary import Step
-from workflows.rules import administration, approvals, closing, plan, verification, victims
+from workflows.rules import administration, approvals, closing, kinds, plan, verification, victims
 from workflows.rules.outcome import DecisionRefused, Effect
 from workflows.rules.roles import held_roles, not_held
 from workflows.rules.rule import Approval, DecisionRule
-
-CASE_OWNER = frozenset({Role.CASE_OWNER})
 
 REGISTRY: dict[DecisionKind, DecisionRule[Any]] = {}
 
@@ -57,6 +56,7 @@ REGISTRY: dict[DecisionKind, DecisionRule[Any]] = {}
 def _register(*rules: DecisionRule[Any]) -> None:
     for rule in rules:
         assert rule.kind not in REGISTRY, f"{rule.kind} registered twice"
+        assert rule.model is DECISION_MODELS[rule.kind], f"{rule.kind}: not its model"
         REGISTRY[rule.kind] = rule
 
 
@@ -64,154 +64,117 @@ _register(
     DecisionRule(
         kind=DecisionKind.ACKNOWLEDGE,
         model=Acknowledge,
-        roles=CASE_OWNER,
         step=Step.VERIFICATION,
-        when="step 1, once",
         check=verification.check_acknowledge,
         effect=verification.apply_acknowledge,
     ),
     DecisionRule(
         kind=DecisionKind.IMMEDIATE_PROTECTION,
         model=ImmediateProtection,
-        roles=CASE_OWNER,
         step=None,
-        when="someone in imminent danger, before verification",
         check=verification.check_immediate_protection,
         effect=verification.apply_immediate_protection,
     ),
     DecisionRule(
         kind=DecisionKind.VERIFICATION,
         model=Verification,
-        roles=frozenset({Role.VERIFIER}),
         step=Step.VERIFICATION,
-        when="step 1, after `acknowledge`",
         check=verification.check_verification,
         effect=verification.apply_verification,
     ),
     DecisionRule(
         kind=DecisionKind.RESPONSE,
         model=Response,
-        roles=CASE_OWNER,
         step=Step.RESPONSE,
-        when="step 2",
         check=verification.check_response,
-        approval=Approval.ONE_AT_A_TIME,
         on_approval=verification.approve_response,
         summary=verification.summarise_response,
     ),
     DecisionRule(
         kind=DecisionKind.ACTION_PLAN,
         model=ActionPlan,
-        roles=CASE_OWNER,
         step=Step.ACTION_PLAN,
-        when="step 3",
         check=plan.check_action_plan,
-        approval=Approval.ONE_AT_A_TIME,
         on_approval=plan.approve_action_plan,
         summary=plan.summarise_action_plan,
     ),
     DecisionRule(
         kind=DecisionKind.CHECK_IN,
         model=CheckIn,
-        roles=frozenset({Role.CASE_OWNER, Role.IMPLEMENTING_PARTNER}),
         step=Step.IMPLEMENTATION,
-        when="step 4",
         check=plan.check_check_in,
         effect=plan.apply_check_in,
     ),
     DecisionRule(
         kind=DecisionKind.AMEND_PLAN,
         model=AmendPlan,
-        roles=CASE_OWNER,
         step=Step.IMPLEMENTATION,
-        when="step 4",
         check=plan.check_amend_plan,
-        approval=Approval.ONE_AT_A_TIME,
         on_approval=plan.approve_amend_plan,
         summary=plan.summarise_amend_plan,
     ),
     DecisionRule(
         kind=DecisionKind.CLOSURE,
         model=Closure,
-        roles=CASE_OWNER,
         step=Step.CLOSURE,
-        when="step 5",
         check=closing.check_closure,
-        approval=Approval.ONE_AT_A_TIME,
         on_approval=closing.approve_closure,
         summary=closing.summarise_closure,
     ),
     DecisionRule(
         kind=DecisionKind.LESSONS_LEARNED,
         model=LessonsLearned,
-        roles=CASE_OWNER,
         step=Step.LESSONS_LEARNED,
-        when="step 6",
         check=closing.check_lessons,
         effect=closing.apply_lessons,
     ),
     DecisionRule(
         kind=DecisionKind.FOLLOW_UP,
         model=FollowUp,
-        roles=CASE_OWNER,
         step=Step.FOLLOW_UP,
-        when="post-closure follow-up (after step 6)",
         check=closing.check_follow_up,
         effect=closing.apply_follow_up,
     ),
     DecisionRule(
         kind=DecisionKind.RECORD_VICTIM,
         model=RecordVictim,
-        roles=CASE_OWNER,
         step=None,
-        when="until completed; personal data sealed under the victim's key",
         check=victims.check_record_victim,
         effect=victims.apply_record_victim,
     ),
     DecisionRule(
         kind=DecisionKind.RECORD_CONSENT,
         model=RecordConsent,
-        roles=CASE_OWNER,
         step=None,
-        when="until completed",
         check=victims.check_record_consent,
         effect=victims.apply_record_consent,
     ),
     DecisionRule(
         kind=DecisionKind.WITHDRAW_CONSENT,
         model=WithdrawConsent,
-        roles=CASE_OWNER,
         step=None,
-        when="until completed",
         check=victims.check_withdraw_consent,
         effect=victims.apply_withdraw_consent,
     ),
     DecisionRule(
         kind=DecisionKind.SHARE_VICTIM_DATA,
         model=ShareVictimData,
-        roles=CASE_OWNER,
         step=None,
-        when="with the victim's consent for that recipient",
         check=victims.check_share_victim_data,
         effect=victims.apply_share_victim_data,
     ),
     DecisionRule(
         kind=DecisionKind.BEST_INTERESTS,
         model=BestInterests,
-        roles=CASE_OWNER,
         step=None,
-        when="a child's, before any action concerning them",
         check=victims.check_best_interests,
         effect=victims.apply_best_interests,
     ),
     DecisionRule(
         kind=DecisionKind.ERASE_VICTIM,
         model=EraseVictim,
-        roles=CASE_OWNER,
         step=None,
-        when="until completed",
         check=victims.check_erase_victim,
-        approval=Approval.SEVERAL,
         on_approval=victims.approve_erase_victim,
         still_valid=victims.check_erasure_target,
         summary=victims.summarise_erase_victim,
@@ -219,38 +182,29 @@ _register(
     DecisionRule(
         kind=DecisionKind.APPROVE,
         model=Approve,
-        roles=frozenset({Role.APPROVER}),
         step=None,
-        when="while an approval is pending",
         check=partial(approvals.check_approve, rules=REGISTRY),
         effect=partial(approvals.apply_approve, rules=REGISTRY),
     ),
     DecisionRule(
         kind=DecisionKind.REJECT,
         model=Reject,
-        roles=frozenset({Role.APPROVER}),
         step=None,
-        when="while an approval is pending",
         check=approvals.check_reject,
         effect=approvals.apply_reject,
     ),
     DecisionRule(
         kind=DecisionKind.REASSIGN,
         model=Reassign,
-        roles=frozenset({Role.CASE_OWNER, Role.EXECUTIVE}),
         step=None,
-        when="any step",
         check=administration.check_reassign,
         effect=administration.apply_reassign,
     ),
     DecisionRule(
         kind=DecisionKind.EXTEND_DEADLINE,
         model=ExtendDeadline,
-        roles=CASE_OWNER,
         step=None,
-        when="any open milestone",
         check=administration.check_extend_deadline,
-        approval=Approval.SEVERAL,
         on_approval=administration.approve_extend_deadline,
         still_valid=administration.check_extension_target,
         summary=administration.summarise_extend_deadline,
@@ -258,11 +212,8 @@ _register(
     DecisionRule(
         kind=DecisionKind.CLOSE_EARLY,
         model=CloseEarly,
-        roles=CASE_OWNER,
         step=None,
-        when="steps 1 to 4",
         check=closing.check_close_early,
-        approval=Approval.ONE_AT_A_TIME,
         on_approval=closing.approve_close_early,
         summary=closing.summarise_close_early,
     ),
@@ -352,20 +303,9 @@ def apply(state: IncidentState, kind: DecisionKind, decision: Decision, now: dat
     return rule.effect(state, decision, now)
 
 
-_ROLE_NAMES = {
-    Role.CASE_OWNER: "case owner",
-    Role.VERIFIER: "verifier",
-    Role.APPROVER: "approver, never the item's author",
-    Role.EXECUTIVE: "executive",
-    Role.IMPLEMENTING_PARTNER: "partner for own actions",
-}
-
-
 def who_may_send(rule: DecisionRule[Any]) -> str:
     """Who may send a decision, in words, as the message contract states it."""
-    names = [_ROLE_NAMES[role] for role in sorted(rule.roles, key=list(_ROLE_NAMES).index)]
-    who = " or ".join(names)
-    return f"{who} — needs approval" if rule.needs_approval else who
+    return kinds.who_may_send(rule.kind)
 
 
 def already_applied(

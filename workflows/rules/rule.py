@@ -9,49 +9,37 @@ tests.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Generic, TypeVar
 
 from schemas.actor import Role
 from schemas.decisions import Decision, DecisionKind
 from schemas.incident_state import IncidentState
 from schemas.vocabulary import Step
+from workflows.rules.kinds import KINDS
+from workflows.rules.kinds import Approval as Approval
 from workflows.rules.outcome import Effect
 
 D = TypeVar("D", bound=Decision)
 
 
-class Approval(StrEnum):
-    """Whether a decision takes effect when accepted or waits for an approver."""
-
-    NONE = "none"
-    ONE_AT_A_TIME = "one at a time"
-    # Several may wait at once: one per milestone (extensions), one per victim (erasures).
-    SEVERAL = "several at a time"
-
-
 @dataclass(frozen=True)
 class DecisionRule(Generic[D]):
-    """One kind of decision.
+    """One kind of decision. Its roles, `when` and approval mode are read from its words in
+    `workflows.rules.kinds.KINDS`, which the command line's help reads without the models.
 
-    - `roles`: who may send it (any one of them, held on the incident);
     - `step`: the step it belongs to (None: any step until the incident completes);
     - `check`: its own rule; raises `DecisionRefused` with the reason;
     - `effect`: what it does once accepted, for a kind that needs no approval;
     - `on_approval`: what it does once approved, for one that does (the actions it touched);
     - `still_valid`: what is re-checked when it is approved (default: `check`);
-    - `summary`: one line naming it, for timelines and approval requests;
-    - `when`: when it may be sent, in words, for the message contract.
+    - `summary`: one line naming it, for timelines and approval requests.
     """
 
     kind: DecisionKind
     model: type[D]
-    roles: frozenset[Role]
     step: Step | None
     check: Callable[[IncidentState, D, datetime], None]
-    when: str
     effect: Callable[[IncidentState, D, datetime], Effect] | None = None
-    approval: Approval = Approval.NONE
     on_approval: Callable[[IncidentState, D, datetime], list[str]] | None = None
     still_valid: Callable[[IncidentState, D, datetime], None] | None = None
     summary: Callable[[D], str] | None = None
@@ -62,6 +50,19 @@ class DecisionRule(Generic[D]):
             self.effect is not None
         ):
             raise ValueError(f"{self.kind}: an effect, or an approval mode and on_approval")
+
+    # Read from KINDS, never given here: one source for the workflow and the help.
+    @property
+    def roles(self) -> frozenset[Role]:
+        return KINDS[self.kind].roles
+
+    @property
+    def when(self) -> str:
+        return KINDS[self.kind].when
+
+    @property
+    def approval(self) -> Approval:
+        return KINDS[self.kind].approval
 
     @property
     def needs_approval(self) -> bool:
