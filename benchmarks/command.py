@@ -37,8 +37,10 @@ OPEN_IN_MONITORING = 10_000  # (d)
 
 INTAKE_RATIO = Target(">=", 0.8)
 DECISION_P99_MS = Target("<=", 150)
+DECISION_P99_RATIO = Target("<=", 1.5)
 LIFECYCLE_SECONDS = Target("<=", 1)
 WORKER_RSS_MB = Target("<=", 600)
+CACHED_INCIDENT_MB = Target("<=", 0.1)
 PORTFOLIO_SECONDS = Target("<=", 15)
 MB = 1_000_000  # the stricter megabyte: RSS bytes / 10^6
 
@@ -203,6 +205,34 @@ async def _measure_on_stack(run: Run) -> None:
             ]
             if result.failures:
                 _progress(f"(b) decisions not answered: {result.failures}")
+            _progress(
+                f"(b) baseline: the same {count:,} decisions at {DECISION_RATE:g}/s to "
+                f"{open_count:,} bare workflows"
+            )
+            bare = await load.measure_bare_decisions(
+                client, queue, open_count, count, rate=DECISION_RATE, progress=_progress
+            )
+            bare_every = bare.summary()["all"]
+            run.details["b"]["bare"] = bare.summary()
+            run.figures += [
+                Figure(
+                    "b.bare_p99",
+                    f"Bare workflow's decision p99 ({bare_every['count']:,}, same traffic)",
+                    bare_every.get("p99_ms"),
+                    "ms",
+                    0,
+                ),
+                Figure(
+                    "b.ratio",
+                    "Decision p99 ratio, engine / bare",
+                    report.ratio_of(every.get("p99_ms"), bare_every.get("p99_ms")),
+                    "",
+                    2,
+                    DECISION_P99_RATIO,
+                ),
+            ]
+            if bare.failures:
+                _progress(f"(b) bare decisions not answered: {bare.failures}")
 
         async def monitoring() -> None:
             client = stack.require_client()
@@ -238,7 +268,24 @@ async def _measure_on_stack(run: Run) -> None:
                 ),
             ]
             overall = stack.rss.peak()
+            idle = stack.rss.samples[0][1]  # the worker just started, before any workflow
+            cache_size = stack.settings.worker_max_cached_workflows
+            per_cached = report.megabytes_per_cached(
+                peak, idle, len(portfolio.incidents), cache_size
+            )
+            run.figures.append(
+                Figure(
+                    "d.per_cached",
+                    f"Worker memory per cached incident (cache of {cache_size:,})",
+                    per_cached,
+                    "MB",
+                    3,
+                    CACHED_INCIDENT_MB,
+                )
+            )
             run.details["d"] = {
+                "worker_idle_rss_mb": round(idle / MB, 1),
+                "worker_cache_size": cache_size,
                 "open_incidents": len(portfolio.incidents),
                 "in_monitoring": in_monitoring,
                 "failed_on_the_way": failed,
@@ -399,7 +446,9 @@ def benchmark(
     go out on a fixed schedule of 20 a second for a minute (1,200; open loop: a slow answer never
     delays the next one): a third each acknowledge, verification and response, each to its own
     incident chosen at random and brought to that step beforehand (untimed); each latency runs
-    from the decision's scheduled time to its result (an unanswered one: to its error).
+    from the decision's scheduled time to its result (an unanswered one: to its error). Then
+    the baseline, in the same run: the same traffic to 2,000 open bare workflows whose update
+    runs one no-op activity; the ratio engine p99 / bare p99, target <= 1.5.
 
     (c) One whole lifecycle on the time-skipping server, target <= 1 s wall: intake, the six
     steps with approvals, a check-in a day before each is due for a year (the cadence the
@@ -409,7 +458,9 @@ def benchmark(
     (d) 10,000 open incidents in monitoring (each taken into step 4 by its decisions): the
     worker's peak resident memory, itself and its children sampled with psutil every 0.25 s
     (target <= 600 MB, 1 MB = 10^6 bytes), and one portfolio monitoring run
-    (PortfolioMonitoringWorkflow: key figures and reconciliation), target <= 15 s.
+    (PortfolioMonitoringWorkflow: key figures and reconciliation), target <= 15 s. And the
+    worker's memory per cached incident, target <= 0.1 MB: its peak above its first sample (the
+    worker just started) over the incidents its cache holds (the open ones, up to its size).
 
     (e) Replay time of each committed history in tests/histories/ (mean and max; no target).
 

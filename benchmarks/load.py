@@ -40,7 +40,13 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from benchmarks.report import percentile
-from benchmarks.workflow import BARE_ID_PREFIX, BARE_WORKFLOW
+from benchmarks.workflow import (
+    BARE_DECISION_ID_PREFIX,
+    BARE_DECISION_UPDATE,
+    BARE_DECISION_WORKFLOW,
+    BARE_ID_PREFIX,
+    BARE_WORKFLOW,
+)
 from schemas.decisions import DecisionKind
 from schemas.incident import IncidentInput
 from schemas.intake import Intake
@@ -57,6 +63,7 @@ DRIVE_CONCURRENCY = 48  # incidents being walked to step 4 at once in (d)
 POLL_SECONDS = 0.25  # visibility counts are queries on the server too: not too often
 PROGRESS_SECONDS = 5.0
 REGISTERED_TIMEOUT_SECONDS = 1800.0
+BARE_SEED = 19  # which bare workflows (b)'s baseline decides on
 COUNTRIES = ("CD", "RW", "BO", "PE", "ID", "MM", "CO", "GH", "ZM", "BR")
 MINERALS = ("tin", "tantalum", "tungsten", "gold", "cobalt", "mica", "lithium")
 # Decisions that take an opened incident into step 4, in order; approve follows each submission
@@ -436,6 +443,74 @@ async def measure_decisions(
     progress: Progress,
 ) -> LatencyResult:
     """(b): see the module's docstring. Decision i goes to `chosen[i]` at its scheduled time."""
+
+    async def send(index: int) -> str:
+        return await take_next_decision(client, chosen[index], portfolio)
+
+    return await _paced(len(portfolio.incidents), len(chosen), rate, send, progress)
+
+
+async def measure_bare_decisions(
+    client: Client, task_queue: str, open_count: int, count: int, *, rate: float, progress: Progress
+) -> LatencyResult:
+    """(b)'s baseline: the same traffic (`count` decisions at `rate`, each to its own workflow
+    of `open_count` open ones, chosen at random, with an acknowledgement as its payload) to a bare
+    workflow whose update runs one no-op activity. They are ended afterwards, so that they leave
+    the worker's cache."""
+    ticker = Ticker(progress)
+    ids = [f"{BARE_DECISION_ID_PREFIX}{number:06d}" for number in range(1, open_count + 1)]
+
+    def start(workflow_id: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            await client.start_workflow(
+                BARE_DECISION_WORKFLOW,
+                id=workflow_id,
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+
+        return run
+
+    started = 0
+
+    def done() -> None:
+        nonlocal started
+        started += 1
+        ticker(lambda: f"  {started:,}/{open_count:,} bare workflows started")
+
+    await _bounded([start(each) for each in ids], START_CONCURRENCY, done)
+    await wait_registered(client, BARE_DECISION_WORKFLOW, open_count, ticker, "bare workflows")
+    chosen = random.Random(BARE_SEED).sample(ids, count)
+    payload = examples.acknowledge("medium")
+
+    async def send(index: int) -> str:
+        handle = client.get_workflow_handle(chosen[index])
+        await handle.execute_update(BARE_DECISION_UPDATE, payload, result_type=bool)
+        return "bare"
+
+    try:
+        return await _paced(open_count, count, rate, send, progress)
+    finally:
+
+        def finish(workflow_id: str) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                await client.get_workflow_handle(workflow_id).signal("finish")
+
+            return run
+
+        await _bounded([finish(each) for each in ids], START_CONCURRENCY, lambda: None)
+
+
+async def _paced(
+    open_count: int,
+    count: int,
+    rate: float,
+    send: Callable[[int], Awaitable[str]],
+    progress: Progress,
+) -> LatencyResult:
+    """Send `count` decisions at a fixed `rate`, open loop (a slow answer never delays the next
+    one); each is timed from its scheduled time to its answer, or to its error."""
     latencies: list[float] = []
     unanswered: list[float] = []
     by_kind: dict[str, list[float]] = {}
@@ -444,9 +519,9 @@ async def measure_decisions(
     loop = asyncio.get_running_loop()
     begin = loop.time() + 0.5
 
-    async def send(incident: OpenIncident, due: float) -> None:
+    async def one(index: int, due: float) -> None:
         try:
-            kind = await take_next_decision(client, incident, portfolio)
+            kind = await send(index)
         except Exception as error:  # counted, and its time to the error is kept
             name = type(error).__name__
             failures[name] = failures.get(name, 0) + 1
@@ -458,18 +533,18 @@ async def measure_decisions(
 
     ticker = Ticker(progress)
     tasks = []
-    for index, incident in enumerate(chosen):
+    for index in range(count):
         due = begin + index / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
         lag_max = max(lag_max, (loop.time() - due) * 1000)
-        tasks.append(asyncio.create_task(send(incident, due)))
-        ticker(lambda index=index: f"  {index + 1:,}/{len(chosen):,} decisions sent")  # type: ignore[misc]
+        tasks.append(asyncio.create_task(one(index, due)))
+        ticker(lambda index=index: f"  {index + 1:,}/{count:,} decisions sent")  # type: ignore[misc]
     await asyncio.gather(*tasks)
     seconds = loop.time() - begin
     return LatencyResult(
-        len(portfolio.incidents),
+        open_count,
         rate,
-        len(chosen),
+        count,
         latencies,
         unanswered,
         by_kind,

@@ -51,6 +51,25 @@ def scaled(full: int, scale: float, minimum: int = 1) -> int:
     return max(minimum, round(full * scale))
 
 
+def ratio_of(value: float | None, baseline: float | None) -> float | None:
+    """`value / baseline`, or None when either was not measured or the baseline is 0."""
+    if value is None or baseline is None or baseline <= 0:
+        return None
+    return value / baseline
+
+
+def megabytes_per_cached(
+    peak_bytes: int, idle_bytes: int, open_workflows: int, cache_size: int
+) -> float | None:
+    """Worker memory per cached incident (1 MB = 10^6 bytes): what the worker holds above its
+    idle self, over the incidents its cache holds (every open one, up to the cache's size). An
+    upper bound: it also counts what the worker builds on first use."""
+    cached = min(open_workflows, cache_size)
+    if cached <= 0:
+        return None
+    return (peak_bytes - idle_bytes) / cached / 1_000_000
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The nearest-rank percentile: the smallest value with at least q % of all at or below it
     (p99 of 1,200 latencies is the 1,188th smallest)."""

@@ -10,7 +10,7 @@ import signal
 
 import structlog
 
-from benchmarks.workflow import BareIntakeWorkflow, benchmark_noop
+from benchmarks.workflow import BareDecisionWorkflow, BareIntakeWorkflow, benchmark_noop
 from workers.collector import tune_for_long_lived_worker
 from workers.logs import configure_logging
 from workers.policy_file import load_policy
@@ -38,7 +38,7 @@ async def run(settings: Settings) -> None:
             settings,
             pool,
             policy=load_policy(settings.policy_file),
-            extra_workflows=[BareIntakeWorkflow],
+            extra_workflows=[BareIntakeWorkflow, BareDecisionWorkflow],
             extra_activities=[benchmark_noop],
         )
         async with worker:

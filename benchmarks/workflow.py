@@ -23,6 +23,9 @@ with workflow.unsafe.imports_passed_through():
 BARE_WORKFLOW = "BenchmarkBareIntakeWorkflow"
 NOOP_ACTIVITY = "benchmark_noop"
 BARE_ID_PREFIX = "benchmark-bare-"
+BARE_DECISION_WORKFLOW = "BenchmarkBareDecisionWorkflow"
+BARE_DECISION_ID_PREFIX = "benchmark-bare-decision-"
+BARE_DECISION_UPDATE = "decide"
 
 # The activities of an incident's intake, in order (workflows/incident.py: `run` asks for the
 # deployment's policy, `_open_incident` registers the incident, then records its opening event
@@ -97,6 +100,38 @@ class BareIntakeWorkflow:
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self._finished, timeout=WAIT)
         await delivery
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._finished = True
+
+
+@workflow.defn(name=BARE_DECISION_WORKFLOW, sandboxed=True)
+class BareDecisionWorkflow:
+    """(b)'s baseline: an open workflow waiting as an incident waits (one timer days away, its
+    NextDeadline published), whose update runs one no-op activity where a decision writes to the
+    register. `finish` ends it."""
+
+    def __init__(self) -> None:
+        self._finished = False
+
+    @workflow.run
+    async def run(self) -> None:
+        workflow.upsert_search_attributes([sa.NEXT_DEADLINE.value_set(workflow.now() + WAIT)])
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._finished, timeout=WAIT)
+
+    @workflow.update(name=BARE_DECISION_UPDATE)
+    async def decide(self, decision: RawValue) -> bool:
+        done: bool = await workflow.execute_activity(
+            NOOP_ACTIVITY,
+            "record_event_with_notifications",
+            result_type=bool,
+            start_to_close_timeout=REGISTER_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary="no-op standing for record_event_with_notifications",
+        )
+        return done
 
     @workflow.signal
     def finish(self) -> None:

@@ -22,9 +22,11 @@ from benchmarks.report import (
     check_scale,
     cli_figures,
     default_output,
+    megabytes_per_cached,
     missed,
     parse_only,
     percentile,
+    ratio_of,
     results_document,
     scaled,
     spread,
@@ -41,6 +43,21 @@ def test_only_defaults_to_every_measurement_and_keeps_their_order() -> None:
     assert parse_only("  ") == MEASUREMENTS
     assert parse_only("c, A") == ("a", "c")
     assert parse_only("e,e,b,") == ("b", "e")
+
+
+def test_a_ratio_needs_both_figures_and_a_baseline() -> None:
+    assert ratio_of(150.0, 100.0) == 1.5
+    assert ratio_of(None, 100.0) is None
+    assert ratio_of(150.0, None) is None
+    assert ratio_of(150.0, 0.0) is None
+
+
+def test_memory_per_cached_incident_counts_what_the_cache_holds() -> None:
+    # 1,000 cached of 10,000 open: 250 MB above an idle 150 MB is 0.25 MB each.
+    assert megabytes_per_cached(400_000_000, 150_000_000, 10_000, 1_000) == 0.25
+    # Fewer open than the cache holds: each open one is cached.
+    assert megabytes_per_cached(200_000_000, 150_000_000, 500, 1_000) == 0.1
+    assert megabytes_per_cached(200_000_000, 150_000_000, 0, 1_000) is None
 
 
 def test_only_names_the_unknown_measurements() -> None:
