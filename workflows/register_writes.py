@@ -20,7 +20,12 @@ with workflow.unsafe.imports_passed_through():
         RegisterEvent,
     )
     from workflows import patches
-    from workflows.retries import DELIVERY_RETRY, REGISTER_RETRY, REGISTER_TIMEOUT
+    from workflows.retries import (
+        DELIVERY_RETRY,
+        EVENT_WRITE_TIMEOUT,
+        REGISTER_RETRY,
+        REGISTER_TIMEOUT,
+    )
 
 
 class RegisterWriter:
@@ -45,7 +50,7 @@ class RegisterWriter:
         await workflow.execute_activity_method(
             CaseRegister.record_event_with_notifications,
             EventWithNotifications(event=event, notifications=notifications),
-            start_to_close_timeout=REGISTER_TIMEOUT,
+            start_to_close_timeout=EVENT_WRITE_TIMEOUT,
             retry_policy=REGISTER_RETRY,
             summary=f"record {event.kind} ({event.outcome}), queue {len(notifications)} "
             "notification(s)",

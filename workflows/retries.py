@@ -5,6 +5,11 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 REGISTER_TIMEOUT = timedelta(seconds=30)
+# An event's write is one short transaction (milliseconds), and a decision's answer waits for it:
+# an attempt that has not answered within seconds ran on a worker that died, so the next attempt
+# goes to a live worker instead of waiting out REGISTER_TIMEOUT. An attempt that was only slow
+# and lands after all is harmless: the same event under the same sequence is stored once.
+EVENT_WRITE_TIMEOUT = timedelta(seconds=5)
 # Register writes retry until PostgreSQL is back: a decision is never dropped for an outage.
 REGISTER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
