@@ -256,20 +256,20 @@ async def measure_intake(
         "incident": await history_shape(client, portfolio.incidents[0].incident_id),
         "bare": await history_shape(client, f"{BARE_ID_PREFIX}{1:06d}"),
     }
-    await _finish_bare(client, bare_numbers)
+    await _finish(client, [f"{BARE_ID_PREFIX}{n:06d}" for n in range(1, bare_numbers + 1)])
     return IntakeResult(count, seconds["incident"], seconds["bare"], rounds, shapes)
 
 
-async def _finish_bare(client: Client, count: int) -> None:
-    """End the bare workflows (one signal each), so they leave the worker's cache."""
+async def _finish(client: Client, workflow_ids: list[str]) -> None:
+    """End bare workflows (one `finish` signal each), so they leave the worker's cache."""
 
-    def finish(number: int) -> Callable[[], Awaitable[None]]:
+    def finish(workflow_id: str) -> Callable[[], Awaitable[None]]:
         async def send() -> None:
-            await client.get_workflow_handle(f"{BARE_ID_PREFIX}{number:06d}").signal("finish")
+            await client.get_workflow_handle(workflow_id).signal("finish")
 
         return send
 
-    await _bounded([finish(n) for n in range(1, count + 1)], START_CONCURRENCY, lambda: None)
+    await _bounded([finish(each) for each in workflow_ids], START_CONCURRENCY, lambda: None)
 
 
 _SHAPE_EVENTS = {
@@ -492,14 +492,7 @@ async def measure_bare_decisions(
     try:
         return await _paced(open_count, count, rate, send, progress)
     finally:
-
-        def finish(workflow_id: str) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                await client.get_workflow_handle(workflow_id).signal("finish")
-
-            return run
-
-        await _bounded([finish(each) for each in ids], START_CONCURRENCY, lambda: None)
+        await _finish(client, ids)
 
 
 async def _paced(

@@ -14,32 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from schemas.decisions import (
-    DECISION_MODELS,
-    Acknowledge,
-    ActionPlan,
-    AmendPlan,
-    Approve,
-    BestInterests,
-    CheckIn,
-    CloseEarly,
-    Closure,
-    Decision,
-    DecisionKind,
-    EraseVictim,
-    ExtendDeadline,
-    FollowUp,
-    ImmediateProtection,
-    LessonsLearned,
-    Reassign,
-    RecordConsent,
-    RecordVictim,
-    Reject,
-    Response,
-    ShareVictimData,
-    Verification,
-    WithdrawConsent,
-)
+from schemas.decisions import Decision, DecisionKind
 from schemas.incident import DecisionResult
 from schemas.incident_state import IncidentState
 from schemas.policy import MilestoneKind
@@ -56,35 +31,30 @@ REGISTRY: dict[DecisionKind, DecisionRule[Any]] = {}
 def _register(*rules: DecisionRule[Any]) -> None:
     for rule in rules:
         assert rule.kind not in REGISTRY, f"{rule.kind} registered twice"
-        assert rule.model is DECISION_MODELS[rule.kind], f"{rule.kind}: not its model"
         REGISTRY[rule.kind] = rule
 
 
 _register(
     DecisionRule(
         kind=DecisionKind.ACKNOWLEDGE,
-        model=Acknowledge,
         step=Step.VERIFICATION,
         check=verification.check_acknowledge,
         effect=verification.apply_acknowledge,
     ),
     DecisionRule(
         kind=DecisionKind.IMMEDIATE_PROTECTION,
-        model=ImmediateProtection,
         step=None,
         check=verification.check_immediate_protection,
         effect=verification.apply_immediate_protection,
     ),
     DecisionRule(
         kind=DecisionKind.VERIFICATION,
-        model=Verification,
         step=Step.VERIFICATION,
         check=verification.check_verification,
         effect=verification.apply_verification,
     ),
     DecisionRule(
         kind=DecisionKind.RESPONSE,
-        model=Response,
         step=Step.RESPONSE,
         check=verification.check_response,
         on_approval=verification.approve_response,
@@ -92,7 +62,6 @@ _register(
     ),
     DecisionRule(
         kind=DecisionKind.ACTION_PLAN,
-        model=ActionPlan,
         step=Step.ACTION_PLAN,
         check=plan.check_action_plan,
         on_approval=plan.approve_action_plan,
@@ -100,14 +69,12 @@ _register(
     ),
     DecisionRule(
         kind=DecisionKind.CHECK_IN,
-        model=CheckIn,
         step=Step.IMPLEMENTATION,
         check=plan.check_check_in,
         effect=plan.apply_check_in,
     ),
     DecisionRule(
         kind=DecisionKind.AMEND_PLAN,
-        model=AmendPlan,
         step=Step.IMPLEMENTATION,
         check=plan.check_amend_plan,
         on_approval=plan.approve_amend_plan,
@@ -115,7 +82,6 @@ _register(
     ),
     DecisionRule(
         kind=DecisionKind.CLOSURE,
-        model=Closure,
         step=Step.CLOSURE,
         check=closing.check_closure,
         on_approval=closing.approve_closure,
@@ -123,56 +89,48 @@ _register(
     ),
     DecisionRule(
         kind=DecisionKind.LESSONS_LEARNED,
-        model=LessonsLearned,
         step=Step.LESSONS_LEARNED,
         check=closing.check_lessons,
         effect=closing.apply_lessons,
     ),
     DecisionRule(
         kind=DecisionKind.FOLLOW_UP,
-        model=FollowUp,
         step=Step.FOLLOW_UP,
         check=closing.check_follow_up,
         effect=closing.apply_follow_up,
     ),
     DecisionRule(
         kind=DecisionKind.RECORD_VICTIM,
-        model=RecordVictim,
         step=None,
         check=victims.check_record_victim,
         effect=victims.apply_record_victim,
     ),
     DecisionRule(
         kind=DecisionKind.RECORD_CONSENT,
-        model=RecordConsent,
         step=None,
         check=victims.check_record_consent,
         effect=victims.apply_record_consent,
     ),
     DecisionRule(
         kind=DecisionKind.WITHDRAW_CONSENT,
-        model=WithdrawConsent,
         step=None,
         check=victims.check_withdraw_consent,
         effect=victims.apply_withdraw_consent,
     ),
     DecisionRule(
         kind=DecisionKind.SHARE_VICTIM_DATA,
-        model=ShareVictimData,
         step=None,
         check=victims.check_share_victim_data,
         effect=victims.apply_share_victim_data,
     ),
     DecisionRule(
         kind=DecisionKind.BEST_INTERESTS,
-        model=BestInterests,
         step=None,
         check=victims.check_best_interests,
         effect=victims.apply_best_interests,
     ),
     DecisionRule(
         kind=DecisionKind.ERASE_VICTIM,
-        model=EraseVictim,
         step=None,
         check=victims.check_erase_victim,
         on_approval=victims.approve_erase_victim,
@@ -181,28 +139,24 @@ _register(
     ),
     DecisionRule(
         kind=DecisionKind.APPROVE,
-        model=Approve,
         step=None,
         check=partial(approvals.check_approve, rules=REGISTRY),
         effect=partial(approvals.apply_approve, rules=REGISTRY),
     ),
     DecisionRule(
         kind=DecisionKind.REJECT,
-        model=Reject,
         step=None,
         check=approvals.check_reject,
         effect=approvals.apply_reject,
     ),
     DecisionRule(
         kind=DecisionKind.REASSIGN,
-        model=Reassign,
         step=None,
         check=administration.check_reassign,
         effect=administration.apply_reassign,
     ),
     DecisionRule(
         kind=DecisionKind.EXTEND_DEADLINE,
-        model=ExtendDeadline,
         step=None,
         check=administration.check_extend_deadline,
         on_approval=administration.approve_extend_deadline,
@@ -211,7 +165,6 @@ _register(
     ),
     DecisionRule(
         kind=DecisionKind.CLOSE_EARLY,
-        model=CloseEarly,
         step=None,
         check=closing.check_close_early,
         on_approval=closing.approve_close_early,

@@ -9,10 +9,10 @@ tests.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from schemas.actor import Role
-from schemas.decisions import Decision, DecisionKind
+from schemas.decisions import DECISION_MODELS, Decision, DecisionKind
 from schemas.incident_state import IncidentState
 from schemas.vocabulary import Step
 from workflows.rules.kinds import KINDS
@@ -24,8 +24,10 @@ D = TypeVar("D", bound=Decision)
 
 @dataclass(frozen=True)
 class DecisionRule(Generic[D]):
-    """One kind of decision. Its roles, `when` and approval mode are read from its words in
-    `workflows.rules.kinds.KINDS`, which the command line's help reads without the models.
+    """One kind of decision. Its model is `schemas.decisions.DECISION_MODELS[kind]` (which the
+    command line validates with, without the rules); its roles, `when` and approval mode are read
+    from its words in `workflows.rules.kinds.KINDS`, which the command line's help reads without
+    the models.
 
     - `step`: the step it belongs to (None: any step until the incident completes);
     - `check`: its own rule; raises `DecisionRefused` with the reason;
@@ -36,7 +38,6 @@ class DecisionRule(Generic[D]):
     """
 
     kind: DecisionKind
-    model: type[D]
     step: Step | None
     check: Callable[[IncidentState, D, datetime], None]
     effect: Callable[[IncidentState, D, datetime], Effect] | None = None
@@ -50,6 +51,10 @@ class DecisionRule(Generic[D]):
             self.effect is not None
         ):
             raise ValueError(f"{self.kind}: an effect, or an approval mode and on_approval")
+
+    @property
+    def model(self) -> type[D]:
+        return cast(type[D], DECISION_MODELS[self.kind])
 
     # Read from KINDS, never given here: one source for the workflow and the help.
     @property
