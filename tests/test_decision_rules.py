@@ -36,6 +36,10 @@ from schemas.vocabulary import (
     Step,
 )
 from workers.devstack import examples
+from workflows import awaiting
+from workflows import incident_lifecycle as lifecycle
+from workflows import search_attributes as sa
+from workflows.awaiting import AwaitedItem
 from workflows.incident_details import current_details, static_summary
 from workflows.incident_state import open_milestones, pending_decisions, status_view
 from workflows.rules.kinds import KINDS
@@ -1473,14 +1477,38 @@ def test_current_details_list_pending_and_returned_approvals() -> None:
     decide(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
     details = current_details(state)
     assert "Step 3 of 6: action plan" in details
+    [pending] = status_view(state).pending_approvals
+    assert pending.due_at is not None
     assert "approval `action_plan-2`" in details
-    assert f"other than {OWNER_ID}" in details
+    due = pending.due_at.astimezone(UTC)
+    assert f"from an approver other than {OWNER_ID}, by {due:%Y-%m-%d %H:%M} UTC" in details
     decide(state, K.REJECT, examples.reject("action_plan-2"))
     details = current_details(state)
     assert "`action_plan` from owner.amara" in details
     assert f"`action_plan-2` back with {OWNER_ID}" in details
     for victim_id in ("V-0001", "V-0002"):
         assert victim_id not in details
+
+
+def test_search_attributes_say_who_is_awaited_for_what_by_when() -> None:
+    state = drive(Step.ACTION_PLAN)
+    decide(state, K.ACTION_PLAN, examples.action_plan(now=NOW))
+    [pending] = status_view(state).pending_approvals
+
+    values = lifecycle.search_attributes(state, NOW)
+
+    assert values[sa.AWAITING_FROM.name] == ["role:approver"]
+    assert values[sa.AWAITING_DECISION.name] == awaiting.line(
+        AwaitedItem("approve", "role:approver", pending.due_at, "action_plan-2", OWNER_ID)
+    )
+    unassigned = lifecycle.search_attributes(new_state(), NOW)
+    assert unassigned[sa.CASE_OWNER.name] == sa.UNASSIGNED
+    assert unassigned[sa.AWAITING_FROM.name] == ["role:case_owner"]
+    assert awaiting.parse(unassigned[sa.AWAITING_DECISION.name])[0].kind == "acknowledge"
+    # An incident from before the patch publishes neither, and no owner while it has none.
+    before = lifecycle.search_attributes(new_state(), NOW, with_awaiting=False)
+    assert before[sa.CASE_OWNER.name] is None
+    assert sa.AWAITING_FROM.name not in before and sa.AWAITING_DECISION.name not in before
 
 
 def test_current_details_of_implementation_and_completion() -> None:

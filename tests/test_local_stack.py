@@ -24,6 +24,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.waiting import eventually
 from workers.devstack import dev_server, examples, local_postgres
+from workers.devstack.child_process import ChildProcess
 from workers.errors import StartupError
 from workers.keyring import KeyRing
 from workflows import search_attributes
@@ -354,3 +355,59 @@ def test_missing_postgres_binaries_say_how_to_install_them_or_use_database_url(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(StartupError, match="set DATABASE_URL"):
         local_postgres.postgres_bin_dir()
+
+
+async def test_a_data_directory_from_an_earlier_version_gains_the_new_search_attributes(
+    tmp_path: Path,
+) -> None:
+    # The dev server registers its `--search-attribute`s only when it creates the SQLite file.
+    db_file = tmp_path / "temporal.db"
+    config = dev_server.DevServerConfig(
+        db_file=db_file,
+        log_path=tmp_path / "temporal.log",
+        port=free_port(),
+        ui_port=free_port(),
+        http_port=free_port(),
+    )
+    earlier = ChildProcess(
+        "earlier dev server",
+        _only_the_first_search_attribute(
+            dev_server.dev_server_argv(dev_server.temporal_cli(), config)
+        ),
+        tmp_path / "earlier.log",
+    )
+    await earlier.start()
+    client = await eventually(
+        lambda: Client.connect(config.address), "the earlier server", ignoring=(RuntimeError,)
+    )
+    before = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    await earlier.stop(timeout=15)
+    server = dev_server.DevServer(config)
+    await server.start()
+    try:
+        client = await Client.connect(config.address)
+        after = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+    finally:
+        await server.stop()
+
+    names = {key.name for key in search_attributes.ALL}
+    assert not names <= set(before.custom_attributes)
+    assert names <= set(after.custom_attributes)
+
+
+def _only_the_first_search_attribute(argv: list[str]) -> list[str]:
+    """The dev server's arguments as an earlier version, which knew fewer attributes, gave them."""
+    kept: list[str] = []
+    definitions = 0
+    for arg in argv:
+        if kept and kept[-1] == "--search-attribute":
+            definitions += 1
+            if definitions > 1:
+                kept.pop()
+                continue
+        kept.append(arg)
+    return kept

@@ -85,8 +85,7 @@ def initial_search_attributes(intake: "Intake") -> "TypedSearchAttributes":
     ]
     if intake.facility_ids:
         pairs.append(SearchAttributePair(sa.FACILITY_ID, list(intake.facility_ids)))
-    if intake.case_owner:
-        pairs.append(SearchAttributePair(sa.CASE_OWNER, intake.case_owner))
+    pairs.append(SearchAttributePair(sa.CASE_OWNER, intake.case_owner or sa.UNASSIGNED))
     return TypedSearchAttributes(pairs)
 
 

@@ -92,6 +92,7 @@ class IncidentWorkflow:
         self._tracking = False
         self._reminding = False
         self._continuing = False
+        self._publishing_awaiting = False
         self._register = RegisterWriter()
         self._opened = False
         self._input_refused: str | None = None
@@ -126,6 +127,9 @@ class IncidentWorkflow:
         if refused is not None:
             raise ApplicationError(refused, type=MALFORMED, non_retryable=True)
         input = self._input
+        # Decided once, before anything is published: an incident that started before the patch
+        # replays its whole run without it, and takes it when it continues as new.
+        self._publishing_awaiting = workflow.patched(patches.AWAITING_ATTRIBUTES)
         if input.carried is None:
             protected = workflow.patched(patches.VICTIM_PROTECTION)
             if protected:
@@ -558,7 +562,9 @@ class IncidentWorkflow:
 
     def _publish(self) -> None:
         """Search attributes and current details for operators in the UI (no personal data)."""
-        values = lifecycle.search_attributes(self.state, workflow.now())
+        values = lifecycle.search_attributes(
+            self.state, workflow.now(), with_awaiting=self._publishing_awaiting
+        )
         updates = lifecycle.changed_attributes(values, self._published)
         if updates:
             workflow.upsert_search_attributes(updates)

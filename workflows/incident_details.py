@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from schemas.incident_state import IncidentState
 from schemas.intake import Intake
 from schemas.vocabulary import STEP_NUMBERS, Step
-from workflows.incident_state import open_milestones, pending_decisions
+from workflows.awaiting import AwaitedItem
+from workflows.incident_state import awaited_items, open_milestones
 
 
 def static_summary(intake: Intake) -> str:
@@ -21,6 +22,25 @@ def static_summary(intake: Intake) -> str:
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "no deadline"
+
+
+def _who(item: AwaitedItem) -> str:
+    role = item.role
+    if role is None:
+        return item.awaited_from
+    someone = f"an {role}" if role[0] in "aeiou" else f"a {role}"
+    return someone.replace("_", " ")
+
+
+def _awaited_line(state: IncidentState, item: AwaitedItem) -> str:
+    """One awaited decision: what, from whom (never an approval's author), by when."""
+    if item.approval_id is None:
+        return f"- `{item.kind}` from {_who(item)}, by {_when(item.due_at)}"
+    pending = state.approvals[item.approval_id]
+    return (
+        f"- approval `{item.approval_id}` ({pending.summary}) from {_who(item)} other than "
+        f"{item.not_from}, by {_when(item.due_at)}"
+    )
 
 
 def current_details(state: IncidentState) -> str:
@@ -51,18 +71,11 @@ def current_details(state: IncidentState) -> str:
                 f"{_when(escalation.overdue_since)}; level {escalation.level}; told "
                 f"{', '.join(escalation.notified)}"
             )
-    milestones = open_milestones(state)
-    awaited = pending_decisions(state, milestones)
-    if awaited or state.approvals:
+    awaited = awaited_items(state, open_milestones(state))
+    if awaited:
         lines += ["", "**Awaiting**", ""]
-        for item in awaited:
-            who = item.expected_actor or f"a {item.expected_role.replace('_', ' ')}"
-            lines.append(f"- `{item.kind}` from {who}, by {_when(item.due_at)}")
-        for pending in state.approvals.values():
-            lines.append(
-                f"- approval `{pending.approval_id}` ({pending.summary}) from an approver "
-                f"other than {pending.author.id}"
-            )
+        for item in sorted(awaited, key=lambda i: (i.due_at is None, i.due_at or state.opened_at)):
+            lines.append(_awaited_line(state, item))
     if state.returned:
         lines += ["", "**Returned for revision**", ""]
         for returned in state.returned:

@@ -15,8 +15,9 @@ from schemas.intake import Intake
 from schemas.policy import Policy
 from schemas.register import LessonRecord, NotificationKind
 from schemas.vocabulary import ActionStatus, CaseStatus, ClosureStatus
+from workflows import awaiting
 from workflows import search_attributes as sa
-from workflows.incident_state import open_milestones
+from workflows.incident_state import awaited_items, open_milestones
 from workflows.rules.outcome import Notice
 from workflows.severity import provisional_severity
 
@@ -105,10 +106,16 @@ def closed_status(state: IncidentState) -> CaseStatus:
     return CaseStatus.CLOSED_REFERRED if referred else CaseStatus.CLOSED
 
 
-def search_attributes(state: IncidentState, now: datetime) -> dict[str, Any]:
-    """What operators filter and sort incidents by in the UI; never personal data."""
+def search_attributes(
+    state: IncidentState, now: datetime, *, with_awaiting: bool = True
+) -> dict[str, Any]:
+    """What operators filter and sort incidents by in the UI; never personal data.
+
+    `with_awaiting` is false for incidents that replay from before who is awaited was published
+    (patch `awaiting-attributes`): they publish no awaited items and leave an unassigned case's
+    owner empty."""
     milestones = open_milestones(state)
-    return {
+    values: dict[str, Any] = {
         sa.STEP.name: str(state.step),
         sa.SEVERITY.name: str(state.severity),
         sa.RESPONSE_LEVEL.name: str(state.response.level) if state.response else None,
@@ -120,6 +127,12 @@ def search_attributes(state: IncidentState, now: datetime) -> dict[str, Any]:
         sa.NEXT_DEADLINE.name: milestones[0].due_at if milestones else None,
         sa.OVERDUE.name: bool(state.escalations) or bool(milestones and milestones[0].due_at < now),
     }
+    if with_awaiting:
+        items = awaited_items(state, milestones)
+        values[sa.CASE_OWNER.name] = state.case_owner or sa.UNASSIGNED
+        values[sa.AWAITING_FROM.name] = awaiting.awaiting_from(items)
+        values[sa.AWAITING_DECISION.name] = awaiting.text(items) or None
+    return values
 
 
 def changed_attributes(
@@ -132,7 +145,7 @@ def changed_attributes(
         if name in published and published[name] == value:
             continue
         key = keys[name]
-        updates.append(key.value_unset() if value in (None, []) else key.value_set(value))
+        updates.append(key.value_unset() if value in (None, [], "") else key.value_set(value))
     return updates
 
 

@@ -17,6 +17,7 @@ from schemas.incident import (
 from schemas.incident_state import ActionState, IncidentState, VictimState
 from schemas.policy import MilestoneKind
 from schemas.vocabulary import STEP_NUMBERS, ActionStatus, Step
+from workflows.awaiting import AwaitedItem, role_entry
 
 
 def _end_of_day(day: date) -> datetime:
@@ -148,6 +149,31 @@ def pending_decisions(state: IncidentState, milestones: list[Milestone]) -> list
             )
         )
     return result
+
+
+def awaited_items(state: IncidentState, milestones: list[Milestone]) -> list[AwaitedItem]:
+    """Every decision awaited, approvals included: from whom (a person, or anyone holding a
+    role) and by when: what `AwaitingFrom` and `AwaitingDecision` publish
+    (workflows/awaiting.py)."""
+    items = [
+        AwaitedItem(
+            kind=str(pending.kind),
+            awaited_from=pending.expected_actor or role_entry(pending.expected_role),
+            due_at=pending.due_at,
+        )
+        for pending in pending_decisions(state, milestones)
+    ]
+    items += [
+        AwaitedItem(
+            kind=str(DecisionKind.APPROVE),
+            awaited_from=role_entry(Role.APPROVER),
+            due_at=_due(milestones, f"approval:{pending.approval_id}"),
+            approval_id=pending.approval_id,
+            not_from=pending.author.id,
+        )
+        for pending in state.approvals.values()
+    ]
+    return items
 
 
 def status_view(state: IncidentState) -> IncidentStatus:

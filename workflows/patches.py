@@ -25,3 +25,7 @@ DEADLINE_REMINDERS = "deadline-reminders"
 ONE_REGISTER_WRITE = "one-register-write"
 # Captured lessons count as under way, so the follow-up they lead to is accepted at once.
 LESSONS_IN_FLIGHT = "lessons-in-flight"
+# Who must act on what, by when, is published (AwaitingFrom, AwaitingDecision) and an unassigned
+# case's owner reads `unassigned`; decided at the start of a run, so a running incident takes it
+# when it next continues as new.
+AWAITING_ATTRIBUTES = "awaiting-attributes"

@@ -18,6 +18,14 @@ CASE_OWNER = SearchAttributeKey.for_keyword("CaseOwner")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
+# Who must act on what, by when (workflows/awaiting.py). Temporal's SQL visibility holds three
+# KeywordList attributes per namespace (Mineral, FacilityId and this one), so the awaited
+# decisions are one Text: readable, and searchable by word.
+AWAITING_FROM = SearchAttributeKey.for_keyword_list("AwaitingFrom")
+AWAITING_DECISION = SearchAttributeKey.for_text("AwaitingDecision")
+
+UNASSIGNED = "unassigned"
+"""`CaseOwner` of an incident nobody owns yet, so that a filter can find it."""
 
 ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     STEP,
@@ -30,6 +38,8 @@ ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     ESCALATION_LEVEL,
     NEXT_DEADLINE,
     OVERDUE,
+    AWAITING_FROM,
+    AWAITING_DECISION,
 )
 
 # Type names as the Temporal CLI spells them (`--search-attribute Name=Type`).

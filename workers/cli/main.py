@@ -17,6 +17,7 @@ from schemas.vocabulary import STEP_NUMBERS, DecisionKind, Role, Severity, Step
 from workers.cli.audit import audit_app
 from workers.cli.codec import codec_server, keys_app
 from workers.cli.export import export_app
+from workers.cli.inbox import inbox
 from workers.cli.lessons import lessons
 from workers.cli.report import report
 from workers.cli.schedules import schedules_app
@@ -167,8 +168,15 @@ def _human_report(event: str, fields: dict[str, Any]) -> None:
             f"  Database URL       {fields['database_url']}\n"
             f"  Codec server       {fields['codec_server_url']}  (decrypts payloads for the UI)\n"
             f"  Logs               {fields['logs_dir']}\n"
-            "Press Ctrl-C to stop."
         )
+        typer.echo(
+            "Ready-made views of the Web UI (bookmark them; `remediation inbox --links --as ID` "
+            "prints anyone's):"
+        )
+        width = max(len(view["name"]) for view in fields["views"])
+        for view in fields["views"]:
+            typer.echo(f"  {view['name']:<{width}}  {view['url']}")
+        typer.echo("Press Ctrl-C to stop.")
     elif event == "stopping":
         typer.echo("\nStopping: worker, then Temporal, then PostgreSQL ...")
     elif event == "stopped":
@@ -1174,6 +1182,7 @@ def schemas(
 app.add_typer(audit_app, name="audit")
 app.add_typer(schedules_app, name="schedules")
 app.command("report")(report)
+app.command("inbox")(inbox)
 app.add_typer(export_app, name="export")
 app.command("lessons")(lessons)
 app.command("codec-server")(codec_server)

@@ -9,6 +9,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -97,6 +102,7 @@ class DevServer:
     async def start(self) -> None:
         await self.process.start()
         await self._wait_until_serving()
+        await _register_missing_search_attributes(self.config)
 
     async def _wait_until_serving(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -139,6 +145,25 @@ async def _frontend_answers(config: DevServerConfig) -> bool:
     except (RuntimeError, RPCError):
         return False
     return True
+
+
+async def _register_missing_search_attributes(config: DevServerConfig) -> None:
+    """The dev server registers `--search-attribute`s only when it creates its SQLite file: a
+    data directory made by an earlier version lacks the attributes added since, and an incident
+    that publishes one would fail its workflow tasks until it is registered."""
+    client = await Client.connect(config.address, namespace=config.namespace)
+    registered = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=config.namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in search_attributes.ALL
+        if key.name not in registered.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=config.namespace, search_attributes=missing)
+        )
 
 
 def _http_ok(url: str) -> bool:

@@ -49,6 +49,7 @@ from workers.running_stack import STACK_FILE, RunningStack
 from workers.schedules import SCHEDULES, apply_schedules
 from workers.settings import Settings
 from workers.temporal_client import connect
+from workers.ui_views import demo_views
 from workers.worker import serve
 
 log = structlog.get_logger(__name__)
@@ -376,7 +377,14 @@ class LocalStack:
                 ),
             )
             (data_dir / STACK_FILE).write_text(json.dumps(asdict(stack), indent=2))
-            self.report("ready", {**asdict(stack), "seconds": round(time.monotonic() - started, 1)})
+            self.report(
+                "ready",
+                {
+                    **asdict(stack),
+                    "seconds": round(time.monotonic() - started, 1),
+                    "views": demo_views(stack.ui_url, stack.namespace),
+                },
+            )
 
             await self._run_until_stopped_or_failed(worker, watched)
 

@@ -1,0 +1,133 @@
+"""The operations inbox: every decision awaited from a person or a role, across all running
+incidents, read from Temporal's visibility store (the `AwaitingFrom` and `AwaitingDecision`
+search attributes, workflows/awaiting.py), never from the incidents themselves, so it answers as
+fast at 10,000 open incidents as at ten.
+
+Who is "me": the items awaited from the actor by name (the case owner of their cases), and those
+awaited from a role the actor holds: the roles given with `--role`, and those the deployment's
+policy lists them under (its `[roles]` directory). An approval is never in its author's inbox.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from schemas.vocabulary import DecisionKind, Role
+from workers.ui_views import RUNNING_INCIDENTS, awaiting_query
+from workflows import awaiting
+from workflows import search_attributes as sa
+from workflows.awaiting import AwaitedItem, role_entry
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from schemas.policy import RoleDirectory
+
+# What the command shows when no actor is named.
+SOMEONE = "ACTOR_ID"
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One awaited decision, with the incident's figures operators sort and act by."""
+
+    incident_id: str
+    step: str | None
+    severity: str | None
+    case_owner: str | None
+    escalation_level: int
+    item: AwaitedItem
+
+    def overdue(self, now: datetime) -> bool:
+        return self.item.due_at is not None and self.item.due_at < now
+
+
+def listed_roles(directory: "RoleDirectory", actor_id: str) -> set[str]:
+    """The roles a policy's directory lists the actor under (an unlisted role is open to anyone
+    claiming it, so it says nothing about this actor)."""
+    return {role for role, holders in directory if holders and actor_id in holders}
+
+
+def awaited_entries(actor_id: str | None, roles: Iterable[str]) -> list[str]:
+    """The `AwaitingFrom` entries that concern this actor and these roles."""
+    entries = [actor_id] if actor_id is not None else []
+    return entries + sorted(role_entry(role) for role in set(roles))
+
+
+def query(actor_id: str | None, roles: Iterable[str]) -> str:
+    """The visibility query of the incidents that may hold items for this actor or roles."""
+    entries = awaited_entries(actor_id, roles)
+    return awaiting_query(entries) if entries else RUNNING_INCIDENTS
+
+
+def rows_of(
+    incident_id: str,
+    attributes: dict[str, object],
+    actor_id: str | None,
+    roles: Iterable[str],
+) -> list[InboxRow]:
+    """The incident's awaited items for this actor and roles (every item when neither is
+    given)."""
+    held = set(roles)
+    items = awaiting.parse(_text(attributes.get(sa.AWAITING_DECISION.name)))
+    level = attributes.get(sa.ESCALATION_LEVEL.name)
+    return [
+        InboxRow(
+            incident_id=incident_id,
+            step=_text(attributes.get(sa.STEP.name)),
+            severity=_text(attributes.get(sa.SEVERITY.name)),
+            case_owner=_text(attributes.get(sa.CASE_OWNER.name)),
+            escalation_level=level if isinstance(level, int) else 0,
+            item=item,
+        )
+        for item in items
+        if (actor_id is None and not held) or item.awaits(actor_id, held)
+    ]
+
+
+def ordered(rows: Iterable[InboxRow]) -> list[InboxRow]:
+    """Earliest due first; items without a deadline last; then by incident."""
+    return sorted(
+        rows,
+        key=lambda row: (
+            row.item.due_at is None,
+            row.item.due_at.timestamp() if row.item.due_at else 0.0,
+            row.incident_id,
+            awaiting.line(row.item),
+        ),
+    )
+
+
+def command(row: InboxRow, actor_id: str | None) -> str:
+    """The exact command that acts on the row."""
+    actor = actor_id or SOMEONE
+    item = row.item
+    # A named person is awaited only as the incident's case owner (pending_decisions).
+    role = item.role or Role.CASE_OWNER
+    if item.kind == DecisionKind.APPROVE and item.approval_id is not None:
+        payload = f'{{"approval_id": "{item.approval_id}"}}'
+        return (
+            f"echo '{payload}' | remediation decide {row.incident_id} approve - "
+            f"--as {actor} --role {role}"
+        )
+    return (
+        f"remediation decide {row.incident_id} {item.kind} {item.kind}.json "
+        f"--as {actor} --role {role}"
+    )
+
+
+async def read(
+    client: "Client", actor_id: str | None, roles: Iterable[str], *, page_size: int = 1000
+) -> list[InboxRow]:
+    """Every awaited item for this actor and roles, earliest due first."""
+    held = set(roles)
+    rows: list[InboxRow] = []
+    async for execution in client.list_workflows(query(actor_id, held), page_size=page_size):
+        attributes = {pair.key.name: pair.value for pair in execution.typed_search_attributes}
+        rows += rows_of(execution.id, attributes, actor_id, held)
+    return ordered(rows)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
