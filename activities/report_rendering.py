@@ -11,6 +11,7 @@ import html
 import math
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from activities import markdown
@@ -52,9 +53,14 @@ def _instant(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def _number(value: float | int | None) -> str:
+def _number(value: float | int | Decimal | None, *, decimals: int | None = None) -> str:
+    """A number as a cell or a bar's label shows it: a whole number as it is, any other to two
+    decimals without trailing zeros; with `decimals`, exactly that many (the labels of an axis
+    share the decimals of its step, so that no two of them read alike)."""
     if value is None:
         return NOTHING
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
     if isinstance(value, int):
         return str(value)
     return f"{value:.2f}".rstrip("0").rstrip(".")
@@ -391,15 +397,39 @@ def _e(value: object) -> str:
     return html.escape(_text(value), quote=True)
 
 
-def _tick_step(largest: float, *, whole: bool) -> float:
-    """A step of 1, 2 or 5 times a power of ten that divides the axis into at most 5 parts
-    (at least 1 when the values are whole numbers)."""
-    if largest <= 0:
-        return 1.0
-    wanted = largest / 5
-    power = 10 ** math.floor(math.log10(wanted))
-    step = next(m * power for m in (1, 2, 5, 10) if wanted <= m * power)
-    return max(float(step), 1.0) if whole else float(step)
+def _tick_step(largest: float, *, whole: bool) -> Decimal:
+    """The step between an axis's ticks: the smallest 1, 2 or 5 times a power of ten that divides
+    the axis from 0 to `largest` into at most 5 parts; at least 1 when the values are whole
+    numbers, and 1 when there is nothing to draw (all zero).
+
+    Decimal arithmetic on the value as written (`repr`: days are already rounded to hundredths),
+    so that 0.01 / 5 is exactly 0.002 rather than a binary neighbour that would pick 0.005, and
+    every multiple of the step prints exactly.
+    """
+    if not (math.isfinite(largest) and largest > 0):
+        return Decimal(1)
+    wanted = Decimal(repr(largest)) / 5
+    power = wanted.adjusted()  # the exponent of its leading digit: floor(log10(wanted))
+    candidates = [Decimal(m).scaleb(power) for m in (1, 2, 5)] + [Decimal(1).scaleb(power + 1)]
+    step = next(candidate for candidate in candidates if candidate >= wanted)
+    return max(step, Decimal(1)) if whole else step
+
+
+def _axis(largest: float, *, whole: bool) -> tuple[float, list[str]]:
+    """A chart's value axis up to its tallest bar `largest`: the top of the axis (the first tick
+    at or above it) and the label of every tick from 0 up.
+
+    Every label has the decimals the step needs and no more (a step of 0.002 reads 0.000, 0.002,
+    0.004, never 0, 0, 0.01), so no two labels read alike; all zero draws an axis from 0 to 1.
+    """
+    step = _tick_step(largest, whole=whole)
+    parts = 1
+    if math.isfinite(largest) and largest > 0:
+        parts = max(math.ceil(Decimal(repr(largest)) / step), 1)
+    # The step is one significant digit, so its leading digit's place is its last one.
+    decimals = max(-step.adjusted(), 0)
+    labels = [_number(step * tick, decimals=decimals) for tick in range(parts + 1)]
+    return float(step * parts), labels
 
 
 # Presentation attributes on the elements themselves, so a chart copied out of the page (or
@@ -428,16 +458,17 @@ def _svg_bars(
 ) -> str:
     """A bar chart as inline SVG: one group per category, one bar per series side by side (or
     one stacked bar). `series` holds (name, colour key, values); None draws no bar."""
-    left, top, plot_height = 56, 30, 180
+    columns = [[values[i] or 0.0 for _, _, values in series] for i in range(len(categories))]
+    totals = [sum(column) if stacked else max(column, default=0.0) for column in columns]
+    axis_top, tick_labels = _axis(max(totals, default=0.0), whole=whole)
+    # Room for the longest tick label (about 7 px a character) right of the unit's label.
+    left = max(56, 28 + 7 * max(len(label) for label in tick_labels))
+    top, plot_height = 30, 180
     bottom = 64 if slanted_labels else 30
     legend_height = 26 if len(series) > 1 else 0
     width = left + group_width * max(len(categories), 1) + 16
     height = top + plot_height + bottom + legend_height
-    columns = [[values[i] or 0.0 for _, _, values in series] for i in range(len(categories))]
-    totals = [sum(column) if stacked else max(column, default=0.0) for column in columns]
-    step = _tick_step(max(totals, default=0.0), whole=whole)
-    ticks = max(math.ceil(max(totals, default=0.0) / step), 1)
-    scale = plot_height / (step * ticks)
+    scale = plot_height / axis_top
     base = top + plot_height
     parts = [
         f'<svg id="{_e(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
@@ -447,12 +478,12 @@ def _svg_bars(
         f'<title id="{_e(chart_id)}-title">{_e(title)}</title>',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
-    for tick in range(ticks + 1):
-        y = base - step * tick * scale
+    for tick, tick_label in enumerate(tick_labels):
+        y = base - plot_height * tick / (len(tick_labels) - 1)
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - 16}" y2="{y:.1f}" stroke="{_GRID}"/>'
         )
-        parts.append(_svg_text(left - 6, y + 4, _number(step * tick), anchor="end"))
+        parts.append(_svg_text(left - 6, y + 4, tick_label, anchor="end"))
     middle = top + plot_height / 2
     parts.append(_svg_text(14, middle, unit, extra=f' transform="rotate(-90 14 {middle:.1f})"'))
     inner = group_width - 8

@@ -19,6 +19,7 @@ from activities.report_rendering import (
     CHART_ESCALATIONS_BY_WEEK,
     CHART_OPEN_BY_STEP,
     CHART_TIME_IN_STEP,
+    _axis,
     report_html,
     report_json,
     report_markdown,
@@ -31,6 +32,7 @@ from schemas.monitoring import (
     PortfolioReport,
     ReconciliationFinding,
     ReconciliationReport,
+    StepDurations,
 )
 from schemas.register import (
     ApprovalRecord,
@@ -675,3 +677,90 @@ async def test_a_naive_instant_is_refused_for_good(portfolio: PortfolioRegister)
     with pytest.raises(ApplicationError) as refused:
         await ActivityEnvironment().run(portfolio.portfolio_kpis, AS_OF.replace(tzinfo=None))
     assert refused.value.non_retryable
+
+
+# --- Chart axes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("largest", "whole", "top", "labels"),
+    [
+        # Tiny values: the labels carry the decimals the step needs (once read 0, 0, 0, 0.01).
+        (0.01, False, 0.01, ["0.000", "0.002", "0.004", "0.006", "0.008", "0.010"]),
+        (0.012, False, 0.015, ["0.000", "0.005", "0.010", "0.015"]),
+        (0.03, False, 0.03, ["0.00", "0.01", "0.02", "0.03"]),
+        (0.004, False, 0.004, ["0.000", "0.001", "0.002", "0.003", "0.004"]),
+        (0.5, False, 0.5, ["0.0", "0.1", "0.2", "0.3", "0.4", "0.5"]),
+        (1.0, False, 1.0, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]),
+        (7.2, False, 8.0, ["0", "2", "4", "6", "8"]),
+        (19.0, False, 20.0, ["0", "5", "10", "15", "20"]),
+        # Nothing to draw: an axis from 0 to 1.
+        (0.0, False, 1.0, ["0", "1"]),
+        (0.0, True, 1.0, ["0", "1"]),
+        # Whole numbers never get a step below 1.
+        (1.0, True, 1.0, ["0", "1"]),
+        (3.0, True, 3.0, ["0", "1", "2", "3"]),
+        (9.0, True, 10.0, ["0", "2", "4", "6", "8", "10"]),
+        # Large values.
+        (12345.0, True, 15000.0, ["0", "5000", "10000", "15000"]),
+        (
+            2_500_000.0,
+            True,
+            2_500_000.0,
+            ["0", "500000", "1000000", "1500000", "2000000", "2500000"],
+        ),
+    ],
+)
+def test_axis_ticks_are_nice_steps_with_the_decimals_they_need(
+    largest: float, whole: bool, top: float, labels: list[str]
+) -> None:
+    assert _axis(largest, whole=whole) == (top, labels)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_axis_tick_labels_are_distinct_and_cover_the_tallest_bar(whole: bool) -> None:
+    for exponent in range(-4, 7):
+        for mantissa in (1.0, 1.01, 1.5, 2.0, 2.49, 3.0, 4.99, 5.0, 7.3, 9.99):
+            largest = round(mantissa * 10.0**exponent, 6)
+            if whole:
+                largest = float(max(round(largest), 1))
+            top, labels = _axis(largest, whole=whole)
+            assert len(set(labels)) == len(labels), (largest, labels)
+            assert 2 <= len(labels) <= 6, (largest, labels)
+            assert top >= largest, (largest, top)
+            step = float(labels[1].replace(",", ""))
+            assert step * (len(labels) - 2) < largest, (largest, labels)  # no tick wasted
+            leading = f"{step:e}"[0]
+            assert leading in "125", (largest, step)
+
+
+def _tick_labels(page: str, chart_id: str) -> list[str]:
+    """The value axis's labels of one chart, bottom first (the only right-aligned texts)."""
+    svg = page[page.index(f'<svg id="{chart_id}"') :]
+    svg = svg[: svg.index("</svg>")]
+    return [text.split(">", 1)[1].split("<", 1)[0] for text in svg.split('text-anchor="end"')[1:]]
+
+
+async def test_small_times_in_step_get_distinct_tick_labels(kpis: PortfolioKpis) -> None:
+    # Stays of a quarter of an hour or so, rounded to hundredths of a day.
+    tiny = [
+        StepDurations(step=d.step, stays=1, median_days=0.01, p90_days=0.01)
+        for d in kpis.time_in_step
+    ]
+    page = report_html(_report(kpis.model_copy(update={"time_in_step": tiny})))
+    assert _tick_labels(page, CHART_TIME_IN_STEP) == [
+        "0.000",
+        "0.002",
+        "0.004",
+        "0.006",
+        "0.008",
+        "0.010",
+    ]
+    # The fixture's own: p90 of verification, 19 days, is the tallest bar.
+    assert _tick_labels(report_html(_report(kpis)), CHART_TIME_IN_STEP) == [
+        "0",
+        "5",
+        "10",
+        "15",
+        "20",
+    ]
