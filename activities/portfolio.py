@@ -46,7 +46,8 @@ rows dated after `as_of`):
   most 10, with the days waited until `as_of`.
 - **Escalations over time**: escalation levels reached (escalation rows of level 1 to 3, by the
   instant the ladder reached them) per ISO week in UTC, for the 26 weeks ending with the week of
-  `as_of`, weeks without any included.
+  `as_of`, weeks without any included. The figures (the JSON) and the chart keep every week; the
+  Markdown and HTML tables show each run of two or more weeks in a row without any as one row.
 """
 
 import asyncio

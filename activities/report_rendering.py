@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from activities import markdown
@@ -23,6 +24,7 @@ from schemas.monitoring import (
     PortfolioKpis,
     PortfolioReport,
     ReconciliationReport,
+    WeeklyEscalations,
 )
 
 NOTHING = markdown.NOTHING
@@ -40,6 +42,7 @@ _COLOURS = {
 }
 
 Row = Sequence[object]
+_EN_DASH = "\N{EN DASH}"  # between the ends of a range of weeks
 
 
 # --- Shared formatting -----------------------------------------------------------------------
@@ -189,15 +192,36 @@ def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[s
         ),
         (
             "Escalations per week",
-            "Escalation levels reached per ISO week (UTC).",
+            "Escalation levels reached per ISO week (UTC). Two or more weeks in a row without "
+            "any are one row; the JSON lists every week.",
             ["Week", "Starts", "L1", "L2", "L3", "Total"],
-            [
-                [w.week, w.week_start, w.level_1, w.level_2, w.level_3, w.total]
-                for w in kpis.escalations_by_week
-            ],
+            _week_rows(kpis.escalations_by_week),
         ),
         *_reconciliation_sections(report.reconciliation),
     ]
+
+
+def _week_rows(weeks: Sequence[WeeklyEscalations]) -> list[Row]:
+    """The rows of the escalations-per-week table: a row per week with escalations, and one row
+    per run of two or more weeks in a row without any, so half a year of quiet weeks is one line:
+    its first and last week joined by an en dash, the first week's Monday, zeros, and the total
+    `0 (8 weeks without escalations)`. A single quiet week keeps a row of its own."""
+    rows: list[Row] = []
+    for quiet, run in groupby(weeks, key=lambda week: week.total == 0):
+        run_weeks = list(run)
+        if quiet and len(run_weeks) >= 2:
+            first, last = run_weeks[0], run_weeks[-1]
+            summary = f"0 ({len(run_weeks)} weeks without escalations)"
+            rows.append(
+                [f"{first.week} {_EN_DASH} {last.week}", first.week_start, 0, 0, 0, summary]
+            )
+        else:
+            rows += [_week_row(week) for week in run_weeks]
+    return rows
+
+
+def _week_row(week: WeeklyEscalations) -> Row:
+    return [week.week, week.week_start, week.level_1, week.level_2, week.level_3, week.total]
 
 
 def _reconciliation_sections(

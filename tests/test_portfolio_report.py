@@ -20,6 +20,7 @@ from activities.report_rendering import (
     CHART_OPEN_BY_STEP,
     CHART_TIME_IN_STEP,
     _axis,
+    _week_rows,
     report_html,
     report_json,
     report_markdown,
@@ -33,6 +34,7 @@ from schemas.monitoring import (
     ReconciliationFinding,
     ReconciliationReport,
     StepDurations,
+    WeeklyEscalations,
 )
 from schemas.register import (
     ApprovalRecord,
@@ -764,3 +766,74 @@ async def test_small_times_in_step_get_distinct_tick_labels(kpis: PortfolioKpis)
         "15",
         "20",
     ]
+
+
+# --- Quiet weeks -----------------------------------------------------------------------------
+
+
+DASH = "\N{EN DASH}"
+
+
+def _week(monday: date, total: int) -> WeeklyEscalations:
+    year, number, _ = monday.isocalendar()
+    return WeeklyEscalations(
+        week=f"{year}-W{number:02d}",
+        week_start=monday,
+        level_1=total,
+        level_2=0,
+        level_3=0,
+        total=total,
+    )
+
+
+def _quiet_run(first: str, last: str, monday: date, weeks: int) -> list[object]:
+    return [f"{first} {DASH} {last}", monday, 0, 0, 0, f"0 ({weeks} weeks without escalations)"]
+
+
+def test_runs_of_quiet_weeks_become_one_row_and_a_lone_quiet_week_stays() -> None:
+    mondays = [date(2026, 3, 2) + timedelta(weeks=n) for n in range(8)]
+    totals = [0, 2, 0, 0, 1, 0, 0, 0]
+    rows = _week_rows([_week(monday, total) for monday, total in zip(mondays, totals, strict=True)])
+    assert [list(row) for row in rows] == [
+        ["2026-W10", date(2026, 3, 2), 0, 0, 0, 0],
+        ["2026-W11", date(2026, 3, 9), 2, 0, 0, 2],
+        _quiet_run("2026-W12", "2026-W13", date(2026, 3, 16), 2),
+        ["2026-W14", date(2026, 3, 30), 1, 0, 0, 1],
+        _quiet_run("2026-W15", "2026-W17", date(2026, 4, 6), 3),
+    ]
+    quiet = [_week(monday, 0) for monday in mondays]
+    assert [list(row) for row in _week_rows(quiet)] == [
+        _quiet_run("2026-W10", "2026-W17", date(2026, 3, 2), 8)
+    ]
+    assert _week_rows([]) == []
+
+
+async def test_the_rendered_weeks_collapse_quiet_runs_while_the_json_keeps_every_week(
+    kpis: PortfolioKpis,
+) -> None:
+    report = _report(kpis)
+    markdown = report_markdown(report)
+    table = markdown[markdown.index("| Week | Starts |") :].split("\n\n", 1)[0]
+    assert table.splitlines() == [
+        "| Week | Starts | L1 | L2 | L3 | Total |",
+        "|---|---|---|---|---|---|",
+        f"| 2025-W50 {DASH} 2026-W09 | 2025-12-08 | 0 | 0 | 0 | 0 (12 weeks without escalations) |",
+        "| 2026-W10 | 2026-03-02 | 1 | 0 | 0 | 1 |",
+        f"| 2026-W11 {DASH} 2026-W12 | 2026-03-09 | 0 | 0 | 0 | 0 (2 weeks without escalations) |",
+        "| 2026-W13 | 2026-03-23 | 1 | 0 | 0 | 1 |",
+        "| 2026-W14 | 2026-03-30 | 1 | 1 | 1 | 3 |",
+        f"| 2026-W15 {DASH} 2026-W16 | 2026-04-06 | 0 | 0 | 0 | 0 (2 weeks without escalations) |",
+        "| 2026-W17 | 2026-04-20 | 1 | 0 | 0 | 1 |",
+        "| 2026-W18 | 2026-04-27 | 0 | 1 | 1 | 2 |",
+        f"| 2026-W19 {DASH} 2026-W21 | 2026-05-04 | 0 | 0 | 0 | 0 (3 weeks without escalations) |",
+        "| 2026-W22 | 2026-05-25 | 1 | 0 | 0 | 1 |",
+        "| 2026-W23 | 2026-06-01 | 0 | 0 | 0 | 0 |",
+    ]
+    page = report_html(report)
+    assert f"<td>2025-W50 {DASH} 2026-W09</td>" in page
+    assert "<td>0 (12 weeks without escalations)</td>" in page
+    # Machines still get the whole series, and the chart a bar slot for every week.
+    assert len(report_json(report)["kpis"]["escalations_by_week"]) == 26
+    chart = page[page.index(f'<svg id="{CHART_ESCALATIONS_BY_WEEK}"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert all(f">{week.week}</text>" in chart for week in kpis.escalations_by_week)
