@@ -4,7 +4,8 @@ portfolio report (portfolio, digest) and the yearly due-diligence summary (annua
 Pure functions of a `PortfolioReport`: no I/O, no clock. The HTML page needs nothing from
 outside (inline CSS, charts drawn here as inline SVG, no script, no external asset), so it can be
 mailed or archived as one file. Every text that reaches the page is escaped with `html.escape`.
-The report holds aggregates only, so nothing rendered here can identify a person.
+The report holds aggregates and pseudonymous ids only (incidents, approvals, facilities,
+milestones, case owners' actor ids), so nothing rendered here can identify a victim or a reporter.
 """
 
 import html
@@ -28,6 +29,7 @@ from schemas.monitoring import (
 )
 
 NOTHING = markdown.NOTHING
+UNASSIGNED = "unassigned"  # a case without a case owner (null in the JSON)
 # Chart ids, stable so that tests and readers can find each chart.
 CHART_OPEN_BY_STEP = "chart-open-by-step"
 CHART_TIME_IN_STEP = "chart-time-in-step"
@@ -156,6 +158,23 @@ def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[s
             _counts(kpis.overdue_milestones_by_kind),
         ),
         (
+            "Overdue milestones by incident",
+            _escalated_note(kpis),
+            ["Incident", "Step", "Milestone", "Due", "Days late", "Level", "Case owner"],
+            [
+                [
+                    m.incident_id,
+                    _label(m.step),
+                    m.milestone,
+                    m.due_at,
+                    m.days_late,
+                    f"L{m.level}",
+                    m.case_owner or UNASSIGNED,
+                ]
+                for m in kpis.escalated_milestones
+            ],
+        ),
+        (
             "Time in step",
             f"Days, over the {window}.",
             ["Step", "Stays", "Median (days)", "90th percentile (days)"],
@@ -199,6 +218,19 @@ def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[s
         ),
         *_reconciliation_sections(report.reconciliation),
     ]
+
+
+def _escalated_note(kpis: PortfolioKpis) -> str:
+    note = (
+        "Milestones of open incidents escalated as of the report (their latest escalation "
+        "reached level 1 to 3 and no later one cleared it), the most recently due first, ties "
+        "by incident and milestone. Days late: from the due time to the report's instant. Step "
+        "and case owner as the register stands."
+    )
+    listed, total = len(kpis.escalated_milestones), kpis.escalated_milestones_total
+    if total > listed:
+        note += f" The {listed} most recently due of {total} are listed; all are counted above."
+    return note
 
 
 def _week_rows(weeks: Sequence[WeeklyEscalations]) -> list[Row]:
@@ -373,7 +405,10 @@ def _summary(kpis: PortfolioKpis) -> list[str]:
 def _preamble(report: PortfolioReport) -> str:
     if report.annual is not None:
         return f"State of the register as of {_instant(report.as_of)}. {ANNUAL_LEGEND}"
-    return "Aggregates only: this report holds no personal data."
+    return (
+        "No personal data: aggregates, and the pseudonymous ids of incidents, approvals, "
+        "facilities, milestones and case owners."
+    )
 
 
 # --- JSON ------------------------------------------------------------------------------------
