@@ -1,7 +1,8 @@
 """Activities of the portfolio report: the portfolio's key figures, and storing the report.
 
-Every figure is an aggregate computed by PostgreSQL (no per-incident loop here), read in one
-read-only, repeatable-read transaction so that the figures agree with each other. Nothing personal
+Every figure is computed by PostgreSQL (no per-incident loop here): aggregates, and two capped
+lists, of the approvals waiting longest and of the overdue milestones by incident. All are read in
+one read-only, repeatable-read transaction so that they agree with each other. Nothing personal
 is read: no intake, no event payload, reason or summary, no free text of a decision. The only
 identifiers reported are pseudonymous ids: incident ids (workflow ids), approval ids, facility
 ids, milestone names (a milestone kind, or `approval:<approval id>`, `action:<action id>`) and the
@@ -447,6 +448,7 @@ class PortfolioRegister:
     async def _escalated_milestones(
         connection: Connection, as_of: datetime
     ) -> tuple[list[EscalatedMilestone], int]:
+        """The overdue milestones listed, latest first, and how many there are in all."""
         rows = await connection.fetch(_ESCALATED_MILESTONES, as_of, ESCALATED_MILESTONES_LISTED)
         listed = [
             EscalatedMilestone(
