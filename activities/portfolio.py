@@ -1,9 +1,12 @@
 """Activities of the portfolio report: the portfolio's key figures, and storing the report.
 
-Every figure is an aggregate computed by PostgreSQL (no per-incident loop here), read in one
-read-only, repeatable-read transaction so that the figures agree with each other. Nothing personal
-is read: no intake, no event payload, reason or summary, no free text of a decision; the only
-identifiers reported are incident ids (workflow ids), approval ids and facility ids.
+Every figure is computed by PostgreSQL (no per-incident loop here): aggregates, and two capped
+lists, of the approvals waiting longest and of the overdue milestones by incident. All are read in
+one read-only, repeatable-read transaction so that they agree with each other. Nothing personal
+is read: no intake, no event payload, reason or summary, no free text of a decision. The only
+identifiers reported are pseudonymous ids: incident ids (workflow ids), approval ids, facility
+ids, milestone names (a milestone kind, or `approval:<approval id>`, `action:<action id>`) and the
+actor ids of case owners.
 
 Definitions (as of `as_of`, the report's instant; the run happens at that instant, so the counts
 of open incidents are the register as it stands, while every figure built from dated rows ignores
@@ -21,6 +24,15 @@ rows dated after `as_of`):
 - **Overdue milestones / active escalations**: a milestone is escalated when the latest
   escalation row of that incident and milestone (dated up to `as_of`) has a level of 1 to 3 (a
   level-0 row clears it). Counted per milestone kind and per level, for open incidents.
+- **Overdue milestones by incident**: the escalated milestones of open incidents (as just
+  defined), one row each: the incident id, its step and case owner as the register stands
+  (`incidents.step` and `incidents.case_owner`: escalation rows record neither; no case owner is
+  *unassigned*, null in the JSON), the milestone, when it was due (the `due_at` of its latest
+  escalation row, so an extended deadline counts from its new date), the days from then to
+  `as_of`, and the level reached. Latest first: the most recently due first, ties by incident id
+  and then milestone, so the order is the same on every run. At most 200 are listed
+  (`ESCALATED_MILESTONES_LISTED`); `escalated_milestones_total` counts them all, and equals the
+  sum of the active escalations by level.
 - **Time in step**: from `incident_step_stays` (kept by triggers, migration 0007): a stay starts
   at the event that moved the incident into the step (the opening for verification) and ends at
   the event that moved it on. The median and 90th percentile (`percentile_cont`, linear
@@ -46,7 +58,8 @@ rows dated after `as_of`):
   most 10, with the days waited until `as_of`.
 - **Escalations over time**: escalation levels reached (escalation rows of level 1 to 3, by the
   instant the ladder reached them) per ISO week in UTC, for the 26 weeks ending with the week of
-  `as_of`, weeks without any included.
+  `as_of`, weeks without any included. The figures (the JSON) and the chart keep every week; the
+  Markdown and HTML tables show each run of two or more weeks in a row without any as one row.
 """
 
 import asyncio
@@ -65,7 +78,9 @@ from temporalio.exceptions import ApplicationError
 from activities.database import Connection
 from activities.report_rendering import report_html, report_json, report_markdown
 from schemas.monitoring import (
+    ESCALATED_MILESTONES_LISTED,
     CheckInCompliance,
+    EscalatedMilestone,
     EscalationLevels,
     MilestoneOnTime,
     MonitoringKind,
@@ -125,18 +140,35 @@ SELECT count(*) AS open_incidents, count(*) FILTER (WHERE overdue) AS overdue_in
 FROM incidents WHERE step <> 'completed'
 """
 
-# The latest escalation row of each milestone of each open incident says where it stands.
-_ACTIVE_ESCALATIONS = """
+# The latest escalation row of each milestone of each open incident says where it stands. The
+# counts and the list read the same rows, so they always agree.
+_LATEST_ESCALATIONS = """
+SELECT DISTINCT ON (e.incident_id, e.milestone)
+       e.incident_id, e.milestone, e.milestone_kind, e.level, e.due_at, i.step, i.case_owner
+FROM escalations AS e
+JOIN incidents AS i ON i.incident_id = e.incident_id AND i.step <> 'completed'
+WHERE e.occurred_at <= $1
+ORDER BY e.incident_id, e.milestone, e.sequence DESC
+"""
+
+_ACTIVE_ESCALATIONS = f"""
 SELECT latest.level, latest.milestone_kind, count(*) AS milestones
-FROM (
-    SELECT DISTINCT ON (e.incident_id, e.milestone) e.level, e.milestone_kind
-    FROM escalations AS e
-    JOIN incidents AS i ON i.incident_id = e.incident_id AND i.step <> 'completed'
-    WHERE e.occurred_at <= $1
-    ORDER BY e.incident_id, e.milestone, e.sequence DESC
-) AS latest
+FROM ({_LATEST_ESCALATIONS}) AS latest
 WHERE latest.level >= 1
 GROUP BY latest.level, latest.milestone_kind
+"""
+
+# (incident, milestone) is unique here, so the order is total. The window's count is taken before
+# LIMIT: every escalated milestone, listed or not.
+_ESCALATED_MILESTONES = f"""
+SELECT latest.incident_id, latest.step, latest.milestone, latest.due_at, latest.level,
+       latest.case_owner,
+       extract(epoch FROM $1::timestamptz - latest.due_at)::float8 / 86400.0 AS days_late,
+       count(*) OVER () AS total
+FROM ({_LATEST_ESCALATIONS}) AS latest
+WHERE latest.level >= 1
+ORDER BY latest.due_at DESC, latest.incident_id, latest.milestone
+LIMIT $2
 """
 
 _TIME_IN_STEP = """
@@ -363,6 +395,7 @@ class PortfolioRegister:
         assert totals is not None
         facilities = _most_first(breakdown["facility"])
         overdue_by_kind, active = await self._escalated(connection, as_of)
+        escalated_milestones, escalated_total = await self._escalated_milestones(connection, as_of)
         return PortfolioKpis(
             as_of=as_of,
             window_days=WINDOW.days,
@@ -377,6 +410,8 @@ class PortfolioRegister:
             overdue_incidents=totals["overdue_incidents"],
             overdue_milestones_by_kind=overdue_by_kind,
             active_escalations=active,
+            escalated_milestones=escalated_milestones,
+            escalated_milestones_total=escalated_total,
             time_in_step=await self._time_in_step(connection, as_of),
             on_time=await self._on_time(connection, as_of),
             check_in_compliance=await self._check_in_compliance(connection, as_of),
@@ -408,6 +443,26 @@ class PortfolioRegister:
             by_level[row["level"]] += milestones
         levels = EscalationLevels(level_1=by_level[1], level_2=by_level[2], level_3=by_level[3])
         return _most_first(by_kind), levels
+
+    @staticmethod
+    async def _escalated_milestones(
+        connection: Connection, as_of: datetime
+    ) -> tuple[list[EscalatedMilestone], int]:
+        """The overdue milestones listed, latest first, and how many there are in all."""
+        rows = await connection.fetch(_ESCALATED_MILESTONES, as_of, ESCALATED_MILESTONES_LISTED)
+        listed = [
+            EscalatedMilestone(
+                incident_id=row["incident_id"],
+                step=row["step"],
+                milestone=row["milestone"],
+                due_at=row["due_at"],
+                days_late=round(row["days_late"], 2),
+                level=row["level"],
+                case_owner=row["case_owner"],
+            )
+            for row in rows
+        ]
+        return listed, rows[0]["total"] if rows else 0
 
     @staticmethod
     async def _time_in_step(connection: Connection, as_of: datetime) -> list[StepDurations]:

@@ -4,13 +4,16 @@ portfolio report (portfolio, digest) and the yearly due-diligence summary (annua
 Pure functions of a `PortfolioReport`: no I/O, no clock. The HTML page needs nothing from
 outside (inline CSS, charts drawn here as inline SVG, no script, no external asset), so it can be
 mailed or archived as one file. Every text that reaches the page is escaped with `html.escape`.
-The report holds aggregates only, so nothing rendered here can identify a person.
+The report holds aggregates and pseudonymous ids only (incidents, approvals, facilities,
+milestones, case owners' actor ids), so nothing rendered here can identify a victim or a reporter.
 """
 
 import html
 import math
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from activities import markdown
@@ -22,9 +25,11 @@ from schemas.monitoring import (
     PortfolioKpis,
     PortfolioReport,
     ReconciliationReport,
+    WeeklyEscalations,
 )
 
 NOTHING = markdown.NOTHING
+UNASSIGNED = "unassigned"  # a case without a case owner (null in the JSON)
 # Chart ids, stable so that tests and readers can find each chart.
 CHART_OPEN_BY_STEP = "chart-open-by-step"
 CHART_TIME_IN_STEP = "chart-time-in-step"
@@ -39,6 +44,7 @@ _COLOURS = {
 }
 
 Row = Sequence[object]
+_EN_DASH = "\N{EN DASH}"  # between the ends of a range of weeks
 
 
 # --- Shared formatting -----------------------------------------------------------------------
@@ -52,9 +58,14 @@ def _instant(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def _number(value: float | int | None) -> str:
+def _number(value: float | int | Decimal | None, *, decimals: int | None = None) -> str:
+    """A number as a cell or a bar's label shows it: a whole number as it is, any other to two
+    decimals without trailing zeros; with `decimals`, exactly that many (the labels of an axis
+    share the decimals of its step, so that no two of them read alike)."""
     if value is None:
         return NOTHING
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
     if isinstance(value, int):
         return str(value)
     return f"{value:.2f}".rstrip("0").rstrip(".")
@@ -147,6 +158,23 @@ def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[s
             _counts(kpis.overdue_milestones_by_kind),
         ),
         (
+            "Overdue milestones by incident",
+            _escalated_note(kpis),
+            ["Incident", "Step", "Milestone", "Due", "Days late", "Level", "Case owner"],
+            [
+                [
+                    m.incident_id,
+                    _label(m.step),
+                    m.milestone,
+                    m.due_at,
+                    m.days_late,
+                    f"L{m.level}",
+                    m.case_owner or UNASSIGNED,
+                ]
+                for m in kpis.escalated_milestones
+            ],
+        ),
+        (
             "Time in step",
             f"Days, over the {window}.",
             ["Step", "Stays", "Median (days)", "90th percentile (days)"],
@@ -183,15 +211,49 @@ def _sections(report: PortfolioReport) -> list[tuple[str, str | None, Sequence[s
         ),
         (
             "Escalations per week",
-            "Escalation levels reached per ISO week (UTC).",
+            "Escalation levels reached per ISO week (UTC). Two or more weeks in a row without "
+            "any are one row; the JSON lists every week.",
             ["Week", "Starts", "L1", "L2", "L3", "Total"],
-            [
-                [w.week, w.week_start, w.level_1, w.level_2, w.level_3, w.total]
-                for w in kpis.escalations_by_week
-            ],
+            _week_rows(kpis.escalations_by_week),
         ),
         *_reconciliation_sections(report.reconciliation),
     ]
+
+
+def _escalated_note(kpis: PortfolioKpis) -> str:
+    note = (
+        "Milestones of open incidents escalated as of the report (their latest escalation "
+        "reached level 1 to 3 and no later one cleared it), the most recently due first, ties "
+        "by incident and milestone. Days late: from the due time to the report's instant. Step "
+        "and case owner as the register stands."
+    )
+    listed, total = len(kpis.escalated_milestones), kpis.escalated_milestones_total
+    if total > listed:
+        note += f" The {listed} most recently due of {total} are listed; all are counted above."
+    return note
+
+
+def _week_rows(weeks: Sequence[WeeklyEscalations]) -> list[Row]:
+    """The rows of the escalations-per-week table: a row per week with escalations, and one row
+    per run of two or more weeks in a row without any, so half a year of quiet weeks is one line:
+    its first and last week joined by an en dash, the first week's Monday, zeros, and the total
+    `0 (8 weeks without escalations)`. A single quiet week keeps a row of its own."""
+    rows: list[Row] = []
+    for quiet, run in groupby(weeks, key=lambda week: week.total == 0):
+        run_weeks = list(run)
+        if quiet and len(run_weeks) >= 2:
+            first, last = run_weeks[0], run_weeks[-1]
+            summary = f"0 ({len(run_weeks)} weeks without escalations)"
+            rows.append(
+                [f"{first.week} {_EN_DASH} {last.week}", first.week_start, 0, 0, 0, summary]
+            )
+        else:
+            rows += [_week_row(week) for week in run_weeks]
+    return rows
+
+
+def _week_row(week: WeeklyEscalations) -> Row:
+    return [week.week, week.week_start, week.level_1, week.level_2, week.level_3, week.total]
 
 
 def _reconciliation_sections(
@@ -343,7 +405,10 @@ def _summary(kpis: PortfolioKpis) -> list[str]:
 def _preamble(report: PortfolioReport) -> str:
     if report.annual is not None:
         return f"State of the register as of {_instant(report.as_of)}. {ANNUAL_LEGEND}"
-    return "Aggregates only: this report holds no personal data."
+    return (
+        "No personal data: aggregates, and the pseudonymous ids of incidents, approvals, "
+        "facilities, milestones and case owners."
+    )
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -391,15 +456,39 @@ def _e(value: object) -> str:
     return html.escape(_text(value), quote=True)
 
 
-def _tick_step(largest: float, *, whole: bool) -> float:
-    """A step of 1, 2 or 5 times a power of ten that divides the axis into at most 5 parts
-    (at least 1 when the values are whole numbers)."""
-    if largest <= 0:
-        return 1.0
-    wanted = largest / 5
-    power = 10 ** math.floor(math.log10(wanted))
-    step = next(m * power for m in (1, 2, 5, 10) if wanted <= m * power)
-    return max(float(step), 1.0) if whole else float(step)
+def _tick_step(largest: float, *, whole: bool) -> Decimal:
+    """The step between an axis's ticks: the smallest 1, 2 or 5 times a power of ten that divides
+    the axis from 0 to `largest` into at most 5 parts; at least 1 when the values are whole
+    numbers, and 1 when there is nothing to draw (all zero).
+
+    Decimal arithmetic on the value as written (`repr`: days are already rounded to hundredths),
+    so that 0.01 / 5 is exactly 0.002 rather than a binary neighbour that would pick 0.005, and
+    every multiple of the step prints exactly.
+    """
+    if not (math.isfinite(largest) and largest > 0):
+        return Decimal(1)
+    wanted = Decimal(repr(largest)) / 5
+    power = wanted.adjusted()  # the exponent of its leading digit: floor(log10(wanted))
+    candidates = [Decimal(m).scaleb(power) for m in (1, 2, 5)] + [Decimal(1).scaleb(power + 1)]
+    step = next(candidate for candidate in candidates if candidate >= wanted)
+    return max(step, Decimal(1)) if whole else step
+
+
+def _axis(largest: float, *, whole: bool) -> tuple[float, list[str]]:
+    """A chart's value axis up to its tallest bar `largest`: the top of the axis (the first tick
+    at or above it) and the label of every tick from 0 up.
+
+    Every label has the decimals the step needs and no more (a step of 0.002 reads 0.000, 0.002,
+    0.004, never 0, 0, 0.01), so no two labels read alike; all zero draws an axis from 0 to 1.
+    """
+    step = _tick_step(largest, whole=whole)
+    parts = 1
+    if math.isfinite(largest) and largest > 0:
+        parts = max(math.ceil(Decimal(repr(largest)) / step), 1)
+    # The step is one significant digit, so its leading digit's place is its last one.
+    decimals = max(-step.adjusted(), 0)
+    labels = [_number(step * tick, decimals=decimals) for tick in range(parts + 1)]
+    return float(step * parts), labels
 
 
 # Presentation attributes on the elements themselves, so a chart copied out of the page (or
@@ -428,16 +517,17 @@ def _svg_bars(
 ) -> str:
     """A bar chart as inline SVG: one group per category, one bar per series side by side (or
     one stacked bar). `series` holds (name, colour key, values); None draws no bar."""
-    left, top, plot_height = 56, 30, 180
+    columns = [[values[i] or 0.0 for _, _, values in series] for i in range(len(categories))]
+    totals = [sum(column) if stacked else max(column, default=0.0) for column in columns]
+    axis_top, tick_labels = _axis(max(totals, default=0.0), whole=whole)
+    # Room for the longest tick label (about 7 px a character) right of the unit's label.
+    left = max(56, 28 + 7 * max(len(label) for label in tick_labels))
+    top, plot_height = 30, 180
     bottom = 64 if slanted_labels else 30
     legend_height = 26 if len(series) > 1 else 0
     width = left + group_width * max(len(categories), 1) + 16
     height = top + plot_height + bottom + legend_height
-    columns = [[values[i] or 0.0 for _, _, values in series] for i in range(len(categories))]
-    totals = [sum(column) if stacked else max(column, default=0.0) for column in columns]
-    step = _tick_step(max(totals, default=0.0), whole=whole)
-    ticks = max(math.ceil(max(totals, default=0.0) / step), 1)
-    scale = plot_height / (step * ticks)
+    scale = plot_height / axis_top
     base = top + plot_height
     parts = [
         f'<svg id="{_e(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
@@ -447,12 +537,12 @@ def _svg_bars(
         f'<title id="{_e(chart_id)}-title">{_e(title)}</title>',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
-    for tick in range(ticks + 1):
-        y = base - step * tick * scale
+    for tick, tick_label in enumerate(tick_labels):
+        y = base - plot_height * tick / (len(tick_labels) - 1)
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - 16}" y2="{y:.1f}" stroke="{_GRID}"/>'
         )
-        parts.append(_svg_text(left - 6, y + 4, _number(step * tick), anchor="end"))
+        parts.append(_svg_text(left - 6, y + 4, tick_label, anchor="end"))
     middle = top + plot_height / 2
     parts.append(_svg_text(14, middle, unit, extra=f' transform="rotate(-90 14 {middle:.1f})"'))
     inner = group_width - 8

@@ -1,7 +1,8 @@
 """Portfolio monitoring: what a scheduled run is asked to do and what it finds.
 
 The contract between `PortfolioMonitoringWorkflow`, its activities, the schedules that start it
-and the `remediation report` command. Aggregates only: nothing here identifies a victim.
+and the `remediation report` command. Aggregates and pseudonymous ids only: nothing here
+identifies a victim.
 """
 
 from datetime import date, datetime
@@ -69,8 +70,9 @@ class ReconciliationReport(Contract):
 
 
 # --- The portfolio report (issue 6) ------------------------------------------------------------
-# Aggregates only: counts, durations, rates, and the ids of incidents and approvals (which are
-# workflow ids and decision kinds, never a victim's or reporter's data or free text).
+# Aggregates (counts, durations, rates) and pseudonymous ids: of incidents (workflow ids),
+# approvals, facilities, milestones (a kind, or approval:<approval id>, action:<action id>) and case
+# owners (actor ids). Never a victim's or reporter's data, never free text.
 
 
 class StepDurations(Contract):
@@ -132,6 +134,32 @@ class WeeklyEscalations(Contract):
     total: int = Field(ge=0, description="Levels reached that week, all levels together.")
 
 
+# A report lists at most this many escalated milestones, most recently due first; the counts by
+# level and kind cover them all. Enough for a team to work through, small enough for one page.
+ESCALATED_MILESTONES_LISTED: Final = 200
+
+
+class EscalatedMilestone(Contract):
+    """A milestone of an open incident escalated now: what is late, by how much, at which level,
+    and whose case it is."""
+
+    incident_id: str = Field(description="The incident (workflow id).")
+    step: Step = Field(description="The incident's step as the register stands.")
+    milestone: str = Field(
+        description="The milestone: its kind, or approval:<approval id>, action:<action id>."
+    )
+    due_at: datetime = Field(description="When it was due (its latest escalation's deadline).")
+    days_late: float = Field(description="Days from due_at to the report's instant.")
+    level: int = Field(
+        ge=1,
+        le=3,
+        description="Level reached: 1 case owner, 2 human-rights lead, 3 executive sponsor.",
+    )
+    case_owner: str | None = Field(
+        description="Actor id of the case owner as the register stands; None when unassigned."
+    )
+
+
 class PortfolioKpis(Contract):
     """The portfolio's key figures as of one instant (see activities/portfolio.py for how each
     is defined)."""
@@ -159,6 +187,15 @@ class PortfolioKpis(Contract):
         description="Milestones currently escalated, per milestone kind."
     )
     active_escalations: EscalationLevels = Field(description="Current escalations by level.")
+    # Defaults: the figures of runs made before the list travel in their histories without it.
+    escalated_milestones: list[EscalatedMilestone] = Field(
+        default_factory=list,
+        description="Milestones escalated now, one per incident and milestone, most recently due "
+        f"first (ties by incident, then milestone); at most {ESCALATED_MILESTONES_LISTED}.",
+    )
+    escalated_milestones_total: int = Field(
+        default=0, ge=0, description="How many milestones are escalated now, listed or not."
+    )
     time_in_step: list[StepDurations] = Field(description="Per step, in process order.")
     on_time: list[MilestoneOnTime] = Field(description="Per milestone kind.")
     check_in_compliance: list[CheckInCompliance] = Field(

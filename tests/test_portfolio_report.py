@@ -13,24 +13,29 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.portfolio
 from activities.case_register import CaseRegister
 from activities.portfolio import PortfolioRegister, report_id
 from activities.report_rendering import (
     CHART_ESCALATIONS_BY_WEEK,
     CHART_OPEN_BY_STEP,
     CHART_TIME_IN_STEP,
+    _axis,
+    _week_rows,
     report_html,
     report_json,
     report_markdown,
 )
 from schemas.actor import Actor, Role
-from schemas.intake import Intake, Location
+from schemas.intake import Intake, Location, Reporter
 from schemas.monitoring import (
     FindingKind,
     PortfolioKpis,
     PortfolioReport,
     ReconciliationFinding,
     ReconciliationReport,
+    StepDurations,
+    WeeklyEscalations,
 )
 from schemas.register import (
     ApprovalRecord,
@@ -61,6 +66,7 @@ T0 = datetime(2026, 3, 2, tzinfo=UTC)
 AS_OF = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 OPENER = Actor(id="grievance-intake", roles=(Role.INTEGRATION,))
 OWNER = Actor(id="case-owner-1", roles=(Role.CASE_OWNER,))
+OTHER_OWNER = "case-owner-2"
 SYSTEM = Actor(id="system", roles=(Role.SYSTEM,))
 A, R, P = EventOutcome.ACCEPTED, EventOutcome.RECORDED, EventOutcome.PENDING_APPROVAL
 APPROVED, REFUSED = EventOutcome.APPROVED, EventOutcome.REFUSED
@@ -136,9 +142,16 @@ class Incident:
     facilities: list[str]
     response_level: ResponseLevel | None
     events: list[Event] = field(default_factory=list)
+    case_owner: str | None = OWNER.id
+    # What the register holds of a person or in free text: never in a report.
+    reporter: Reporter | None = None
+    description: str = "Fixture allegation."
+    site_name: str | None = None
 
 
-def escalated(at: float, step: Step, record: EscalationRecord) -> Event:
+def escalated(
+    at: float, step: Step, record: EscalationRecord, *, status: CaseStatus = CaseStatus.ACTIVE
+) -> Event:
     return Event(
         at,
         "system_escalation",
@@ -147,6 +160,7 @@ def escalated(at: float, step: Step, record: EscalationRecord) -> Event:
         escalation=record,
         overdue=record.level > 0,
         escalation_level=record.level,
+        case_status=status,
     )
 
 
@@ -193,6 +207,7 @@ PORTFOLIO = [
             escalated(56.25, RS, escalation("approval:response-1", 2, due=55, reached=56.25)),
             escalated(57.5, RS, escalation("approval:response-1", 3, due=55, reached=57.5)),
         ],
+        case_owner=OTHER_OWNER,
     ),
     # Every action done on day 60; its closure awaits approval since day 85.
     Incident(
@@ -214,7 +229,8 @@ PORTFOLIO = [
             Event(85, "closure", P, CL, [approval("closure-3", 85)]),
         ],
     ),
-    # Not substantiated: closed, lessons captured, completed (no longer open).
+    # Not substantiated: closed, lessons captured, completed (no longer open); its lessons
+    # escalated on day 38 and no row cleared it, yet a completed incident has nothing overdue.
     Incident(
         "p4",
         10,
@@ -234,6 +250,12 @@ PORTFOLIO = [
                 LL,
                 [approval("closure-1", 31, 33)],
                 case_status=CaseStatus.CLOSED,
+            ),
+            escalated(
+                38,
+                LL,
+                escalation("lessons_learned", 1, due=38, reached=38),
+                status=CaseStatus.CLOSED,
             ),
             Event(40, "lessons_learned", A, LL, case_status=CaseStatus.CLOSED),
             Event(40, "system_completed", R, Step.COMPLETED, case_status=CaseStatus.CLOSED),
@@ -297,6 +319,22 @@ PORTFOLIO = [
             Event(61, "check_in", REFUSED, IM),
         ],
     ),
+    # Opened on day 89 and never acknowledged: no case owner, its acknowledgement overdue since
+    # day 90 (due the same instant as p5's verification).
+    Incident(
+        "p8",
+        89,
+        Severity.CRITICAL,
+        "ZM",
+        [Mineral.MICA],
+        [],
+        None,
+        [escalated(90, V, escalation("acknowledge", 1, due=90, reached=90))],
+        case_owner=None,
+        reporter=Reporter(anonymous=False, name="Amina Mwale", contact="+260 97 555 0100"),
+        description="Amina Mwale saw children carrying ore at the Chanda pit.",
+        site_name="Chanda pit",
+    ),
 ]
 
 
@@ -307,9 +345,13 @@ async def _build(register: CaseRegister, incident: Incident) -> None:
         external_reference=f"PORTFOLIO-{incident.name}",
         received_at=day(incident.opened),
         channel=Channel.NGO_REPORT,
-        reporter=None,
-        description="Fixture allegation.",
-        location=Location(country=incident.country, site_type=SiteType.ARTISANAL_SMALL_SCALE),
+        reporter=incident.reporter,
+        description=incident.description,
+        location=Location(
+            country=incident.country,
+            site_name=incident.site_name,
+            site_type=SiteType.ARTISANAL_SMALL_SCALE,
+        ),
         minerals=incident.minerals,
         tier=SupplyChainTier.MINE_SITE,
         facility_ids=incident.facilities,
@@ -328,7 +370,7 @@ async def _build(register: CaseRegister, incident: Incident) -> None:
             intake=intake,
             opened_at=day(incident.opened),
             provisional_severity=incident.severity,
-            case_owner=OWNER.id,
+            case_owner=incident.case_owner,
             policy_version="default-1",
         ),
     )
@@ -351,7 +393,7 @@ async def _build(register: CaseRegister, incident: Incident) -> None:
                     severity=incident.severity,
                     response_level=incident.response_level,
                     relationship=None,
-                    case_owner=OWNER.id,
+                    case_owner=incident.case_owner,
                     escalation_level=event.escalation_level,
                     overdue=event.overdue,
                 ),
@@ -380,11 +422,11 @@ async def kpis(portfolio: PortfolioRegister) -> PortfolioKpis:
 
 
 async def test_open_incidents_are_counted_by_every_dimension(kpis: PortfolioKpis) -> None:
-    # p4 is completed; the six others are open.
+    # p4 is completed; the seven others are open.
     assert kpis.as_of == AS_OF
-    assert kpis.open_incidents == 6
+    assert kpis.open_incidents == 7
     assert kpis.open_by_step == {
-        "verification": 1,  # p5
+        "verification": 2,  # p5, p8
         "response": 1,  # p2
         "action_plan": 0,
         "implementation": 3,  # p1, p6, p7
@@ -392,22 +434,22 @@ async def test_open_incidents_are_counted_by_every_dimension(kpis: PortfolioKpis
         "lessons_learned": 0,
         "follow_up": 0,
     }
-    assert kpis.open_by_severity == {"critical": 2, "high": 2, "medium": 1, "low": 1}
+    assert kpis.open_by_severity == {"critical": 3, "high": 2, "medium": 1, "low": 1}
     assert kpis.open_by_response_level == {
         "monitor": 0,
         "supplier_corrective": 2,  # p3, p7
         "company_led": 1,  # p1
         "collective_urgent": 1,  # p6
-        "undetermined": 2,  # p2, p5
+        "undetermined": 3,  # p2, p5, p8
     }
-    assert kpis.open_by_country == {"CD": 4, "GH": 1, "PE": 1}
+    assert kpis.open_by_country == {"CD": 4, "GH": 1, "PE": 1, "ZM": 1}
     assert kpis.open_by_mineral == {
         "tin": 2,  # p1, p6
         "tantalum": 1,
         "tungsten": 0,  # only p4, completed
         "gold": 3,  # p2, p3, p7
         "cobalt": 1,
-        "mica": 0,
+        "mica": 1,  # p8
         "lithium": 0,
     }
     assert kpis.open_by_facility == {"CID001": 3, "CID002": 2, "CID004": 1}
@@ -417,10 +459,52 @@ async def test_open_incidents_are_counted_by_every_dimension(kpis: PortfolioKpis
 async def test_overdue_milestones_and_escalations_stand_as_of_the_report(
     kpis: PortfolioKpis,
 ) -> None:
-    assert kpis.overdue_incidents == 3  # p2, p5, p6
-    # p1's acknowledge cleared; p5's level 2 comes after the report.
-    assert kpis.active_escalations.model_dump() == {"level_1": 1, "level_2": 0, "level_3": 2}
-    assert kpis.overdue_milestones_by_kind == {"approval": 1, "check_in": 1, "verification": 1}
+    assert kpis.overdue_incidents == 4  # p2, p5, p6, p8
+    # p1's acknowledge cleared; p5's level 2 comes after the report; p4 is completed.
+    assert kpis.active_escalations.model_dump() == {"level_1": 2, "level_2": 0, "level_3": 2}
+    assert kpis.overdue_milestones_by_kind == {
+        "acknowledge": 1,
+        "approval": 1,
+        "check_in": 1,
+        "verification": 1,
+    }
+
+
+ESCALATED_NOW = [
+    # Most recently due first; due the same instant, by incident id.
+    ("incident-PORTFOLIO-p5", "verification", "verification", day(90), 1.5, 1, OWNER.id),
+    ("incident-PORTFOLIO-p8", "verification", "acknowledge", day(90), 1.5, 1, None),
+    ("incident-PORTFOLIO-p2", "response", "approval:response-1", day(55), 36.5, 3, OTHER_OWNER),
+    ("incident-PORTFOLIO-p6", "implementation", "check_in", day(31), 60.5, 3, OWNER.id),
+]
+
+
+async def test_escalated_milestones_are_listed_by_incident_most_recently_due_first(
+    kpis: PortfolioKpis,
+) -> None:
+    listed = [
+        (m.incident_id, m.step.value, m.milestone, m.due_at, m.days_late, m.level, m.case_owner)
+        for m in kpis.escalated_milestones
+    ]
+    # Not listed: p1's acknowledge and p6's first check-in (cleared), p4's lessons learned
+    # (completed); p5 stands at level 1, its level 2 comes after the report.
+    assert listed == ESCALATED_NOW
+    levels = kpis.active_escalations
+    assert kpis.escalated_milestones_total == 4
+    assert kpis.escalated_milestones_total == levels.level_1 + levels.level_2 + levels.level_3
+
+
+async def test_the_escalated_milestones_listed_are_capped_and_all_counted(
+    portfolio: PortfolioRegister, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(activities.portfolio, "ESCALATED_MILESTONES_LISTED", 2)
+    capped = await ActivityEnvironment().run(portfolio.portfolio_kpis, AS_OF)
+    assert [(m.incident_id, m.milestone) for m in capped.escalated_milestones] == [
+        (incident, milestone) for incident, _, milestone, *_ in ESCALATED_NOW[:2]
+    ]
+    assert capped.escalated_milestones_total == 4
+    markdown = report_markdown(_report(capped))
+    assert "The 2 most recently due of 4 are listed; all are counted above." in markdown
 
 
 async def test_time_in_step_is_the_median_and_90th_percentile_of_ended_stays(
@@ -495,9 +579,11 @@ async def test_escalations_are_counted_per_iso_week_for_26_weeks(kpis: Portfolio
         "2026-W10": (1, 0, 0, 1),  # p1 acknowledge, 3 March
         "2026-W13": (1, 0, 0, 1),  # p6 check-in, 25 March
         "2026-W14": (1, 1, 1, 3),  # p6 check-in, 2 to 5 April
+        "2026-W15": (1, 0, 0, 1),  # p4 lessons learned, 9 April
         "2026-W17": (1, 0, 0, 1),  # p2 approval, Sunday 26 April
         "2026-W18": (0, 1, 1, 2),  # p2 approval, 27 and 28 April
-        "2026-W22": (1, 0, 0, 1),  # p5 verification, Sunday 31 May (its level 2 is later)
+        # p5 verification (its level 2 is later) and p8 acknowledgement, Sunday 31 May
+        "2026-W22": (2, 0, 0, 2),
     }
     starts = [w.week_start for w in weeks]
     assert starts == [date(2025, 12, 8) + timedelta(weeks=n) for n in range(26)]
@@ -512,7 +598,7 @@ async def test_step_stays_are_kept_from_the_snapshots(register_pool: asyncpg.Poo
     assert [tuple(row) for row in rows] == [
         ("verification", 0, day(10), 2, day(30)),
         ("closure", 2, day(30), 4, day(33)),
-        ("lessons_learned", 4, day(33), 6, day(40)),
+        ("lessons_learned", 4, day(33), 7, day(40)),
     ]
 
 
@@ -599,7 +685,7 @@ async def test_the_markdown_holds_the_tables(kpis: PortfolioKpis) -> None:
     markdown = report_markdown(_report(kpis))
     assert markdown.startswith("# Portfolio report — as of 2026-06-01 12:00 UTC\n")
     for expected in [
-        "| Step | Open |\n|---|---|\n| verification | 1 |\n| response | 1 |\n",
+        "| Step | Open |\n|---|---|\n| verification | 2 |\n| response | 1 |\n",
         "| implementation | 3 |",
         "| Country | Open |\n|---|---|\n| CD | 4 |\n| GH | 1 |\n| PE | 1 |\n",
         "| Step | Stays | Median (days) | 90th percentile (days) |",
@@ -675,3 +761,209 @@ async def test_a_naive_instant_is_refused_for_good(portfolio: PortfolioRegister)
     with pytest.raises(ApplicationError) as refused:
         await ActivityEnvironment().run(portfolio.portfolio_kpis, AS_OF.replace(tzinfo=None))
     assert refused.value.non_retryable
+
+
+# --- Chart axes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("largest", "whole", "top", "labels"),
+    [
+        # Tiny values: the labels carry the decimals the step needs (once read 0, 0, 0, 0.01).
+        (0.01, False, 0.01, ["0.000", "0.002", "0.004", "0.006", "0.008", "0.010"]),
+        (0.012, False, 0.015, ["0.000", "0.005", "0.010", "0.015"]),
+        (0.03, False, 0.03, ["0.00", "0.01", "0.02", "0.03"]),
+        (0.004, False, 0.004, ["0.000", "0.001", "0.002", "0.003", "0.004"]),
+        (0.5, False, 0.5, ["0.0", "0.1", "0.2", "0.3", "0.4", "0.5"]),
+        (1.0, False, 1.0, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]),
+        (7.2, False, 8.0, ["0", "2", "4", "6", "8"]),
+        (19.0, False, 20.0, ["0", "5", "10", "15", "20"]),
+        # Nothing to draw: an axis from 0 to 1.
+        (0.0, False, 1.0, ["0", "1"]),
+        (0.0, True, 1.0, ["0", "1"]),
+        # Whole numbers never get a step below 1.
+        (1.0, True, 1.0, ["0", "1"]),
+        (3.0, True, 3.0, ["0", "1", "2", "3"]),
+        (9.0, True, 10.0, ["0", "2", "4", "6", "8", "10"]),
+        # Large values.
+        (12345.0, True, 15000.0, ["0", "5000", "10000", "15000"]),
+        (
+            2_500_000.0,
+            True,
+            2_500_000.0,
+            ["0", "500000", "1000000", "1500000", "2000000", "2500000"],
+        ),
+    ],
+)
+def test_axis_ticks_are_nice_steps_with_the_decimals_they_need(
+    largest: float, whole: bool, top: float, labels: list[str]
+) -> None:
+    assert _axis(largest, whole=whole) == (top, labels)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_axis_tick_labels_are_distinct_and_cover_the_tallest_bar(whole: bool) -> None:
+    for exponent in range(-4, 7):
+        for mantissa in (1.0, 1.01, 1.5, 2.0, 2.49, 3.0, 4.99, 5.0, 7.3, 9.99):
+            largest = round(mantissa * 10.0**exponent, 6)
+            if whole:
+                largest = float(max(round(largest), 1))
+            top, labels = _axis(largest, whole=whole)
+            assert len(set(labels)) == len(labels), (largest, labels)
+            assert 2 <= len(labels) <= 6, (largest, labels)
+            assert top >= largest, (largest, top)
+            step = float(labels[1].replace(",", ""))
+            assert step * (len(labels) - 2) < largest, (largest, labels)  # no tick wasted
+            leading = f"{step:e}"[0]
+            assert leading in "125", (largest, step)
+
+
+def _tick_labels(page: str, chart_id: str) -> list[str]:
+    """The value axis's labels of one chart, bottom first (the only right-aligned texts)."""
+    svg = page[page.index(f'<svg id="{chart_id}"') :]
+    svg = svg[: svg.index("</svg>")]
+    return [text.split(">", 1)[1].split("<", 1)[0] for text in svg.split('text-anchor="end"')[1:]]
+
+
+async def test_small_times_in_step_get_distinct_tick_labels(kpis: PortfolioKpis) -> None:
+    # Stays of a quarter of an hour or so, rounded to hundredths of a day.
+    tiny = [
+        StepDurations(step=d.step, stays=1, median_days=0.01, p90_days=0.01)
+        for d in kpis.time_in_step
+    ]
+    page = report_html(_report(kpis.model_copy(update={"time_in_step": tiny})))
+    assert _tick_labels(page, CHART_TIME_IN_STEP) == [
+        "0.000",
+        "0.002",
+        "0.004",
+        "0.006",
+        "0.008",
+        "0.010",
+    ]
+    # The fixture's own: p90 of verification, 19 days, is the tallest bar.
+    assert _tick_labels(report_html(_report(kpis)), CHART_TIME_IN_STEP) == [
+        "0",
+        "5",
+        "10",
+        "15",
+        "20",
+    ]
+
+
+# --- Quiet weeks -----------------------------------------------------------------------------
+
+
+DASH = "\N{EN DASH}"
+
+
+def _week(monday: date, total: int) -> WeeklyEscalations:
+    year, number, _ = monday.isocalendar()
+    return WeeklyEscalations(
+        week=f"{year}-W{number:02d}",
+        week_start=monday,
+        level_1=total,
+        level_2=0,
+        level_3=0,
+        total=total,
+    )
+
+
+def _quiet_run(first: str, last: str, monday: date, weeks: int) -> list[object]:
+    return [f"{first} {DASH} {last}", monday, 0, 0, 0, f"0 ({weeks} weeks without escalations)"]
+
+
+def test_runs_of_quiet_weeks_become_one_row_and_a_lone_quiet_week_stays() -> None:
+    mondays = [date(2026, 3, 2) + timedelta(weeks=n) for n in range(8)]
+    totals = [0, 2, 0, 0, 1, 0, 0, 0]
+    rows = _week_rows([_week(monday, total) for monday, total in zip(mondays, totals, strict=True)])
+    assert [list(row) for row in rows] == [
+        ["2026-W10", date(2026, 3, 2), 0, 0, 0, 0],
+        ["2026-W11", date(2026, 3, 9), 2, 0, 0, 2],
+        _quiet_run("2026-W12", "2026-W13", date(2026, 3, 16), 2),
+        ["2026-W14", date(2026, 3, 30), 1, 0, 0, 1],
+        _quiet_run("2026-W15", "2026-W17", date(2026, 4, 6), 3),
+    ]
+    quiet = [_week(monday, 0) for monday in mondays]
+    assert [list(row) for row in _week_rows(quiet)] == [
+        _quiet_run("2026-W10", "2026-W17", date(2026, 3, 2), 8)
+    ]
+    assert _week_rows([]) == []
+
+
+async def test_the_rendered_weeks_collapse_quiet_runs_while_the_json_keeps_every_week(
+    kpis: PortfolioKpis,
+) -> None:
+    report = _report(kpis)
+    markdown = report_markdown(report)
+    table = markdown[markdown.index("| Week | Starts |") :].split("\n\n", 1)[0]
+    assert table.splitlines() == [
+        "| Week | Starts | L1 | L2 | L3 | Total |",
+        "|---|---|---|---|---|---|",
+        f"| 2025-W50 {DASH} 2026-W09 | 2025-12-08 | 0 | 0 | 0 | 0 (12 weeks without escalations) |",
+        "| 2026-W10 | 2026-03-02 | 1 | 0 | 0 | 1 |",
+        f"| 2026-W11 {DASH} 2026-W12 | 2026-03-09 | 0 | 0 | 0 | 0 (2 weeks without escalations) |",
+        "| 2026-W13 | 2026-03-23 | 1 | 0 | 0 | 1 |",
+        "| 2026-W14 | 2026-03-30 | 1 | 1 | 1 | 3 |",
+        "| 2026-W15 | 2026-04-06 | 1 | 0 | 0 | 1 |",
+        "| 2026-W16 | 2026-04-13 | 0 | 0 | 0 | 0 |",  # a lone quiet week keeps its row
+        "| 2026-W17 | 2026-04-20 | 1 | 0 | 0 | 1 |",
+        "| 2026-W18 | 2026-04-27 | 0 | 1 | 1 | 2 |",
+        f"| 2026-W19 {DASH} 2026-W21 | 2026-05-04 | 0 | 0 | 0 | 0 (3 weeks without escalations) |",
+        "| 2026-W22 | 2026-05-25 | 2 | 0 | 0 | 2 |",
+        "| 2026-W23 | 2026-06-01 | 0 | 0 | 0 | 0 |",
+    ]
+    page = report_html(report)
+    assert f"<td>2025-W50 {DASH} 2026-W09</td>" in page
+    assert "<td>0 (12 weeks without escalations)</td>" in page
+    # Machines still get the whole series, and the chart a bar slot for every week.
+    assert len(report_json(report)["kpis"]["escalations_by_week"]) == 26
+    chart = page[page.index(f'<svg id="{CHART_ESCALATIONS_BY_WEEK}"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert all(f">{week.week}</text>" in chart for week in kpis.escalations_by_week)
+
+
+# --- Overdue milestones by incident in the report --------------------------------------------
+
+# What fixture p8 holds of people and in free text (its intake and site): never in a report.
+PERSONAL = ["Amina", "Mwale", "+260", "97 555", "Chanda", "children carrying", "Fixture allegation"]
+
+
+async def test_the_report_lists_overdue_milestones_by_incident_without_personal_data(
+    kpis: PortfolioKpis,
+) -> None:
+    report = _report(kpis)
+    markdown = report_markdown(report)
+    section = markdown[markdown.index("## Overdue milestones by incident\n") :]
+    section = section.split("\n## ", 1)[0]
+    assert section.splitlines()[4:] == [
+        "| Incident | Step | Milestone | Due | Days late | Level | Case owner |",
+        "|---|---|---|---|---|---|---|",
+        "| incident-PORTFOLIO-p5 | verification | verification | 2026-05-31 00:00 UTC | 1.5 | L1 "
+        "| case-owner-1 |",
+        "| incident-PORTFOLIO-p8 | verification | acknowledge | 2026-05-31 00:00 UTC | 1.5 | L1 "
+        "| unassigned |",
+        "| incident-PORTFOLIO-p2 | response | approval:response-1 | 2026-04-26 00:00 UTC | 36.5 "
+        "| L3 | case-owner-2 |",
+        "| incident-PORTFOLIO-p6 | implementation | check_in | 2026-04-02 00:00 UTC | 60.5 "
+        "| L3 | case-owner-1 |",
+    ]
+    # The definition, and no "left off" note while every one is listed.
+    assert "the most recently due first" in section
+    assert "are listed" not in section
+    page = report_html(report)
+    assert "<h2>Overdue milestones by incident</h2>" in page
+    assert "<td>incident-PORTFOLIO-p8</td><td>verification</td><td>acknowledge</td>" in page
+    assert "<td>unassigned</td>" in page
+    document = report_json(report)
+    assert document["kpis"]["escalated_milestones_total"] == 4
+    assert document["kpis"]["escalated_milestones"][1] == {
+        "incident_id": "incident-PORTFOLIO-p8",
+        "step": "verification",
+        "milestone": "acknowledge",
+        "due_at": "2026-05-31T00:00:00Z",
+        "days_late": 1.5,
+        "level": 1,
+        "case_owner": None,
+    }
+    for text in (json.dumps(document), markdown, page):
+        assert [word for word in PERSONAL if word in text] == []

@@ -112,8 +112,9 @@ def report(
 
     The run is a `PortfolioMonitoringWorkflow` on the engine's worker: it computes the key
     figures from the register (open incidents by step, severity, response level, country,
-    mineral and facility; overdue milestones and escalations; days per step; on-time rates;
-    check-in compliance; approvals waiting longest), reconciles the register with Temporal
+    mineral and facility; overdue milestones and escalations, counted and listed by incident;
+    days per step; on-time rates; check-in compliance; approvals waiting longest; escalations
+    per week), reconciles the register with Temporal
     (portfolio), and stores the report in the register and the reports directory. The annual
     run instead summarises the incidents received in one calendar year as anonymised aggregates,
     every count from 1 to 4 suppressed (`--year`, last year by default). Needs the worker
