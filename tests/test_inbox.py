@@ -3,6 +3,7 @@ attributes and read back from visibility by `remediation inbox` and the Web UI's
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,7 +12,7 @@ import pytest
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from schemas.policy import RoleDirectory
-from tests.conftest import Cli, Engine
+from tests.conftest import Cli, Engine, run_remediation
 from tests.waiting import eventually
 from workers import inbox
 from workers import incident_client as incidents
@@ -230,3 +231,27 @@ async def test_incidents_publish_who_is_awaited_and_the_inbox_finds_it(
     assert "awaited," in table.stdout.splitlines()[-1]
     nothing = await cli("inbox", "--as", owner, "--overdue")
     assert nothing.stdout.strip() == f"Nothing overdue awaits {owner}."
+
+
+async def test_links_print_the_views_with_the_roles_the_policy_gives(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('version = "t-1"\n\n[roles]\napprover = ["approver.sofia"]\n')
+    env = {
+        "REMEDIATION_DATA_DIR": str(tmp_path / "data"),
+        "REMEDIATION_POLICY_FILE": str(policy),
+    }
+
+    ran = await run_remediation(
+        "inbox", "--links", "--as", "approver.sofia", "--ui-url", "http://ui.example:8233",
+        env=env,
+    )  # fmt: skip
+
+    assert ran.code == 0, ran.stderr
+    names = ran.stdout.splitlines()[::2]
+    urls = [line.strip() for line in ran.stdout.splitlines()[1::2]]
+    assert names[:3] == ["my cases:", "awaiting me:", "awaiting my approval:"]
+    assert all(
+        url.startswith("http://ui.example:8233/namespaces/default/workflows?query=") for url in urls
+    )
+    awaiting_me = parse_qs(urlsplit(urls[1]).query)["query"][0]
+    assert awaiting_me.endswith("AwaitingFrom IN ('approver.sofia', 'role:approver')")
