@@ -4,13 +4,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests/test_web_ui.py drives the Temporal Web UI in: Debian's Chromium (Playwright
+# cannot download a browser of its own on CI's machines).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: up test check lint bench clean
 
 up: $(STAMP)
 	$(BIN)/remediation up
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -43,6 +46,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[local,test]'
 	touch $(STAMP)
+
+# Installed once, only when missing, through apt (CI runs as root on Debian).
+$(CHROMIUM):
+	@if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: $(CHROMIUM) is missing and there is no apt-get to install Debian's chromium" \
+			"package with; install Chromium at $(CHROMIUM) by hand (tests/test_web_ui.py needs it)" >&2; \
+		exit 1; \
+	fi
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "error: $(CHROMIUM) is missing and installing it needs root: run" \
+			"\`sudo apt-get install --no-install-recommends chromium\` (tests/test_web_ui.py needs it)" >&2; \
+		exit 1; \
+	fi
+	apt-get update || { echo "error: \`apt-get update\` failed, so chromium cannot be installed" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || \
+		{ echo "error: installing Debian's chromium package failed (see above)" >&2; exit 1; }
+	@test -x $(CHROMIUM) || { echo "error: the chromium package installed no $(CHROMIUM)" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +53,7 @@ SERVER_MODULES = frozenset(
         "test_faults",
         "test_local_stack",
         "test_soak",
+        "test_web_ui",
     }
 )
 
@@ -65,6 +66,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if module in SERVER_MODULES or fixtures & SERVER_FIXTURES:
             item.add_marker(pytest.mark.server)
+
+
+# How each phase of a test ended ("setup", "call", "teardown"), for fixtures that keep evidence
+# of a failure at teardown (the Web UI test's screenshots).
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+def did_fail(request: pytest.FixtureRequest) -> bool:
+    """In a fixture's teardown: whether the test it served failed (or never ran)."""
+    reports = request.node.stash.get(PHASE_REPORTS, {})
+    return any(report.failed for report in reports.values()) or "call" not in reports
 
 
 def free_port() -> int:
