@@ -17,6 +17,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
+from schemas.decisions import DecisionKind
 from schemas.intake import Intake
 from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, did_fail, free_port
 from tests.waiting import eventually
@@ -32,6 +34,7 @@ from workers.codec_server import start_codec_server
 from workers.devstack import examples
 from workers.devstack.dev_server import DevServer, DevServerConfig
 from workers.settings import load_settings
+from workers.ui_views import list_url, views
 from workers.worker import build_worker
 
 try:
@@ -171,11 +174,6 @@ async def page(
 # --- reading the UI's pages ------------------------------------------------------------------
 
 
-def list_url(ui_url: str, query: str, namespace: str = NAMESPACE) -> str:
-    """The Workflows list of the UI filtered by a visibility query, as an operator bookmarks it."""
-    return f"{ui_url}/namespaces/{namespace}/workflows?query={urllib.parse.quote(query, safe='')}"
-
-
 async def listed_workflow_ids(page: Page, url: str) -> list[str]:
     """The ids of the workflows a list URL of the UI shows (its first page), in its order, once
     the table has loaded; fails with the UI's message if the UI refuses the query."""
@@ -260,13 +258,13 @@ async def test_the_web_ui_lists_incidents_by_severity_and_shows_their_current_de
     # Once both are listed, visibility has caught up: the filtered list then shows all it will.
     mine = f'FacilityId = "{facility}"'
     both = await shown_eventually(
-        lambda: listed_workflow_ids(page, list_url(web_ui.url, mine)),
+        lambda: listed_workflow_ids(page, list_url(web_ui.url, NAMESPACE, mine)),
         lambda ids: sorted(ids) == sorted([critical, medium]),
         f"both incidents listed by {mine}",
     )
     assert len(both) == 2, both  # each once
     query = f'{mine} AND Severity = "critical"'
-    assert await listed_workflow_ids(page, list_url(web_ui.url, query)) == [critical]
+    assert await listed_workflow_ids(page, list_url(web_ui.url, NAMESPACE, query)) == [critical]
 
     details = await shown_eventually(
         lambda: current_details(page, web_ui.url, critical),
@@ -277,4 +275,47 @@ async def test_the_web_ui_lists_incidents_by_severity_and_shows_their_current_de
     assert "Severity: critical (provisional)" in details, details
     assert f"Case owner: {owner}" in details, details
     assert f"acknowledge from {owner}" in details, details
+    assert not UNDECODED.search(details), details
+
+
+async def test_a_ready_made_view_lists_what_awaits_approval_and_the_details_say_by_when(
+    web_ui: WebUi, page: Page
+) -> None:
+    # This module's dev server holds only its own incidents; those of the test above await no
+    # approval and have an owner.
+    owner = f"owner.webui-{uuid.uuid4().hex[:8]}"
+    as_owner = {"id": owner, "roles": ["case_owner"]}
+    at_approval = await open_incident(web_ui, case_owner=owner)
+    unassigned = await open_incident(web_ui)
+    client = web_ui.client
+    await incidents.decide(
+        client, at_approval, DecisionKind.ACKNOWLEDGE, {**examples.acknowledge(), "actor": as_owner}
+    )
+    await incidents.decide(client, at_approval, DecisionKind.VERIFICATION, examples.verification())
+    level = (await incidents.status(client, at_approval)).proposed_response_level
+    assert level is not None
+    await incidents.decide(
+        client, at_approval, DecisionKind.RESPONSE, {**examples.response(level), "actor": as_owner}
+    )
+    [approval] = (await incidents.status(client, at_approval)).pending_approvals
+    assert approval.due_at is not None
+
+    # The views exactly as `remediation inbox --links` prints them.
+    by_name = {view.name: view for view in views("approver.sofia", ["approver"])}
+    awaiting_approval = list_url(web_ui.url, NAMESPACE, by_name["awaiting my approval"].query)
+    await shown_eventually(
+        lambda: listed_workflow_ids(page, awaiting_approval),
+        lambda ids: ids == [at_approval],
+        f"only {at_approval} in the view awaiting approval",
+    )
+    nobodys = list_url(web_ui.url, NAMESPACE, by_name["unassigned"].query)
+    assert await listed_workflow_ids(page, nobodys) == [unassigned]
+
+    details = await shown_eventually(
+        lambda: current_details(page, web_ui.url, at_approval),
+        lambda text: "approval response-1" in text,
+        f"the approval in the current details of {at_approval}",
+    )
+    due = approval.due_at.astimezone(UTC)
+    assert f"from an approver other than {owner}, by {due:%Y-%m-%d %H:%M} UTC" in details, details
     assert not UNDECODED.search(details), details
