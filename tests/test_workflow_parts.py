@@ -11,7 +11,7 @@ from schemas.intake import Intake
 from schemas.policy import MilestoneKind, Policy
 from schemas.register import EventOutcome, NotificationKind
 from schemas.vocabulary import ActionStatus, CaseStatus, Severity, Step
-from tests.test_decision_rules import NOW, drive, model, new_state
+from tests.test_decision_rules import NOW, decide, drive, model, new_state
 from workers.devstack import examples
 from workflows import incident_lifecycle as lifecycle
 from workflows import search_attributes as sa
@@ -156,6 +156,20 @@ def test_search_attributes_name_no_one_and_change_only_what_moved() -> None:
     overdue = lifecycle.search_attributes(state, NOW + timedelta(days=30))
     assert overdue[sa.OVERDUE.name] is True
     assert len(lifecycle.changed_attributes(overdue, values)) == 1
+
+
+def test_who_is_awaited_names_no_one_but_by_pseudonymous_id() -> None:
+    private = {"name": "Reporter Person", "contact": "+243 555 0101"}
+    state = drive(Step.ACTION_PLAN, reporter={"anonymous": False, **private})
+    decide(state, DecisionKind.ACTION_PLAN, examples.action_plan(now=NOW))
+    values = lifecycle.search_attributes(state, NOW)
+    published = repr(values)
+    assert "action_plan-2" in values[sa.AWAITING_DECISION.name]
+    site = state.intake.location.site_name or "Example Hill"
+    for secret in (*private.values(), state.intake.description, site):
+        assert secret not in published
+    for victim_id in state.victims:
+        assert victim_id not in published
 
 
 def test_the_outcome_counts_what_was_done() -> None:
