@@ -24,7 +24,7 @@ from workflows.awaiting import AwaitedItem, role_entry
 if TYPE_CHECKING:
     from temporalio.api.common.v1 import Payload
     from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsResponse
-    from temporalio.client import Client
+    from temporalio.service import WorkflowService
 
     from schemas.policy import RoleDirectory
 
@@ -144,22 +144,28 @@ def shown_attributes(fields: Mapping[str, "Payload"]) -> dict[str, object]:
 
 
 async def read(
-    client: "Client", actor_id: str | None, roles: Iterable[str], *, page_size: int = PAGE_SIZE
+    visibility: "WorkflowService",
+    namespace: str,
+    actor_id: str | None,
+    roles: Iterable[str],
+    *,
+    page_size: int = PAGE_SIZE,
 ) -> list[InboxRow]:
-    """Every awaited item for this actor and roles, earliest due first.
+    """Every awaited item for this actor and roles in the namespace, earliest due first.
 
-    The pages come from the visibility API itself, and only the attributes a row shows are
-    decoded: the SDK's `list_workflows` decodes every attribute of every incident twice (its
-    deprecated untyped view too), most of the command's own time at 10,000 incidents. The next
-    page is asked for while this one is read."""
+    `visibility` is the workflow service of a client (`Client.workflow_service`) or of a bare
+    service client (`ServiceClient.workflow_service`, which the command uses: it needs neither
+    the SDK's client nor its data converter). The pages come from the visibility API itself, and
+    only the attributes a row shows are decoded: the SDK's `list_workflows` decodes every
+    attribute of every incident twice (its deprecated untyped view too), most of the command's
+    own time at 10,000 incidents. The next page is asked for while this one is read."""
     from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 
     held = set(roles)
-    visibility = client.workflow_service
 
     async def page(token: bytes) -> "ListWorkflowExecutionsResponse":
         request = ListWorkflowExecutionsRequest(
-            namespace=client.namespace,
+            namespace=namespace,
             query=query(actor_id, held),
             page_size=page_size,
             next_page_token=token,
