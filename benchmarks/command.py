@@ -254,6 +254,7 @@ async def _measure_on_stack(run: Run) -> None:
                 ),
                 "awaiting_approval": times.awaiting_approval,
                 "published_wait_seconds": round(times.published_wait_seconds, 1),
+                "load_average_before_and_after": times.load_average,
                 "runs": len(times.seconds["owner"]),
                 "commands": {
                     name: "remediation inbox " + " ".join(arguments)

@@ -23,6 +23,7 @@ JSON's length).
 
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ class InboxTimes:
     running_incidents: int
     awaiting_approval: int
     published_wait_seconds: float
+    load_average: list[float]  # the machine's 1-minute load average before and after the runs
 
 
 def awaiting_approval(portfolio: load.Portfolio) -> int:
@@ -140,6 +142,7 @@ async def measure_inbox(
     remediation = str(installed_binary("remediation", "the `remediation` command is not installed"))
     seconds: dict[str, list[float]] = {}
     rows: dict[str, list[int]] = {}
+    load_before = os.getloadavg()[0]
     for name, (arguments, _) in INBOX_COMMANDS.items():
         argv = [remediation, "inbox", *arguments]
         as_json = "--json" in arguments
@@ -150,4 +153,5 @@ async def measure_inbox(
             elapsed, output = await timed_output(argv, env)
             seconds[name].append(elapsed)
             rows[name].append(rows_printed(output, as_json))
-    return InboxTimes(seconds, rows, running, pending, waited)
+    load_average = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return InboxTimes(seconds, rows, running, pending, waited, load_average)
