@@ -255,6 +255,8 @@ async def _measure_on_stack(run: Run) -> None:
                 "awaiting_approval": times.awaiting_approval,
                 "published_wait_seconds": round(times.published_wait_seconds, 1),
                 "load_average_before_and_after": times.load_average,
+                "quiet_wait_seconds": round(times.quiet_wait_seconds, 1),
+                "engine_cores_before": times.engine_cores_before,
                 "runs": len(times.seconds["owner"]),
                 "commands": {
                     name: "remediation inbox " + " ".join(arguments)
@@ -519,11 +521,12 @@ def benchmark(
     (h) The operations inbox with 10,000 open incidents, those opened for it assigned at intake to
     one of 50 case owners (owner.bench-00 to owner.bench-49), 200 of them brought beforehand to
     await an approval (untimed). Once Temporal's visibility lists every open incident with its
-    AwaitingDecision published, whole processes of `remediation inbox --as owner.bench-07` (one
-    case owner's inbox; target <= 1 s), `remediation inbox --as approver.sofia --role approver`
-    (an approver's; target <= 1 s) and `remediation inbox --json` (everything awaited from
-    anyone; no target), in (f)'s environment: each once untimed, then five times; the median,
-    with min and max, and the rows each printed.
+    AwaitingDecision published and the engine is idle again (below 0.2 of a core), whole
+    processes of `remediation inbox --as owner.bench-07` (one case owner's inbox; target
+    <= 1 s), `remediation inbox --as approver.sofia --role approver` (an approver's; target
+    <= 1 s) and `remediation inbox --json` (everything awaited from anyone; no target), in (f)'s
+    environment: each once untimed, then five times; the median, with min and max, and the rows
+    each printed.
     """
     try:
         chosen = report.parse_only(only)
