@@ -48,8 +48,9 @@ def cli_environment(stack: BenchmarkStack) -> dict[str, str]:
     }
 
 
-async def _timed(argv: Sequence[str], env: dict[str, str]) -> float:
-    """Wall seconds of one whole process; a command that fails fails the measurement."""
+async def timed_output(argv: Sequence[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall seconds of one whole process, and what it wrote on stdout; a command that fails
+    fails the measurement."""
     began = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -61,6 +62,12 @@ async def _timed(argv: Sequence[str], env: dict[str, str]) -> float:
         raise RuntimeError(
             f"{' '.join(argv[:3])} exited {process.returncode}: {problem[-1] if problem else ''}"
         )
+    return seconds, out.decode(errors="replace")
+
+
+async def _timed(argv: Sequence[str], env: dict[str, str]) -> float:
+    """Wall seconds of one whole process; a command that fails fails the measurement."""
+    seconds, _ = await timed_output(argv, env)
     return seconds
 
 

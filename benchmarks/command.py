@@ -2,8 +2,9 @@
 
 `make bench` runs it (`python -m benchmarks`, benchmarks/__main__.py). Not part of the test run,
 the installed package or the image. The measurements themselves are in benchmarks/load.py ((a),
-(b), (d)), benchmarks/lifecycle.py ((c)), benchmarks/replay.py ((e)), benchmarks/cli.py ((f))
-and benchmarks/soak.py ((g)); the table and the targets in benchmarks/report.py.
+(b), (d)), benchmarks/lifecycle.py ((c)), benchmarks/replay.py ((e)), benchmarks/cli.py ((f)),
+benchmarks/soak.py ((g)) and benchmarks/inbox.py ((h)); the table and the targets in
+benchmarks/report.py.
 """
 
 import asyncio
@@ -34,6 +35,8 @@ OPEN_FOR_DECISIONS = 2_000  # (b)
 DECISIONS = 1_200  # (b) at DECISION_RATE: one minute
 DECISION_RATE = 20.0  # (b) decisions a second; never scaled
 OPEN_IN_MONITORING = 10_000  # (d)
+OPEN_FOR_INBOX = 10_000  # (h)
+AWAITING_APPROVAL = 200  # (h): a fiftieth of its incidents await an approval
 
 INTAKE_RATIO = Target(">=", 0.8)
 DECISION_P99_MS = Target("<=", 150)
@@ -102,7 +105,7 @@ async def _measure_on_stack(run: Run) -> None:
     from benchmarks.lifecycle import measure_lifecycle
     from benchmarks.stack import benchmark_stack
 
-    with_temporal = any(letter in run.only for letter in "abdfg")
+    with_temporal = any(letter in run.only for letter in "abdfgh")
     async with benchmark_stack(with_temporal=with_temporal, progress=_progress) as stack:
         portfolio = load.Portfolio()
         if with_temporal:
@@ -234,6 +237,39 @@ async def _measure_on_stack(run: Run) -> None:
             if bare.failures:
                 _progress(f"(b) bare decisions not answered: {bare.failures}")
 
+        async def inbox() -> None:
+            from benchmarks.inbox import measure_inbox
+
+            open_count = report.scaled(OPEN_FOR_INBOX, run.scale)
+            approvals = report.scaled(AWAITING_APPROVAL, run.scale)
+            times = await measure_inbox(stack, portfolio, open_count, approvals, _progress)
+            last_rows = {name: counts[-1] for name, counts in times.rows.items()}
+            run.figures += report.inbox_figures(times.seconds, last_rows)
+            run.details["h"] = {
+                "open_incidents": len(portfolio.incidents),
+                "running_incidents": times.running_incidents,
+                "case_owners": load.CASE_OWNERS,
+                "assigned_to_the_owner": sum(
+                    i.owner == report.INBOX_OWNER for i in portfolio.incidents
+                ),
+                "awaiting_approval": times.awaiting_approval,
+                "published_wait_seconds": round(times.published_wait_seconds, 1),
+                "load_average_before_and_after": times.load_average,
+                "quiet_wait_seconds": round(times.quiet_wait_seconds, 1),
+                "engine_cores_before": times.engine_cores_before,
+                "runs": len(times.seconds["owner"]),
+                "commands": {
+                    name: "remediation inbox " + " ".join(arguments)
+                    for name, (arguments, _) in report.INBOX_COMMANDS.items()
+                },
+                "seconds": {
+                    name: [round(value, 3) for value in values]
+                    for name, values in times.seconds.items()
+                },
+                "rows": last_rows,
+                "rows_per_run": times.rows,
+            }
+
         async def monitoring() -> None:
             client = stack.require_client()
             queue = stack.settings.task_queue
@@ -330,6 +366,8 @@ async def _measure_on_stack(run: Run) -> None:
         await run.measure("c", lifecycle)
         await run.measure("a", intake)
         await run.measure("b", decisions)
+        # (h) before (d): it needs only open incidents, which (d) then takes into step 4.
+        await run.measure("h", inbox)
         await run.measure("d", monitoring)
         await run.measure("g", soak)
         stack.keep = bool(run.errors)
@@ -339,7 +377,7 @@ async def run_benchmark(only: tuple[str, ...], scale: float) -> Run:
     """Every chosen measurement, (e) first while nothing else runs on the machine."""
     run = Run(only, scale)
     await run.measure("e", lambda: _replay(run))
-    if any(letter in only for letter in "abcdfg"):
+    if any(letter in only for letter in "abcdfgh"):
         await _measure_on_stack(run)
     order = {letter: index for index, letter in enumerate(report.MEASUREMENTS)}
     run.figures.sort(key=lambda figure: order[figure.key[0]])
@@ -397,8 +435,8 @@ def benchmark(
         float,
         typer.Option(
             help="Fraction of the full figures to run, e.g. 0.05 for a quick check: the "
-            "incident counts of (a), (b), (d) and (g), the number of decisions of (b) and the "
-            "duration of (g) are scaled; the rates, (c) and (e) are not."
+            "incident counts of (a), (b), (d), (g) and (h), the number of decisions of (b) and "
+            "the duration of (g) are scaled; the rates, (c) and (e) are not."
         ),
     ] = 1.0,
     only: Annotated[
@@ -479,6 +517,16 @@ def benchmark(
     applied exactly once, duplicated and lost (target 0 each; read from the register's events by
     decision_id), latency p50 and p99 (target <= 10 s) and the time to recover after each kind of
     fault. --scale scales the incidents and the duration, not the rate nor the faults' timing.
+
+    (h) The operations inbox with 10,000 open incidents, those opened for it assigned at intake to
+    one of 50 case owners (owner.bench-00 to owner.bench-49), 200 of them brought beforehand to
+    await an approval (untimed). Once Temporal's visibility lists every open incident with its
+    AwaitingDecision published and the engine is idle again (below 0.2 of a core), whole
+    processes of `remediation inbox --as owner.bench-07` (one case owner's inbox; target
+    <= 1 s), `remediation inbox --as approver.sofia --role approver` (an approver's; target
+    <= 1 s) and `remediation inbox --json` (everything awaited from anyone; no target), in (f)'s
+    environment: each once untimed, then five times; the median, with min and max, and the rows
+    each printed.
     """
     try:
         chosen = report.parse_only(only)
@@ -486,7 +534,7 @@ def benchmark(
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
-    if any(letter in chosen for letter in "abcdfg") and find_spec("psutil") is None:
+    if any(letter in chosen for letter in "abcdfgh") and find_spec("psutil") is None:
         _fail(
             "the benchmark needs the `test` extra (psutil, temporal-test-server): run `make bench`"
         )

@@ -24,7 +24,10 @@
     reconciliation) is timed from start to result.
 
 Intakes are fictional and varied (site, facility, supplier, country, mineral) as a real portfolio
-is: identical ones would all be related to one another.
+is: identical ones would all be related to one another. They name no case owner, so the examples'
+case owner takes each case with its acknowledgement, except those opened for (h) (the operations
+inbox), which are assigned at intake to one of CASE_OWNERS pseudonymous owners, as a portfolio
+shared by a team is; the decisions of their case owner are then sent as that owner.
 """
 
 import asyncio
@@ -64,6 +67,7 @@ POLL_SECONDS = 0.25  # visibility counts are queries on the server too: not too 
 PROGRESS_SECONDS = 5.0
 REGISTERED_TIMEOUT_SECONDS = 1800.0
 BARE_SEED = 19  # which bare workflows (b)'s baseline decides on
+CASE_OWNERS = 50  # the team the incidents opened for (h) are spread over
 COUNTRIES = ("CD", "RW", "BO", "PE", "ID", "MM", "CO", "GH", "ZM", "BR")
 MINERALS = ("tin", "tantalum", "tungsten", "gold", "cobalt", "mica", "lithium")
 # Decisions that take an opened incident into step 4, in order; approve follows each submission
@@ -79,8 +83,14 @@ TO_MONITORING: tuple[DecisionKind, ...] = (
 IN_MONITORING = len(TO_MONITORING)
 
 
-def benchmark_intake(number: int) -> Intake:
-    """A fictional intake, different from the others in what relates incidents to each other."""
+def case_owner(number: int, owners: int = CASE_OWNERS) -> str:
+    """The pseudonymous case owner of the incident opened as `number`, one of `owners`."""
+    return f"owner.bench-{number % owners:02d}"
+
+
+def benchmark_intake(number: int, owner: str | None = None) -> Intake:
+    """A fictional intake, different from the others in what relates incidents to each other;
+    assigned to `owner` when one is given, else to whoever acknowledges it."""
     rng = random.Random(number)
     payload = examples.intake(
         external_reference=f"BENCH-{number:06d}",
@@ -94,6 +104,8 @@ def benchmark_intake(number: int) -> Intake:
         facility_ids=[f"CID{rng.randrange(1_000_000):06d}"],
         suppliers=[f"Fictional Trading {number}"],
     )
+    if owner is not None:
+        payload["case_owner"] = owner
     return Intake.model_validate(payload)
 
 
@@ -102,6 +114,7 @@ class OpenIncident:
     incident_id: str
     stage: int = 0  # how many decisions of TO_MONITORING it has taken
     approval_id: str | None = None
+    owner: str | None = None  # assigned at intake; None: the examples' owner acknowledges it
 
 
 @dataclass
@@ -177,17 +190,26 @@ async def start_bare(client: Client, task_queue: str, number: int, intake: Intak
 
 
 async def open_incidents(
-    client: Client, task_queue: str, portfolio: Portfolio, count: int, ticker: Ticker
+    client: Client,
+    task_queue: str,
+    portfolio: Portfolio,
+    count: int,
+    ticker: Ticker,
+    *,
+    assigned: bool = False,
 ) -> None:
-    """Start `count` more incidents, at most START_CONCURRENCY start requests at once."""
+    """Start `count` more incidents, at most START_CONCURRENCY start requests at once; each
+    assigned to one of CASE_OWNERS case owners at intake when `assigned`."""
     numbers = [portfolio.take_number() for _ in range(count)]
-    intakes = [benchmark_intake(number) for number in numbers]
+    intakes = [
+        benchmark_intake(number, case_owner(number) if assigned else None) for number in numbers
+    ]
     started = 0
 
     def one(intake: Intake) -> Callable[[], Awaitable[None]]:
         async def start() -> None:
             incident_id = await incidents.open_incident(client, intake, task_queue=task_queue)
-            portfolio.incidents.append(OpenIncident(incident_id))
+            portfolio.incidents.append(OpenIncident(incident_id, owner=intake.case_owner))
 
         return start
 
@@ -300,7 +322,17 @@ async def history_shape(client: Client, workflow_id: str) -> dict[str, int]:
 def decision_payload(
     kind: DecisionKind, incident: OpenIncident, portfolio: Portfolio
 ) -> dict[str, Any]:
-    """The next decision on the way to step 4, valid at the incident's stage."""
+    """The next decision on the way to step 4, valid at the incident's stage: the case owner's
+    from the incident's assigned owner, or the examples' owner."""
+    payload = _example_decision(kind, incident, portfolio)
+    if incident.owner is not None and payload["actor"] == examples.CASE_OWNER:
+        payload["actor"] = {**examples.CASE_OWNER, "id": incident.owner}
+    return payload
+
+
+def _example_decision(
+    kind: DecisionKind, incident: OpenIncident, portfolio: Portfolio
+) -> dict[str, Any]:
     if kind == DecisionKind.ACKNOWLEDGE:
         return examples.acknowledge("medium")
     if kind == DecisionKind.VERIFICATION:
@@ -339,14 +371,22 @@ async def learn_proposed_level(
 
 
 async def ensure_open(
-    client: Client, task_queue: str, portfolio: Portfolio, count: int, progress: Progress
+    client: Client,
+    task_queue: str,
+    portfolio: Portfolio,
+    count: int,
+    progress: Progress,
+    *,
+    assigned: bool = False,
 ) -> None:
-    """Top the portfolio up to `count` incidents and wait until all are taken in."""
+    """Top the portfolio up to `count` incidents (those opened now assigned to case owners when
+    `assigned`) and wait until all are taken in."""
     ticker = Ticker(progress)
     missing = count - len(portfolio.incidents)
     if missing > 0:
-        progress(f"opening {missing:,} more incidents (to {count:,})")
-        await open_incidents(client, task_queue, portfolio, missing, ticker)
+        whose = f", assigned to {CASE_OWNERS} case owners" if assigned else ""
+        progress(f"opening {missing:,} more incidents (to {count:,}{whose})")
+        await open_incidents(client, task_queue, portfolio, missing, ticker, assigned=assigned)
     await wait_registered(
         client, IncidentWorkflow.__name__, portfolio.next_number, ticker, "incidents"
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from workers.settings import Settings
 
-MEASUREMENTS = ("a", "b", "c", "d", "e", "f", "g")
+MEASUREMENTS = ("a", "b", "c", "d", "e", "f", "g", "h")
 MEASUREMENT_NAMES = {
     "a": "intake throughput against a bare workflow",
     "b": "decision latency under steady load",
@@ -22,6 +22,7 @@ MEASUREMENT_NAMES = {
     "e": "replay time of the committed histories",
     "f": "the command line's answer: remediation --help, status and decide",
     "g": "a soak of decisions while workers are killed and servers restarted",
+    "h": "the operations inbox with many open incidents",
 }
 NO_TARGET = "—"
 
@@ -244,4 +245,31 @@ def cli_figures(seconds: Mapping[str, Sequence[float]]) -> list[Figure]:
         median, low, high = spread(seconds[name])
         label = f"{command}, median of {len(seconds[name])} ({low:.2f} to {high:.2f} s)"
         figures.append(Figure(f"f.{name}", label, median, "s", 2, target))
+    return figures
+
+
+# (h): whole `remediation inbox` processes with many open incidents, median of the runs; each
+# line names the rows its command printed. Everything awaited is there to show what the whole
+# portfolio costs, with no target.
+INBOX_SECONDS = Target("<=", 1)
+INBOX_OWNER = "owner.bench-07"  # one of the 50 case owners the inbox's incidents are spread over
+INBOX_APPROVER = "approver.sofia"
+INBOX_COMMANDS: dict[str, tuple[tuple[str, ...], Target | None]] = {
+    "owner": (("--as", INBOX_OWNER), INBOX_SECONDS),
+    "approver": (("--as", INBOX_APPROVER, "--role", "approver"), INBOX_SECONDS),
+    "everything": (("--json",), None),
+}
+
+
+def inbox_figures(seconds: Mapping[str, Sequence[float]], rows: Mapping[str, int]) -> list[Figure]:
+    """(h)'s lines: each inbox's median over its runs, with its rows, min and max in the
+    label."""
+    figures = []
+    for name, (arguments, target) in INBOX_COMMANDS.items():
+        median, low, high = spread(seconds[name])
+        label = (
+            f"remediation inbox {' '.join(arguments)}, {rows[name]:,} rows, median of "
+            f"{len(seconds[name])} ({low:.2f} to {high:.2f} s)"
+        )
+        figures.append(Figure(f"h.{name}", label, median, "s", 2, target))
     return figures

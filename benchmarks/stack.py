@@ -115,6 +115,14 @@ class BenchmarkStack:
     rss: RssSampler | None = None
     keep: bool = False  # set when a measurement failed: the directory stays, for its logs
 
+    def engine_pids(self) -> list[int]:
+        """The engine's processes: every worker, the Temporal dev server and PostgreSQL."""
+        pids = [worker.pid for worker in self.workers]
+        if self.dev_server is not None:
+            pids.append(self.dev_server.process.pid)
+        pids.append(self.postgres.process.pid)
+        return [pid for pid in pids if pid is not None]
+
     def require_client(self) -> Client:
         if self.client is None:
             raise RuntimeError("this measurement needs the Temporal dev server and the worker")
@@ -284,3 +292,19 @@ async def _start_temporal(
     stack.rss.start()
     running.push_async_callback(stack.rss.stop)
     progress(f"worker polling (pid {worker.pid})")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time used so far by these processes and their children (user and system)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for each in family:
+            with contextlib.suppress(psutil.Error):  # a child that just ended
+                times = each.cpu_times()
+                total += times.user + times.system
+    return total

@@ -34,6 +34,7 @@ OPENING_ACTIVITIES = ("deployment_policy", "open_incident", "record_event_with_n
 BACKGROUND_ACTIVITY = "deliver_notification"
 # The patches an incident opened today records (each is a marker command in its history).
 PATCH_MARKERS = (
+    "awaiting-attributes",
     "victim-protection",
     "deployment-policy",
     "deadline-tracker",
@@ -80,7 +81,8 @@ class BareIntakeWorkflow:
                 summary=f"no-op standing for {BACKGROUND_ACTIVITY}",
             )
         )
-        # The incident's first `_publish`: every search attribute, two of them unset.
+        # The incident's first `_publish`: every search attribute, one of them unset, with who is
+        # awaited for what (an unassigned case's acknowledgement) as an intake publishes it.
         workflow.upsert_search_attributes(
             [
                 sa.STEP.value_set("verification"),
@@ -89,10 +91,15 @@ class BareIntakeWorkflow:
                 sa.MINERAL.value_set(["tin"]),
                 sa.COUNTRY.value_set("CD"),
                 sa.FACILITY_ID.value_set(["CID000000"]),
-                sa.CASE_OWNER.value_unset(),
+                sa.CASE_OWNER.value_set(sa.UNASSIGNED),
                 sa.ESCALATION_LEVEL.value_set(0),
                 sa.NEXT_DEADLINE.value_set(workflow.now() + WAIT),
                 sa.OVERDUE.value_set(False),
+                sa.AWAITING_FROM.value_set(["role:case_owner"]),
+                sa.AWAITING_DECISION.value_set(
+                    "acknowledge from role:case_owner due "
+                    f"{workflow.now() + WAIT:%Y-%m-%dT%H:%M:%SZ}"
+                ),
             ]
         )
         workflow.set_current_details("**Verification** — awaiting acknowledge")

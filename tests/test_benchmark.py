@@ -13,15 +13,30 @@ from typer.testing import CliRunner
 
 from benchmarks.__main__ import app
 from benchmarks.command import Run, _print_table
-from benchmarks.load import TO_MONITORING, LatencyResult, benchmark_intake, decision_mix
+from benchmarks.inbox import rows_printed
+from benchmarks.load import (
+    CASE_OWNERS,
+    TO_MONITORING,
+    LatencyResult,
+    OpenIncident,
+    Portfolio,
+    benchmark_intake,
+    case_owner,
+    decision_mix,
+    decision_payload,
+)
 from benchmarks.replay import HISTORIES, history_files, history_key_ring
 from benchmarks.report import (
+    INBOX_COMMANDS,
+    INBOX_OWNER,
+    MEASUREMENT_NAMES,
     MEASUREMENTS,
     Figure,
     Target,
     check_scale,
     cli_figures,
     default_output,
+    inbox_figures,
     megabytes_per_cached,
     missed,
     parse_only,
@@ -34,7 +49,9 @@ from benchmarks.report import (
     worker_tuning,
 )
 from benchmarks.soak import Fault, Sent, SoakPlan, recovery, tally
+from schemas.decisions import DecisionKind
 from tests.conftest import TEST_KEY_RING
+from workers.devstack import examples
 from workers.settings import load_settings
 
 
@@ -61,8 +78,14 @@ def test_memory_per_cached_incident_counts_what_the_cache_holds() -> None:
 
 
 def test_only_names_the_unknown_measurements() -> None:
-    with pytest.raises(ValueError, match="unknown measurement\\(s\\) h, z: choose from a, b"):
-        parse_only("a,z,h")
+    with pytest.raises(ValueError, match="unknown measurement\\(s\\) i, z: choose from a, b"):
+        parse_only("a,z,i")
+
+
+def test_every_measurement_has_a_name_and_the_inbox_is_h() -> None:
+    assert set(MEASUREMENT_NAMES) == set(MEASUREMENTS)
+    assert MEASUREMENTS[-1] == "h" and parse_only("h") == ("h",)
+    assert "inbox" in MEASUREMENT_NAMES["h"]
 
 
 @pytest.mark.parametrize("scale", [0.0, -0.5, 1.5, float("nan")])
@@ -116,6 +139,73 @@ def test_the_command_line_figures_are_medians_against_their_targets() -> None:
     assert figures["f.describe"].met is None and figures["f.describe"].target is None
     assert "median of 5 (0.20 to 0.31 s)" in figures["f.help"].label
     assert figures["f.status"].target_text() == "≤ 0.60 s"
+
+
+def test_the_inbox_figures_are_medians_with_their_rows_against_one_second() -> None:
+    """(h): one case owner's and an approver's inbox within 1 s; everything awaited has no
+    target. Each line names its command and the rows it printed."""
+    runs = {
+        "owner": [0.61, 0.58, 0.7, 0.55, 0.6],
+        "approver": [1.2, 0.9, 1.1, 1.05, 1.3],
+        "everything": [6.1, 6.0, 6.3, 5.9, 6.2],
+    }
+    rows = {"owner": 196, "approver": 200, "everything": 10_001}
+    figures = {figure.key: figure for figure in inbox_figures(runs, rows)}
+
+    assert list(figures) == ["h.owner", "h.approver", "h.everything"]
+    assert figures["h.owner"].value == 0.6 and figures["h.owner"].met is True
+    assert figures["h.approver"].value == 1.1 and figures["h.approver"].met is False
+    assert figures["h.everything"].met is None and figures["h.everything"].target is None
+    assert figures["h.owner"].label == (
+        "remediation inbox --as owner.bench-07, 196 rows, median of 5 (0.55 to 0.70 s)"
+    )
+    assert figures["h.approver"].label.startswith(
+        "remediation inbox --as approver.sofia --role approver, 200 rows"
+    )
+    assert figures["h.everything"].label.startswith("remediation inbox --json, 10,001 rows")
+    assert figures["h.owner"].target_text() == "≤ 1.00 s"
+
+
+def test_the_inbox_rows_are_counted_from_what_the_command_printed() -> None:
+    table = "DUE (UTC) ...\n\nTo act:\n  remediation decide ...\n\n196 awaited, 3 overdue.\n"
+    assert rows_printed(table, as_json=False) == 196
+    assert rows_printed("Nothing awaits owner.bench-07.\n", as_json=False) == 0
+    assert rows_printed('[{"incident_id": "a"}, {"incident_id": "b"}]', as_json=True) == 2
+    assert rows_printed("[]", as_json=True) == 0
+    with pytest.raises(ValueError, match="closing line"):
+        rows_printed("Traceback (most recent call last):\n", as_json=False)
+
+
+def test_the_inbox_incidents_are_spread_over_fifty_case_owners() -> None:
+    owners = [case_owner(number) for number in range(1, 10_001)]
+    assert len(set(owners)) == CASE_OWNERS == 50
+    assert owners.count(INBOX_OWNER) == 200  # a fiftieth of them
+    assert case_owner(7) == INBOX_OWNER and INBOX_OWNER in INBOX_COMMANDS["owner"][0]
+    assert sorted(set(owners))[:2] == ["owner.bench-00", "owner.bench-01"]
+    assert benchmark_intake(7, case_owner(7)).case_owner == "owner.bench-07"
+    assert benchmark_intake(7).case_owner is None  # the other measurements' intakes
+    # The same intake otherwise: only who owns it differs.
+    assert benchmark_intake(7, case_owner(7)).model_copy(update={"case_owner": None}) == (
+        benchmark_intake(7)
+    )
+
+
+def test_an_assigned_incident_takes_its_case_owners_decisions_from_that_owner() -> None:
+    portfolio = Portfolio(proposed_level="supplier_corrective")
+    assigned = OpenIncident("incident-BENCH-000007", owner="owner.bench-07")
+    unassigned = OpenIncident("incident-BENCH-000008")
+
+    def actor(kind: DecisionKind, incident: OpenIncident) -> str:
+        if kind == DecisionKind.APPROVE:
+            incident.approval_id = "response-1"
+        return str(decision_payload(kind, incident, portfolio)["actor"]["id"])
+
+    for kind in (DecisionKind.ACKNOWLEDGE, DecisionKind.RESPONSE, DecisionKind.ACTION_PLAN):
+        assert actor(kind, assigned) == "owner.bench-07"
+        assert actor(kind, unassigned) == examples.CASE_OWNER["id"]
+    assert actor(DecisionKind.VERIFICATION, assigned) == examples.VERIFIER["id"]
+    assert actor(DecisionKind.APPROVE, assigned) == examples.APPROVER["id"]
+    assert examples.CASE_OWNER["id"] == "owner.amara"  # the examples' own owner is untouched
 
 
 def test_targets_are_met_at_their_bound_and_missed_beyond_it() -> None:
@@ -267,6 +357,7 @@ def test_help_explains_every_measurement() -> None:
     assert "(d) 10,000 open incidents" in text and "(e) Replay time" in text
     assert "(f) The command line" in text
     assert "(g) Soak under faults" in text
+    assert "(h) The operations inbox with 10,000 open incidents" in text
     for option in ("--scale", "--only", "--output", "--json"):
         assert option in text
 

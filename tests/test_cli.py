@@ -700,3 +700,38 @@ def test_status_and_decide_import_neither_the_workflows_nor_the_logging(
     assert {name for name in imported if name.split(".")[0] == "workflows"} <= QUICK_WORKFLOWS
     schemas = {name for name in imported if name.split(".")[0] == "schemas"}
     assert schemas <= (DECIDING_SCHEMAS if argv[0] == "decide" else READING_SCHEMAS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["inbox", "--as", "owner.amara"], ["inbox", "--role", "approver", "--json"]],
+    ids=" ".join,
+)
+def test_the_inbox_reads_visibility_without_the_sdks_client(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """The inbox lists search attributes, which are never encrypted: it connects a bare service
+    client (workers/temporal_client.py, `connect_service`), so it imports neither the SDK's
+    client nor the incident client, and needs no key ring."""
+    address = f"127.0.0.1:{free_port()}"
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("REMEDIATION_KEYS", "REMEDIATION_KEY_FILE")
+    }
+    env |= {"TEMPORAL_ADDRESS": address, "REMEDIATION_DATA_DIR": str(tmp_path)}
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    imported = _imported(ran.stderr)
+    messages = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
+    assert ran.returncode == 1
+    assert messages[0].startswith(f"error: cannot reach Temporal at {address}"), messages
+    assert "temporalio.service" in imported
+    assert {"temporalio.client", "workers.incident_client"} & imported == set()
+    assert {name for name in imported if name.split(".")[0] in NEVER_FOR_A_QUICK_COMMAND} == set()
+    assert {name for name in imported if name.split(".")[0] == "activities"} <= QUICK_ACTIVITIES

@@ -8,6 +8,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from temporalio.api.common.v1 import SearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.converter import decode_typed_search_attributes, encode_search_attributes
 
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
@@ -129,6 +132,34 @@ def test_rows_are_earliest_due_first_and_overdue_is_past_due() -> None:
         ("incident-B", "verification"),
     ]
     assert [row.overdue(NOW) for row in rows] == [True, False, False]
+
+
+def test_a_listed_incident_is_read_as_the_sdk_decodes_its_search_attributes() -> None:
+    """The inbox decodes only the attributes a row shows, from the listing's payloads: the same
+    values as the SDK's decoding, and nothing of the others."""
+    published = TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.STEP, "response"),
+            SearchAttributePair(sa.SEVERITY, "high"),
+            SearchAttributePair(sa.CASE_OWNER, "owner.amara"),
+            SearchAttributePair(sa.ESCALATION_LEVEL, 2),
+            SearchAttributePair(sa.AWAITING_DECISION, awaiting.text([APPROVAL, CHECK_IN])),
+            SearchAttributePair(sa.AWAITING_FROM, ["owner.amara", "role:approver"]),
+            SearchAttributePair(sa.MINERAL, ["tin"]),
+            SearchAttributePair(sa.NEXT_DEADLINE, NOW),
+        ]
+    )
+    encoded = SearchAttributes()
+    encode_search_attributes(published, encoded)
+    by_the_sdk = {pair.key.name: pair.value for pair in decode_typed_search_attributes(encoded)}
+
+    shown = inbox.shown_attributes(encoded.indexed_fields)
+
+    assert shown == {name: by_the_sdk[name] for name in inbox.SHOWN}
+    assert inbox.rows_of("incident-A", shown, None, set()) == inbox.rows_of(
+        "incident-A", by_the_sdk, None, set()
+    )
+    assert inbox.shown_attributes(SearchAttributes().indexed_fields) == {}
 
 
 def test_the_policy_gives_the_roles_it_lists_the_actor_under() -> None:

@@ -139,8 +139,12 @@ def inbox(
         return
     from workers import inbox as awaited
 
+    namespace = settings.temporal_namespace
     rows = support._run(
-        support._with_temporal(settings, lambda client: awaited.read(client, actor_id, held))
+        support._with_visibility(
+            settings,
+            lambda service: awaited.read(service.workflow_service, namespace, actor_id, held),
+        )
     )
     now = datetime.now(UTC)
     if overdue:

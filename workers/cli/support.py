@@ -20,7 +20,7 @@ from workers.running_stack import read_running_stack
 # that use them: importing the command line, as `remediation --help` does, must stay quick.
 if TYPE_CHECKING:
     from temporalio.client import Client
-    from temporalio.service import RPCError
+    from temporalio.service import RPCError, ServiceClient
 
     from workers.settings import Settings
 
@@ -159,6 +159,35 @@ def _rpc_problem(error: "RPCError", settings: "Settings", incident_id: str | Non
     if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return f"cannot reach Temporal at {address}: {detail}"
     return f"Temporal at {address} refused the request ({error.status.name}): {detail}"
+
+
+async def _with_visibility(
+    settings: "Settings", operation: Callable[["ServiceClient"], Awaitable[T]]
+) -> T:
+    """Connect for visibility only (`connect_service`: neither the SDK's client nor the key ring)
+    and run one read, connecting and reading each bounded by ANSWER_TIMEOUT_SECONDS; Temporal's
+    failures become one readable StartupError, as in `_with_temporal`."""
+    import asyncio
+
+    from temporalio.service import RPCError
+
+    from workers.temporal_client import connect_service
+
+    address = settings.temporal_address
+    try:
+        service = await asyncio.wait_for(connect_service(settings), ANSWER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise StartupError(
+            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
+        ) from None
+    try:
+        return await asyncio.wait_for(operation(service), ANSWER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise StartupError(
+            f"no answer from Temporal at {address} within {ANSWER_TIMEOUT_SECONDS:.0f} s"
+        ) from None
+    except RPCError as error:
+        raise StartupError(_rpc_problem(error, settings, None)) from None
 
 
 async def _with_temporal(
