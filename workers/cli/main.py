@@ -196,7 +196,14 @@ def worker() -> None:
     """
     from workers.worker import serve_until_signalled
 
-    _run(serve_until_signalled(_settings()))
+    try:
+        _run(serve_until_signalled(_settings()))
+    except typer.Exit:
+        # A start that failed leaves the SDK's native threads behind; one of them can call into
+        # Python while the interpreter finalizes and abort the process (SIGABRT) instead of
+        # exiting 1. The error is printed: end at once, output flushed.
+        QuickCommand.requested = True
+        raise
 
 
 @app.command()
