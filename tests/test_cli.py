@@ -617,6 +617,20 @@ def _imported(stderr: str) -> set[str]:
     }
 
 
+def _run_importing(argv: list[str], env: dict[str, str]) -> tuple[int, set[str], list[str]]:
+    """`remediation ARGV` in a subprocess: its exit code, the modules it imported, and what it
+    wrote on stderr besides."""
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    messages = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
+    return ran.returncode, _imported(ran.stderr), messages
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["decide", "--help"], ["schedules", "--help"]])
 def test_help_imports_neither_temporal_nor_the_models(argv: list[str]) -> None:
     ran = subprocess.run(
@@ -683,16 +697,8 @@ def test_status_and_decide_import_neither_the_workflows_nor_the_logging(
     address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "TEMPORAL_ADDRESS": address, "REMEDIATION_DATA_DIR": str(tmp_path)}
     argv = [str(payload) if arg == "PAYLOAD" else arg for arg in argv]
-    ran = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    imported = _imported(ran.stderr)
-    messages = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
-    assert ran.returncode == 1
+    code, imported, messages = _run_importing(argv, env)
+    assert code == 1
     assert messages[0].startswith(f"error: cannot reach Temporal at {address}"), messages
     assert {"temporalio.client", "workers.incident_client", "workers.encryption"} <= imported
     assert {name for name in imported if name.split(".")[0] in NEVER_FOR_A_QUICK_COMMAND} == set()
@@ -720,16 +726,8 @@ def test_the_inbox_reads_visibility_without_the_sdks_client(
         if name not in ("REMEDIATION_KEYS", "REMEDIATION_KEY_FILE")
     }
     env |= {"TEMPORAL_ADDRESS": address, "REMEDIATION_DATA_DIR": str(tmp_path)}
-    ran = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    imported = _imported(ran.stderr)
-    messages = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
-    assert ran.returncode == 1
+    code, imported, messages = _run_importing(argv, env)
+    assert code == 1
     assert messages[0].startswith(f"error: cannot reach Temporal at {address}"), messages
     assert "temporalio.service" in imported
     assert {"temporalio.client", "workers.incident_client"} & imported == set()
