@@ -88,8 +88,8 @@ async def test_an_incident_of_the_inbox_measurement_awaits_its_owner_and_takes_t
     portfolio = Portfolio(incidents=[assigned])
 
     async def in_the_owners_inbox() -> list[inbox.InboxRow] | None:
-        rows = await inbox.read(client.workflow_service, client.namespace, owner, set())
-        return [row for row in rows if row.incident_id == incident_id] or None
+        found = await inbox.read(client.workflow_service, client.namespace, owner, set())
+        return [row for row in found.rows if row.incident_id == incident_id] or None
 
     [row] = await eventually(in_the_owners_inbox, "the incident in its owner's inbox")
     assert (row.item.kind, row.item.awaited_from, row.case_owner) == ("acknowledge", owner, owner)
@@ -100,16 +100,16 @@ async def test_an_incident_of_the_inbox_measurement_awaits_its_owner_and_takes_t
     assert portfolio.proposed_level is not None
 
     async def awaiting_an_approver() -> list[inbox.InboxRow] | None:
-        rows = await inbox.read(
+        found = await inbox.read(
             client.workflow_service, client.namespace, "approver.sofia", {"approver"}
         )
-        return [row for row in rows if row.incident_id == incident_id] or None
+        return [row for row in found.rows if row.incident_id == incident_id] or None
 
     [approval] = await eventually(awaiting_an_approver, "the approval in an approver's inbox")
     assert approval.item.not_from == owner
     assert not [
         row
-        for row in await inbox.read(client.workflow_service, client.namespace, owner, set())
+        for row in (await inbox.read(client.workflow_service, client.namespace, owner, set())).rows
         if row.incident_id == incident_id
     ]
     assert await take_next_decision(client, assigned, portfolio) == "approve"

@@ -286,3 +286,38 @@ async def test_links_print_the_views_with_the_roles_the_policy_gives(tmp_path: P
     )
     awaiting_me = parse_qs(urlsplit(urls[1]).query)["query"][0]
     assert awaiting_me.endswith("AwaitingFrom IN ('approver.sofia', 'role:approver')")
+
+
+async def test_an_incident_started_with_attributes_of_its_own_is_named_not_a_crash(
+    cli: Cli, engine: Engine
+) -> None:
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+    owner = f"owner.inbox-{uuid.uuid4().hex[:8]}"
+    mine = await _open(engine, case_owner=owner)
+    # Any client can start the incident's workflow type with search attributes of its own; no
+    # worker polls this queue, so it stays as started.
+    forged = await engine.client.start_workflow(
+        "IncidentWorkflow",
+        id=f"incident-forged-{uuid.uuid4().hex[:8]}",
+        task_queue="nobody-polls-this",
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.AWAITING_FROM, [owner]),
+                SearchAttributePair(sa.AWAITING_DECISION, "anything at all"),
+            ]
+        ),
+    )
+    try:
+
+        async def both_listed() -> Any:
+            ran = await cli("inbox", "--as", owner, "--json")
+            listed = {row["incident_id"] for row in ran.json} if ran.code == 0 else set()
+            return ran if mine in listed and forged.id in ran.stderr else None
+
+        ran = await eventually(both_listed, "the forged incident named beside the real one")
+        assert ran.code == 0
+        assert f"warning: {forged.id} left out" in ran.stderr
+        assert "Traceback" not in ran.stderr
+    finally:
+        await forged.terminate()

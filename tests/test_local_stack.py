@@ -284,6 +284,10 @@ async def test_up_on_a_pipe_prints_its_steps_only_and_logs_the_worker_to_its_fil
     ]
     assert lines[0].startswith("Starting the remediation engine")
     assert lines[-1].startswith("Stopped. Data kept in")
+    # The ready-made views, on the UI's real port.
+    [approvals] = [line for line in lines if line.lstrip().startswith("awaiting my approval")]
+    ui_list = f"http://localhost:{ports['ui']}/namespaces/default/workflows?query="
+    assert approvals.split()[-1].startswith(ui_list), approvals
     for line in lines:
         assert not line.lstrip().startswith("{"), line
     assert "worker configuration" not in "\n".join(lines)

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from schemas.vocabulary import DecisionKind, Role
-from workers.ui_views import RUNNING_INCIDENTS, awaiting_query
+from workers.ui_views import RUNNING_INCIDENTS, awaited_entries, awaiting_query
 from workflows import awaiting
 from workflows import search_attributes as sa
-from workflows.awaiting import AwaitedItem, role_entry
+from workflows.awaiting import AwaitedItem
 
 if TYPE_CHECKING:
     from temporalio.api.common.v1 import Payload
@@ -44,6 +44,15 @@ _JSON = b"json/plain"
 
 
 @dataclass(frozen=True)
+class Inbox:
+    """What a read found: the rows, earliest due first, and the incidents whose awaited items
+    could not be read (left out, and named)."""
+
+    rows: list["InboxRow"]
+    unreadable: list[str]
+
+
+@dataclass(frozen=True)
 class InboxRow:
     """One awaited decision, with the incident's figures operators sort and act by."""
 
@@ -64,12 +73,6 @@ def listed_roles(directory: "RoleDirectory", actor_id: str) -> set[str]:
     return {role for role, holders in directory if holders and actor_id in holders}
 
 
-def awaited_entries(actor_id: str | None, roles: Iterable[str]) -> list[str]:
-    """The `AwaitingFrom` entries that concern this actor and these roles."""
-    entries = [actor_id] if actor_id is not None else []
-    return entries + sorted(role_entry(role) for role in set(roles))
-
-
 def query(actor_id: str | None, roles: Iterable[str]) -> str:
     """The visibility query of the incidents that may hold items for this actor or roles."""
     entries = awaited_entries(actor_id, roles)
@@ -83,7 +86,8 @@ def rows_of(
     roles: Iterable[str],
 ) -> list[InboxRow]:
     """The incident's awaited items for this actor and roles (every item when neither is
-    given)."""
+    given); ValueError when its `AwaitingDecision` is not the engine's (a workflow started with
+    attributes of its own)."""
     held = set(roles)
     items = awaiting.parse(_text(attributes.get(sa.AWAITING_DECISION.name)))
     level = attributes.get(sa.ESCALATION_LEVEL.name)
@@ -150,8 +154,9 @@ async def read(
     roles: Iterable[str],
     *,
     page_size: int = PAGE_SIZE,
-) -> list[InboxRow]:
-    """Every awaited item for this actor and roles in the namespace, earliest due first.
+) -> Inbox:
+    """Every awaited item for this actor and roles in the namespace, earliest due first, and
+    the incidents whose items could not be read.
 
     `visibility` is the workflow service of a client (`Client.workflow_service`) or of a bare
     service client (`ServiceClient.workflow_service`, which the command uses: it needs neither
@@ -173,6 +178,7 @@ async def read(
         return await visibility.list_workflow_executions(request, retry=True)
 
     rows: list[InboxRow] = []
+    unreadable: list[str] = []
     coming: asyncio.Task[ListWorkflowExecutionsResponse] | None = asyncio.create_task(page(b""))
     try:
         while coming is not None:
@@ -181,11 +187,14 @@ async def read(
             coming = asyncio.create_task(page(token)) if token else None
             for info in listed.executions:
                 attributes = shown_attributes(info.search_attributes.indexed_fields)
-                rows += rows_of(info.execution.workflow_id, attributes, actor_id, held)
+                try:
+                    rows += rows_of(info.execution.workflow_id, attributes, actor_id, held)
+                except ValueError:
+                    unreadable.append(info.execution.workflow_id)
     finally:
         if coming is not None:
             coming.cancel()
-    return ordered(rows)
+    return Inbox(ordered(rows), unreadable)
 
 
 def _text(value: object) -> str | None:

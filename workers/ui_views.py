@@ -32,6 +32,12 @@ def _running(condition: str) -> str:
     return f"{RUNNING_INCIDENTS} AND {condition}"
 
 
+def awaited_entries(actor_id: str | None, roles: Iterable[str]) -> list[str]:
+    """The `AwaitingFrom` entries that concern this actor and these roles."""
+    entries = [actor_id] if actor_id is not None else []
+    return entries + sorted(role_entry(role) for role in set(roles))
+
+
 def awaiting_query(awaited: list[str]) -> str:
     """Running incidents awaiting any of these `AwaitingFrom` entries."""
     entries = ", ".join(_quoted(entry) for entry in awaited)
@@ -43,10 +49,9 @@ def views(actor_id: str | None, roles: Iterable[str] = ()) -> list[View]:
     hold, what awaits them as one of those), then the team's."""
     mine = []
     if actor_id is not None:
-        awaited = [actor_id, *sorted(role_entry(role) for role in set(roles))]
         mine = [
             View("my cases", _running(f"{sa.CASE_OWNER.name} = {_quoted(actor_id)}")),
-            View("awaiting me", awaiting_query(awaited)),
+            View("awaiting me", awaiting_query(awaited_entries(actor_id, roles))),
         ]
     return [
         *mine,

@@ -138,14 +138,22 @@ def inbox(
         _print_links(actor_id, held, settings, ui_url)
         return
     from workers import inbox as awaited
+    from workers.ui_views import awaited_entries
 
     namespace = settings.temporal_namespace
-    rows = support._run(
+    found = support._run(
         support._with_visibility(
             settings,
             lambda service: awaited.read(service.workflow_service, namespace, actor_id, held),
         )
     )
+    for incident_id in found.unreadable:
+        typer.echo(
+            f"warning: {incident_id} left out: its AwaitingDecision is not the engine's "
+            "(was it started with search attributes of its own?)",
+            err=True,
+        )
+    rows = found.rows
     now = datetime.now(UTC)
     if overdue:
         rows = [row for row in rows if row.overdue(now)]
@@ -171,7 +179,7 @@ def inbox(
         )
         return
     if not rows:
-        whom = " or ".join(awaited.awaited_entries(actor_id, held)) or "anyone"
+        whom = " or ".join(awaited_entries(actor_id, held)) or "anyone"
         typer.echo(f"Nothing {'overdue ' if overdue else ''}awaits {whom}.")
         return
     support._table(

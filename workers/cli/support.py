@@ -161,6 +161,18 @@ def _rpc_problem(error: "RPCError", settings: "Settings", incident_id: str | Non
     return f"Temporal at {address} refused the request ({error.status.name}): {detail}"
 
 
+async def _connected(connecting: Awaitable[T], address: str) -> T:
+    """A connection, bounded by ANSWER_TIMEOUT_SECONDS."""
+    import asyncio
+
+    try:
+        return await asyncio.wait_for(connecting, ANSWER_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise StartupError(
+            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
+        ) from None
+
+
 async def _with_visibility(
     settings: "Settings", operation: Callable[["ServiceClient"], Awaitable[T]]
 ) -> T:
@@ -174,12 +186,7 @@ async def _with_visibility(
     from workers.temporal_client import connect_service
 
     address = settings.temporal_address
-    try:
-        service = await asyncio.wait_for(connect_service(settings), ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise StartupError(
-            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
-        ) from None
+    service = await _connected(connect_service(settings), address)
     try:
         return await asyncio.wait_for(operation(service), ANSWER_TIMEOUT_SECONDS)
     except TimeoutError:
@@ -211,12 +218,7 @@ async def _with_temporal(
     from workers.temporal_client import connect
 
     address = settings.temporal_address
-    try:
-        client = await asyncio.wait_for(connect(settings), ANSWER_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise StartupError(
-            f"cannot reach Temporal at {address}: no answer within {ANSWER_TIMEOUT_SECONDS:.0f} s"
-        ) from None
+    client = await _connected(connect(settings), address)
     try:
         return await asyncio.wait_for(operation(client), timeout)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
