@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -28,6 +28,9 @@ from workers.cli.support import JsonOption, _fail, _settings
 from workers.errors import StartupError
 from workers.logs import configure_logging, forward_core_logs
 from workers.settings import LogFormat
+
+if TYPE_CHECKING:  # the measurements are imported when a run starts, not for --help
+    from benchmarks.load import LatencyResult
 
 # The full figures (`--scale 1`).
 INTAKE_COUNT = 1_000  # (a) incidents, and as many bare workflows
@@ -98,6 +101,13 @@ async def _replay(run: Run) -> None:
     }
     if result.failures:
         raise RuntimeError(f"{len(result.failures)} histories failed to replay: {result.failures}")
+
+
+def _cpu_figure(key: str, label: str, result: "LatencyResult") -> Figure:
+    """What a decision cost the stack's processes in CPU, in all and by part (the note)."""
+    per = result.cpu_ms_per_decision()
+    parts = "; ".join(f"{part} {ms:g} ms" for part, ms in per.items() if part != "total")
+    return Figure(key, label, per.get("total"), "ms", 1, note=parts)
 
 
 async def _measure_on_stack(run: Run) -> None:
@@ -183,7 +193,12 @@ async def _measure_on_stack(run: Run) -> None:
             chosen = await load.stage_for_decisions(client, portfolio, mix, _progress)
             _progress(f"(b) {count:,} decisions at {DECISION_RATE:g}/s on {open_count:,} incidents")
             result = await load.measure_decisions(
-                client, portfolio, chosen, rate=DECISION_RATE, progress=_progress
+                client,
+                portfolio,
+                chosen,
+                rate=DECISION_RATE,
+                progress=_progress,
+                cpu=stack.cpu_seconds,
             )
             summary = result.summary()
             run.details["b"] = summary
@@ -213,7 +228,13 @@ async def _measure_on_stack(run: Run) -> None:
                 f"{open_count:,} bare workflows"
             )
             bare = await load.measure_bare_decisions(
-                client, queue, open_count, count, rate=DECISION_RATE, progress=_progress
+                client,
+                queue,
+                open_count,
+                count,
+                rate=DECISION_RATE,
+                progress=_progress,
+                cpu=stack.cpu_seconds,
             )
             bare_every = bare.summary()["all"]
             run.details["b"]["bare"] = bare.summary()
@@ -233,6 +254,8 @@ async def _measure_on_stack(run: Run) -> None:
                     2,
                     DECISION_P99_RATIO,
                 ),
+                _cpu_figure("b.cpu", "Engine's CPU per decision", result),
+                _cpu_figure("b.bare_cpu", "Bare workflow's CPU per decision", bare),
             ]
             if bare.failures:
                 _progress(f"(b) bare decisions not answered: {bare.failures}")
@@ -486,7 +509,11 @@ def benchmark(
     incident chosen at random and brought to that step beforehand (untimed); each latency runs
     from the decision's scheduled time to its result (an unanswered one: to its error). Then
     the baseline, in the same run: the same traffic to 2,000 open bare workflows whose update
-    runs one no-op activity; the ratio engine p99 / bare p99, target <= 1.5.
+    runs one no-op activity; the ratio engine p99 / bare p99, target <= 1.5. For both, the CPU
+    a decision cost (no target): what the Temporal dev server, the workers, PostgreSQL and the
+    benchmark's own process used from the first decision to the last answer, over the decisions
+    sent. When the engine's total nears what the cores give at 20 a second (100 ms on two
+    cores), decisions queue.
 
     (c) One whole lifecycle on the time-skipping server, target <= 1 s wall: intake, the six
     steps with approvals, a check-in a day before each is due for a year (the cadence the

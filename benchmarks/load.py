@@ -60,6 +60,7 @@ from workflows.incident import IncidentWorkflow
 from workflows.incident_details import static_summary
 
 Progress = Callable[[str], None]
+CpuMeter = Callable[[], dict[str, float]]  # CPU seconds used so far by each part of the stack
 
 START_CONCURRENCY = 100  # start requests in flight at once during intake
 DRIVE_CONCURRENCY = 48  # incidents being walked to step 4 at once in (d)
@@ -403,6 +404,17 @@ class LatencyResult:
     failures: dict[str, int]
     send_lag_ms_max: float
     seconds: float
+    # CPU seconds each part of the stack used from the first decision's time to the last answer
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    def cpu_ms_per_decision(self) -> dict[str, float]:
+        """What a decision cost each part of the stack in CPU, and all of them together (ms):
+        with the cores busy, this is what decides how many decisions a second the machine can
+        answer before they queue."""
+        per = {part: seconds * 1000 / self.scheduled for part, seconds in self.cpu_seconds.items()}
+        if per:
+            per["total"] = sum(per.values())
+        return {part: round(ms, 1) for part, ms in per.items()}
 
     @property
     def every_ms(self) -> list[float]:
@@ -431,6 +443,7 @@ class LatencyResult:
             "answered_per_second": round(len(self.latencies_ms) / self.seconds, 2),
             "seconds_until_last_answer": round(self.seconds, 1),
             "send_lag_ms_max": round(self.send_lag_ms_max, 1),
+            "cpu_ms_per_decision": self.cpu_ms_per_decision(),
             "all": stats(self.every_ms),
             "answered_only": stats(self.latencies_ms),
             "by_kind": {kind: stats(values) for kind, values in self.by_kind_ms.items()},
@@ -481,17 +494,25 @@ async def measure_decisions(
     *,
     rate: float,
     progress: Progress,
+    cpu: CpuMeter | None = None,
 ) -> LatencyResult:
     """(b): see the module's docstring. Decision i goes to `chosen[i]` at its scheduled time."""
 
     async def send(index: int) -> str:
         return await take_next_decision(client, chosen[index], portfolio)
 
-    return await _paced(len(portfolio.incidents), len(chosen), rate, send, progress)
+    return await _paced(len(portfolio.incidents), len(chosen), rate, send, progress, cpu)
 
 
 async def measure_bare_decisions(
-    client: Client, task_queue: str, open_count: int, count: int, *, rate: float, progress: Progress
+    client: Client,
+    task_queue: str,
+    open_count: int,
+    count: int,
+    *,
+    rate: float,
+    progress: Progress,
+    cpu: CpuMeter | None = None,
 ) -> LatencyResult:
     """(b)'s baseline: the same traffic (`count` decisions at `rate`, each to its own workflow
     of `open_count` open ones, chosen at random, with an acknowledgement as its payload) to a bare
@@ -530,7 +551,7 @@ async def measure_bare_decisions(
         return "bare"
 
     try:
-        return await _paced(open_count, count, rate, send, progress)
+        return await _paced(open_count, count, rate, send, progress, cpu)
     finally:
         await _finish(client, ids)
 
@@ -541,9 +562,11 @@ async def _paced(
     rate: float,
     send: Callable[[int], Awaitable[str]],
     progress: Progress,
+    cpu: CpuMeter | None = None,
 ) -> LatencyResult:
     """Send `count` decisions at a fixed `rate`, open loop (a slow answer never delays the next
-    one); each is timed from its scheduled time to its answer, or to its error."""
+    one); each is timed from its scheduled time to its answer, or to its error. With `cpu`, what
+    each part of the stack used meanwhile is kept too."""
     latencies: list[float] = []
     unanswered: list[float] = []
     by_kind: dict[str, list[float]] = {}
@@ -566,6 +589,7 @@ async def _paced(
 
     ticker = Ticker(progress)
     tasks = []
+    cpu_before = cpu() if cpu else {}
     for index in range(count):
         due = begin + index / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
@@ -574,6 +598,7 @@ async def _paced(
         ticker(lambda index=index: f"  {index + 1:,}/{count:,} decisions sent")  # type: ignore[misc]
     await asyncio.gather(*tasks)
     seconds = loop.time() - begin
+    cpu_after = cpu() if cpu else {}
     return LatencyResult(
         open_count,
         rate,
@@ -584,6 +609,7 @@ async def _paced(
         failures,
         lag_max,
         seconds,
+        {part: cpu_after[part] - cpu_before.get(part, 0.0) for part in cpu_after},
     )
 
 

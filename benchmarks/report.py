@@ -163,7 +163,9 @@ def _unit(unit: str) -> str:
 
 
 def table_lines(figures: Iterable[Figure]) -> list[str]:
-    """The table: FIGURE, VALUE, TARGET, RESULT, columns padded to their widest cell."""
+    """The table: FIGURE, VALUE, TARGET, RESULT, columns padded to their widest cell; then each
+    figure's note, if it has one, on a line of its own."""
+    figures = list(figures)
     headers = ["FIGURE", "VALUE", "TARGET", "RESULT"]
     rows = [[f.label, f.value_text(), f.target_text(), f.result_text()] for f in figures]
     widths = [max(len(row[c]) for row in [headers, *rows]) for c in range(len(headers))]
@@ -174,7 +176,8 @@ def table_lines(figures: Iterable[Figure]) -> list[str]:
             for column, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())
-    return lines
+    notes = [f"{figure.label}: {figure.note}" for figure in figures if figure.note]
+    return [*lines, *(["", *notes] if notes else [])]
 
 
 def missed(figures: Iterable[Figure]) -> list[Figure]:

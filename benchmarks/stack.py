@@ -100,6 +100,23 @@ class RssSampler:
         return max(window) if window else None
 
 
+def _cpu_seconds_with_children(pid: int) -> float:
+    """A process's CPU time with its children's, those still running and those it has waited
+    for (PostgreSQL's backends come and go); 0 for a process that is gone."""
+    try:
+        process = psutil.Process(pid)
+        processes = [process, *process.children(recursive=True)]
+        own = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    total = float(own.children_user + own.children_system)
+    for each in processes:
+        with contextlib.suppress(psutil.Error):  # a child that just ended
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 @dataclass
 class BenchmarkStack:
     root: Path
@@ -122,6 +139,20 @@ class BenchmarkStack:
             pids.append(self.dev_server.process.pid)
         pids.append(self.postgres.process.pid)
         return [pid for pid in pids if pid is not None]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far (user and system, seconds) by each part of the stack: the
+        Temporal dev server, every worker, PostgreSQL with its backends, and this process (the
+        load it sends). Differences between two calls give what a stretch of work cost each."""
+        parts: dict[str, list[int]] = {
+            "temporal": [] if self.dev_server is None else [self.dev_server.process.pid or 0],
+            "workers": [worker.pid or 0 for worker in self.workers],
+            "postgresql": [self.postgres.process.pid or 0],
+        }
+        used = {part: sum(map(_cpu_seconds_with_children, pids)) for part, pids in parts.items()}
+        own = psutil.Process().cpu_times()  # not its children: they are the parts above
+        used["benchmark"] = own.user + own.system
+        return used
 
     def require_client(self) -> Client:
         if self.client is None:

@@ -242,6 +242,16 @@ def test_the_table_shows_value_target_and_result_side_by_side() -> None:
     ends = {line.index(value) + len(value) for line, value in values}
     assert len(ends) == 1
     assert [f.key for f in missed(figures)] == ["b.p99"]
+    assert len(lines) == 4  # no notes, no lines for them
+
+
+def test_notes_follow_the_table_each_under_its_figure_name() -> None:
+    figures = [
+        Figure("b.p99", "Decision latency p99", 180.4, "ms", 0, Target("<=", 150)),
+        Figure("b.cpu", "Engine's CPU per decision", 91.8, "ms", note="temporal 52, workers 36.8"),
+    ]
+    lines = table_lines(figures)
+    assert lines[3:] == ["", "Engine's CPU per decision: temporal 52, workers 36.8"]
 
 
 def test_the_results_document_carries_figures_targets_and_misses() -> None:
@@ -322,6 +332,30 @@ def test_unanswered_decisions_raise_the_percentiles_instead_of_leaving_them() ->
     assert summary["all"]["p99_ms"] == 60_000.0
     assert summary["answered_only"]["p99_ms"] == 10.0
     assert (summary["answered"], summary["unanswered"]) == (98, 2)
+
+
+def test_cpu_per_decision_divides_what_each_part_used_by_the_decisions_sent() -> None:
+    result = LatencyResult(
+        open_incidents=2_000,
+        rate=20,
+        scheduled=400,
+        latencies_ms=[10.0] * 400,
+        unanswered_ms=[],
+        by_kind_ms={"acknowledge": [10.0] * 400},
+        failures={},
+        send_lag_ms_max=1.0,
+        seconds=20.0,
+        cpu_seconds={"temporal": 20.8, "workers": 14.72, "postgresql": 1.2},
+    )
+    assert result.cpu_ms_per_decision() == {
+        "temporal": 52.0,
+        "workers": 36.8,
+        "postgresql": 3.0,
+        "total": 91.8,
+    }
+    assert result.summary()["cpu_ms_per_decision"]["total"] == 91.8
+    unmeasured = LatencyResult(2_000, 20, 400, [], [], {}, {}, 1.0, 20.0)
+    assert unmeasured.cpu_ms_per_decision() == {}
 
 
 def test_benchmark_intakes_differ_where_incidents_relate() -> None:
