@@ -1,9 +1,10 @@
 """Measurement (e) of the benchmark (`make bench`): replaying the committed workflow histories.
 
 Every `tests/histories/<version>/<path>.json` is replayed through the current workflow code with
-the engine's workflows, as tests/test_replay.py does; the time of each `replay_workflow` call is
-measured (reading and parsing the JSON file is not). One replay runs first, untimed, so the
-figures are not the one-off cost of loading the workflow code into the sandbox.
+the engine's workflows and the worker's sandbox settings, as tests/test_replay.py does; the time
+of each `replay_workflow` call is measured (reading and parsing the JSON file is not). One
+replay runs first, untimed, so the figures are not the one-off cost of loading the workflow code
+into the sandbox.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from temporalio.worker import Replayer
 
 from workers.encryption import encrypted_data_converter
 from workers.keyring import KeyRing
-from workers.worker import WORKFLOWS
+from workers.worker import SHARED_WORKFLOW_MODULES, WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parents[1] / "tests" / "histories"
 
@@ -66,8 +67,12 @@ async def measure_replay(directory: Path = HISTORIES) -> ReplayResult:
     paths = history_files(directory)
     if not paths:
         raise FileNotFoundError(f"no histories under {directory}")
+    # The worker's sandbox settings (the engine's workflow modules shared, not imported into
+    # each workflow's sandbox), so the figure is what a worker pays to replay an evicted incident.
     replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=encrypted_data_converter(history_key_ring())
+        workflows=WORKFLOWS,
+        data_converter=encrypted_data_converter(history_key_ring()),
+        workflow_runner=SHARED_WORKFLOW_MODULES,
     )
     await replayer.replay_workflow(_load(paths[0]), raise_on_replay_failure=False)
     seconds: dict[str, float] = {}
