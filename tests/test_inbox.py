@@ -321,3 +321,21 @@ async def test_an_incident_started_with_attributes_of_its_own_is_named_not_a_cra
         assert "Traceback" not in ran.stderr
     finally:
         await forged.terminate()
+
+
+async def test_each_page_of_the_read_is_bounded_not_the_whole_read(engine: Engine) -> None:
+    """A large portfolio's read is long but not stuck: the bound is per page, so reading many
+    pages is never refused for their number, and a page that does not come is."""
+    owner = f"owner.inbox-{uuid.uuid4().hex[:8]}"
+    opened = {await _open(engine, case_owner=owner) for _ in range(3)}
+    service = engine.client.workflow_service
+    namespace = engine.client.namespace
+
+    async def all_three_in_pages_of_one() -> inbox.Inbox | None:
+        found = await inbox.read(service, namespace, owner, [], page_size=1, page_timeout=30)
+        return found if {row.incident_id for row in found.rows} == opened else None
+
+    found = await eventually(all_three_in_pages_of_one, "three incidents read a page each")
+    assert not found.unreadable
+    with pytest.raises(TimeoutError):
+        await inbox.read(service, namespace, owner, [], page_size=1, page_timeout=0)

@@ -154,6 +154,7 @@ async def read(
     roles: Iterable[str],
     *,
     page_size: int = PAGE_SIZE,
+    page_timeout: float | None = None,
 ) -> Inbox:
     """Every awaited item for this actor and roles in the namespace, earliest due first, and
     the incidents whose items could not be read.
@@ -163,7 +164,11 @@ async def read(
     the SDK's client nor its data converter). The pages come from the visibility API itself, and
     only the attributes a row shows are decoded: the SDK's `list_workflows` decodes every
     attribute of every incident twice (its deprecated untyped view too), most of the command's
-    own time at 10,000 incidents. The next page is asked for while this one is read."""
+    own time at 10,000 incidents. The next page is asked for while this one is read.
+
+    `page_timeout` bounds each page (seconds), not the whole read: everything awaited across a
+    large portfolio takes about a second per thousand open incidents, so a bound on the whole
+    would refuse a read that is only long. A page over its bound raises TimeoutError."""
     from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 
     held = set(roles)
@@ -182,7 +187,7 @@ async def read(
     coming: asyncio.Task[ListWorkflowExecutionsResponse] | None = asyncio.create_task(page(b""))
     try:
         while coming is not None:
-            listed = await coming
+            listed = await asyncio.wait_for(coming, page_timeout)
             token = listed.next_page_token
             coming = asyncio.create_task(page(token)) if token else None
             for info in listed.executions:

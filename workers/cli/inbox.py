@@ -144,7 +144,14 @@ def inbox(
     found = support._run(
         support._with_visibility(
             settings,
-            lambda service: awaited.read(service.workflow_service, namespace, actor_id, held),
+            lambda service: awaited.read(
+                service.workflow_service,
+                namespace,
+                actor_id,
+                held,
+                page_timeout=support.ANSWER_TIMEOUT_SECONDS,
+            ),
+            timeout=None,  # each page is bounded: a large portfolio's read is long, not stuck
         )
     )
     for incident_id in found.unreadable:

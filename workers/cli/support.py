@@ -174,11 +174,15 @@ async def _connected(connecting: Awaitable[T], address: str) -> T:
 
 
 async def _with_visibility(
-    settings: "Settings", operation: Callable[["ServiceClient"], Awaitable[T]]
+    settings: "Settings",
+    operation: Callable[["ServiceClient"], Awaitable[T]],
+    *,
+    timeout: float | None = ANSWER_TIMEOUT_SECONDS,
 ) -> T:
     """Connect for visibility only (`connect_service`: neither the SDK's client nor the key ring)
-    and run one read, connecting and reading each bounded by ANSWER_TIMEOUT_SECONDS; Temporal's
-    failures become one readable StartupError, as in `_with_temporal`."""
+    and run one read, connecting bounded by ANSWER_TIMEOUT_SECONDS and reading by `timeout`
+    (None: a read that bounds its own requests); Temporal's failures and a request over its
+    bound become one readable StartupError, as in `_with_temporal`."""
     import asyncio
 
     from temporalio.service import RPCError
@@ -188,7 +192,7 @@ async def _with_visibility(
     address = settings.temporal_address
     service = await _connected(connect_service(settings), address)
     try:
-        return await asyncio.wait_for(operation(service), ANSWER_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(operation(service), timeout)
     except TimeoutError:
         raise StartupError(
             f"no answer from Temporal at {address} within {ANSWER_TIMEOUT_SECONDS:.0f} s"
