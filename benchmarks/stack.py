@@ -144,12 +144,15 @@ class BenchmarkStack:
         """CPU time used so far (user and system, seconds) by each part of the stack: the
         Temporal dev server, every worker, PostgreSQL with its backends, and this process (the
         load it sends). Differences between two calls give what a stretch of work cost each."""
-        parts: dict[str, list[int]] = {
-            "temporal": [] if self.dev_server is None else [self.dev_server.process.pid or 0],
-            "workers": [worker.pid or 0 for worker in self.workers],
-            "postgresql": [self.postgres.process.pid or 0],
+        parts: dict[str, list[int | None]] = {
+            "temporal": [] if self.dev_server is None else [self.dev_server.process.pid],
+            "workers": [worker.pid for worker in self.workers],
+            "postgresql": [self.postgres.process.pid],
         }
-        used = {part: sum(map(_cpu_seconds_with_children, pids)) for part, pids in parts.items()}
+        used = {
+            part: sum(_cpu_seconds_with_children(pid) for pid in pids if pid is not None)
+            for part, pids in parts.items()
+        }
         own = psutil.Process().cpu_times()  # not its children: they are the parts above
         used["benchmark"] = own.user + own.system
         return used

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -617,9 +617,18 @@ def _imported(stderr: str) -> set[str]:
     }
 
 
-def _run_importing(argv: list[str], env: dict[str, str]) -> tuple[int, set[str], list[str]]:
-    """`remediation ARGV` in a subprocess: its exit code, the modules it imported, and what it
-    wrote on stderr besides."""
+@dataclass(frozen=True)
+class Imported:
+    """What `remediation ARGV` did in a subprocess run with `-X importtime`."""
+
+    code: int
+    modules: set[str]
+    messages: list[str]  # what it wrote on stderr besides the import times
+    stdout: str
+
+
+def _run_importing(argv: list[str], env: dict[str, str] | None = None) -> Imported:
+    """`remediation ARGV` in a subprocess (this environment unless `env`), its imports timed."""
     ran = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
         capture_output=True,
@@ -628,19 +637,14 @@ def _run_importing(argv: list[str], env: dict[str, str]) -> tuple[int, set[str],
         env=env,
     )
     messages = [line for line in ran.stderr.splitlines() if not line.startswith("import time:")]
-    return ran.returncode, _imported(ran.stderr), messages
+    return Imported(ran.returncode, _imported(ran.stderr), messages, ran.stdout)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["decide", "--help"], ["schedules", "--help"]])
 def test_help_imports_neither_temporal_nor_the_models(argv: list[str]) -> None:
-    ran = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "workers.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    imported = _imported(ran.stderr)
+    ran = _run_importing(argv)
+    assert ran.code == 0, ran.messages
+    imported = ran.modules
     assert "Usage: " in ran.stdout
     assert {name for name in imported if name.split(".")[0] in HEAVY_PACKAGES} == set()
     layers = {name for name in imported if name.split(".")[0] in ("schemas", "workflows")}
@@ -697,8 +701,9 @@ def test_status_and_decide_import_neither_the_workflows_nor_the_logging(
     address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "TEMPORAL_ADDRESS": address, "REMEDIATION_DATA_DIR": str(tmp_path)}
     argv = [str(payload) if arg == "PAYLOAD" else arg for arg in argv]
-    code, imported, messages = _run_importing(argv, env)
-    assert code == 1
+    ran = _run_importing(argv, env)
+    imported, messages = ran.modules, ran.messages
+    assert ran.code == 1
     assert messages[0].startswith(f"error: cannot reach Temporal at {address}"), messages
     assert {"temporalio.client", "workers.incident_client", "workers.encryption"} <= imported
     assert {name for name in imported if name.split(".")[0] in NEVER_FOR_A_QUICK_COMMAND} == set()
@@ -726,8 +731,9 @@ def test_the_inbox_reads_visibility_without_the_sdks_client(
         if name not in ("REMEDIATION_KEYS", "REMEDIATION_KEY_FILE")
     }
     env |= {"TEMPORAL_ADDRESS": address, "REMEDIATION_DATA_DIR": str(tmp_path)}
-    code, imported, messages = _run_importing(argv, env)
-    assert code == 1
+    ran = _run_importing(argv, env)
+    imported, messages = ran.modules, ran.messages
+    assert ran.code == 1
     assert messages[0].startswith(f"error: cannot reach Temporal at {address}"), messages
     assert "temporalio.service" in imported
     assert {"temporalio.client", "workers.incident_client"} & imported == set()

@@ -151,7 +151,6 @@ def inbox(
                 held,
                 page_timeout=support.ANSWER_TIMEOUT_SECONDS,
             ),
-            timeout=None,  # each page is bounded: a large portfolio's read is long, not stuck
         )
     )
     for incident_id in found.unreadable:

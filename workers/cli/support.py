@@ -174,17 +174,13 @@ async def _connected(connecting: Awaitable[T], address: str) -> T:
 
 
 async def _with_visibility(
-    settings: "Settings",
-    operation: Callable[["ServiceClient"], Awaitable[T]],
-    *,
-    timeout: float | None = ANSWER_TIMEOUT_SECONDS,
+    settings: "Settings", operation: Callable[["ServiceClient"], Awaitable[T]]
 ) -> T:
     """Connect for visibility only (`connect_service`: neither the SDK's client nor the key ring)
-    and run one read, connecting bounded by ANSWER_TIMEOUT_SECONDS and reading by `timeout`
-    (None: a read that bounds its own requests); Temporal's failures and a request over its
-    bound become one readable StartupError, as in `_with_temporal`."""
-    import asyncio
-
+    and run one read. Connecting is bounded by ANSWER_TIMEOUT_SECONDS; the read bounds each of its
+    own requests (a large portfolio's read is long, not stuck) and raises TimeoutError when one
+    goes unanswered. Temporal's failures and that timeout become one readable StartupError, as in
+    `_with_temporal`."""
     from temporalio.service import RPCError
 
     from workers.temporal_client import connect_service
@@ -192,7 +188,7 @@ async def _with_visibility(
     address = settings.temporal_address
     service = await _connected(connect_service(settings), address)
     try:
-        return await asyncio.wait_for(operation(service), timeout)
+        return await operation(service)
     except TimeoutError:
         raise StartupError(
             f"no answer from Temporal at {address} within {ANSWER_TIMEOUT_SECONDS:.0f} s"
