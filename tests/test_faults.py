@@ -65,7 +65,7 @@ from tests.conftest import (
     Received,
     Receiver,
     _handler,
-    free_port,
+    free_ports,
     installed_binary,
     run_remediation,
 )
@@ -239,6 +239,7 @@ SCENARIO = build_scenario(SEED)
 RETRIED: tuple[type[Exception], ...] = (
     RPCError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
+    incidents.DecisionNotDelivered,
     *REGISTER_UNAVAILABLE,
 )
 
@@ -779,7 +780,7 @@ async def suite(fault_receiver: tuple[Receiver, str]) -> AsyncIterator[Suite]:
         remediation_binary=installed_binary("remediation"),
         key_ring_json=TEST_KEY_RING.to_json(),
         policy_file=policy_file,
-        ports=[free_port() for _ in range(4)],
+        ports=free_ports(4),
         webhook_base=url,
     )
     try:

@@ -191,3 +191,21 @@ async def test_a_bug_keeps_its_traceback_in_the_worker_log_and_the_history(
     logged = [json.loads(line) for line in json_log.getvalue().splitlines()]
     traces = [line.get("exception", "") for line in logged if handle.id in line["event"]]
     assert traces and "Traceback" in traces[0] and "a bug, not a refusal" in traces[0], logged
+
+
+def test_an_update_temporal_handed_back_unprocessed_is_resent_not_a_refusal() -> None:
+    """Temporal rejects an update on its own (failure type `UnprocessedUpdate`) when a worker's
+    workflow task ended without processing it, as around a server restart: the workflow never
+    saw it, so it is no refusal, and the client sends it again instead of saying "refused"."""
+    unprocessed = WorkflowUpdateFailedError(
+        ApplicationError(
+            "Workflow Update is rejected because it wasn't processed by worker.",
+            type="UnprocessedUpdate",
+            non_retryable=True,
+        )
+    )
+    refused = WorkflowUpdateFailedError(ApplicationError("no such action", type="Refused"))
+    assert incidents._unprocessed(unprocessed)
+    assert not incidents._unprocessed(refused)
+    assert incidents.worth_resending(incidents.DecisionNotDelivered("handed back"))
+    assert not incidents.worth_resending(incidents.DecisionRejected("no such action"))

@@ -3,6 +3,7 @@
 Every call goes through Temporal; the workflow is the only writer of an incident's state.
 """
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from schemas.facts import FactKind
 from schemas.history import TimelineEvent
 from schemas.incident_results import DecisionResult, IncidentStatus, PartnerView
 from schemas.vocabulary import DecisionKind, Step
+from workers.errors import StartupError
 from workflows import search_attributes as sa
 from workflows.names import (
     INCIDENT_WORKFLOW,
@@ -55,6 +57,12 @@ class IncidentExists(Exception):
 
 class DecisionRejected(Exception):
     """The workflow refused the decision; nothing changed. The message says why."""
+
+
+class DecisionNotDelivered(StartupError):
+    """Temporal handed the decision back without any worker having seen it (its server's
+    `UnprocessedUpdate`); nothing changed, and sending it again is safe. A StartupError, so the
+    command line prints it as one line."""
 
 
 @dataclass(frozen=True)
@@ -144,9 +152,23 @@ def worth_resending(error: BaseException) -> bool:
     """Whether a call failed for want of a server (one restarting, or a call that outlived its
     deadline) rather than being answered: then send it again, a decision with the same
     `request_id`."""
-    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):
+    if isinstance(error, (WorkflowUpdateRPCTimeoutOrCancelledError, DecisionNotDelivered)):
         return True
     return isinstance(error, RPCError) and error.status not in _ANSWERS
+
+
+# Temporal rejects an update on its own, with this failure type, when the worker completed the
+# workflow task that carried it without processing it: a task from before a server restart, for
+# one. The workflow never saw it, so it is sent again, after UNPROCESSED_PAUSE_SECONDS times the
+# attempts so far, up to UNPROCESSED_ATTEMPTS in all.
+_UNPROCESSED_UPDATE = "UnprocessedUpdate"
+UNPROCESSED_ATTEMPTS = 3
+UNPROCESSED_PAUSE_SECONDS = 0.5
+
+
+def _unprocessed(error: WorkflowUpdateFailedError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == _UNPROCESSED_UPDATE
 
 
 async def decide(
@@ -166,13 +188,22 @@ async def decide(
     Temporal remembers update ids per workflow run; the payload's decision_id also holds across
     a continue-as-new.
     """
-    try:
-        result: DecisionResult = await _handle(client, incident_id).execute_update(
-            handler_name(kind), decision, id=request_id, result_type=DecisionResult
-        )
-    except WorkflowUpdateFailedError as error:
-        raise DecisionRejected(_failure_message(error)) from None
-    return result
+    for attempt in range(1, UNPROCESSED_ATTEMPTS + 1):
+        try:
+            result: DecisionResult = await _handle(client, incident_id).execute_update(
+                handler_name(kind), decision, id=request_id, result_type=DecisionResult
+            )
+            return result
+        except WorkflowUpdateFailedError as error:
+            if not _unprocessed(error):
+                raise DecisionRejected(_failure_message(error)) from None
+        if attempt < UNPROCESSED_ATTEMPTS:
+            await asyncio.sleep(UNPROCESSED_PAUSE_SECONDS * attempt)
+    raise DecisionNotDelivered(
+        f"Temporal handed the {kind} decision on {incident_id} back unprocessed "
+        f"{UNPROCESSED_ATTEMPTS} times (its workflow task ended without it, as happens while a "
+        "server restarts): nothing changed; send it again"
+    )
 
 
 async def record_victim(
