@@ -21,7 +21,7 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import PROJECT_ROOT, free_port, free_ports
 from tests.waiting import eventually
 from workers.devstack import dev_server, examples, local_postgres
 from workers.devstack.child_process import ChildProcess
@@ -127,7 +127,8 @@ async def _run_up_expecting_error(
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in ("temporal", "ui", "http", "postgres", "codec")}
+    names = ("temporal", "ui", "http", "postgres", "codec")
+    return dict(zip(names, free_ports(len(names)), strict=True))
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -213,7 +214,9 @@ async def test_up_runs_everything_stops_cleanly_and_resumes_with_all_data(
         )
         await register.close()
 
-        second = await _run_up_expecting_error(data_dir, {k: free_port() for k in ports})
+        second = await _run_up_expecting_error(
+            data_dir, dict(zip(ports, free_ports(len(ports)), strict=True))
+        )
         assert "already using" in second
 
         servers = up.server_pids()
@@ -366,12 +369,13 @@ async def test_a_data_directory_from_an_earlier_version_gains_the_new_search_att
 ) -> None:
     # The dev server registers its `--search-attribute`s only when it creates the SQLite file.
     db_file = tmp_path / "temporal.db"
+    port, ui_port, http_port = free_ports(3)
     config = dev_server.DevServerConfig(
         db_file=db_file,
         log_path=tmp_path / "temporal.log",
-        port=free_port(),
-        ui_port=free_port(),
-        http_port=free_port(),
+        port=port,
+        ui_port=ui_port,
+        http_port=http_port,
     )
     earlier = ChildProcess(
         "earlier dev server",

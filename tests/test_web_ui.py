@@ -27,7 +27,7 @@ from temporalio.client import Client
 
 from schemas.decisions import DecisionKind
 from schemas.intake import Intake
-from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, did_fail, free_port
+from tests.conftest import TEST_DATA_CONVERTER, TEST_KEY_RING, did_fail, free_ports
 from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.codec_server import start_codec_server
@@ -96,7 +96,7 @@ async def web_ui(
     register_pool: asyncpg.Pool, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WebUi]:
     root = tmp_path_factory.mktemp("web-ui")
-    ui_port, codec_port = free_port(), free_port()
+    ui_port, codec_port, frontend_port, http_port = free_ports(4)
     # The browser opens the UI at 127.0.0.1, so that is the origin the codec server allows.
     ui_url = f"http://127.0.0.1:{ui_port}"
     token = secrets.token_urlsafe(24)
@@ -105,9 +105,9 @@ async def web_ui(
         DevServerConfig(
             db_file=root / "temporal.sqlite",
             log_path=root / "temporal.log",
-            port=free_port(),
+            port=frontend_port,
             ui_port=ui_port,
-            http_port=free_port(),
+            http_port=http_port,
             namespace=NAMESPACE,
             # As `remediation up` gives it: the token in the path, as the UI sends no header.
             ui_codec_endpoint=f"http://127.0.0.1:{codec_port}/t/{token}",
