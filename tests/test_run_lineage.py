@@ -32,6 +32,7 @@ from tests.test_reconciliation import (
     _register_row,
     _wait_running,
 )
+from tests.waiting import eventually
 from workers.devstack import examples
 
 
@@ -234,7 +235,15 @@ async def test_reconciliation_finds_runs_that_are_not_their_incidents(
     after_end = await _ghost(temporal_env.client, reference("1-ended"))
     foreign = await _ghost(temporal_env.client, reference("2-replaced"))
     register = ReadableRegister(register_pool, TEST_KEY_RING)
-    lineage = (await _register_row(register_pool, healthy))["run_lineage"]
+    # The clash takes sequence 1 only once the incident's own opening event holds it: written
+    # earlier, the test's write would be the one stored and the workflow's the one refused.
+    lineage = await eventually(
+        lambda: register_pool.fetchval(
+            "SELECT run_lineage FROM incidents WHERE incident_id = $1 AND last_sequence >= 1",
+            healthy,
+        ),
+        f"{healthy}'s opening event in the register",
+    )
     clash = _event(healthy, 1).model_copy(update={"run_lineage": lineage})
     with pytest.raises(ApplicationError):
         await ActivityEnvironment().run(register.record_event, clash)
