@@ -181,6 +181,13 @@ class BenchmarkStack:
         await worker.start()
         await self._polling(worker)
 
+    async def restart(self, worker: ChildProcess) -> None:
+        """Stop a worker as a deployment does (SIGTERM, its shutdown), start it again and wait
+        until it polls: a fresh process with an empty cache."""
+        await worker.stop(30)
+        await worker.start()
+        await self._polling(worker)
+
     async def _polling(self, worker: ChildProcess) -> None:
         try:
             await wait_for_poller(

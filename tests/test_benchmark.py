@@ -26,6 +26,7 @@ from benchmarks.load import (
     decision_payload,
 )
 from benchmarks.replay import HISTORIES, history_files, history_key_ring
+from benchmarks.replayed_cache import ReplayedCache, check_in_payload
 from benchmarks.report import (
     INBOX_COMMANDS,
     INBOX_OWNER,
@@ -49,7 +50,7 @@ from benchmarks.report import (
     worker_tuning,
 )
 from benchmarks.soak import Fault, Sent, SoakPlan, recovery, tally
-from schemas.decisions import DecisionKind
+from schemas.decisions import DECISION_MODELS, DecisionKind
 from tests.conftest import TEST_KEY_RING
 from workers.devstack import examples
 from workers.settings import load_settings
@@ -75,6 +76,22 @@ def test_memory_per_cached_incident_counts_what_the_cache_holds() -> None:
     # Fewer open than the cache holds: each open one is cached.
     assert megabytes_per_cached(200_000_000, 150_000_000, 500, 1_000) == 0.1
     assert megabytes_per_cached(200_000_000, 150_000_000, 0, 1_000) is None
+
+
+def test_memory_per_replayed_incident_is_the_growth_after_the_warm_up() -> None:
+    # 270 incidents replayed after the warm-up took the worker from 125 MB to 206 MB.
+    replayed = ReplayedCache(270, 125_000_000, 206_000_000, 16.5)
+    assert replayed.megabytes_per_incident == pytest.approx(0.3)
+    assert replayed.summary()["per_incident_mb"] == 0.3
+    assert ReplayedCache(0, 125_000_000, 125_000_000, 0.0).megabytes_per_incident is None
+
+
+def test_the_check_in_that_replays_an_incident_is_valid_and_comes_from_its_owner() -> None:
+    model = DECISION_MODELS[DecisionKind.CHECK_IN]
+    assigned = check_in_payload(OpenIncident("incident-BENCH-000007", owner="owner.bench-07"))
+    unassigned = check_in_payload(OpenIncident("incident-BENCH-000008"))
+    assert model.model_validate(assigned).actor.id == "owner.bench-07"
+    assert model.model_validate(unassigned).actor.id == examples.CASE_OWNER["id"]
 
 
 def test_only_names_the_unknown_measurements() -> None:
