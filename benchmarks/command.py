@@ -2,9 +2,9 @@
 
 `make bench` runs it (`python -m benchmarks`, benchmarks/__main__.py). Not part of the test run,
 the installed package or the image. The measurements themselves are in benchmarks/load.py ((a),
-(b), (d)), benchmarks/lifecycle.py ((c)), benchmarks/replay.py ((e)), benchmarks/cli.py ((f)),
-benchmarks/soak.py ((g)) and benchmarks/inbox.py ((h)); the table and the targets in
-benchmarks/report.py.
+(b), (d), with benchmarks/replayed_cache.py), benchmarks/lifecycle.py ((c)),
+benchmarks/replay.py ((e)), benchmarks/cli.py ((f)), benchmarks/soak.py ((g)) and
+benchmarks/inbox.py ((h)); the table and the targets in benchmarks/report.py.
 """
 
 import asyncio
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from benchmarks import report
-from benchmarks.report import Figure, Target, worker_tuning
+from benchmarks.report import MB, Figure, Target, worker_tuning
 from workers.cli.support import JsonOption, _fail, _settings
 from workers.errors import StartupError
 from workers.logs import configure_logging, forward_core_logs
@@ -48,7 +48,6 @@ LIFECYCLE_SECONDS = Target("<=", 1)
 WORKER_RSS_MB = Target("<=", 600)
 CACHED_INCIDENT_MB = Target("<=", 0.1)
 PORTFOLIO_SECONDS = Target("<=", 15)
-MB = 1_000_000  # the stricter megabyte: RSS bytes / 10^6
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -325,7 +325,12 @@ def decision_payload(
 ) -> dict[str, Any]:
     """The next decision on the way to step 4, valid at the incident's stage: the case owner's
     from the incident's assigned owner, or the examples' owner."""
-    payload = _example_decision(kind, incident, portfolio)
+    return from_its_owner(_example_decision(kind, incident, portfolio), incident)
+
+
+def from_its_owner(payload: dict[str, Any], incident: OpenIncident) -> dict[str, Any]:
+    """An example decision of the case owner's, sent as the incident's assigned owner if it has
+    one; anyone else's decision unchanged."""
     if incident.owner is not None and payload["actor"] == examples.CASE_OWNER:
         payload["actor"] = {**examples.CASE_OWNER, "id": incident.owner}
     return payload

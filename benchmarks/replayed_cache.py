@@ -19,7 +19,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from benchmarks.load import OpenIncident
+from benchmarks.load import OpenIncident, from_its_owner
+from benchmarks.report import MB
 from benchmarks.stack import BenchmarkStack, RssSampler
 from schemas.vocabulary import DecisionKind
 from workers import incident_client as incidents
@@ -28,7 +29,6 @@ from workers.devstack import examples
 WARM_UP = 30  # incidents replayed before the first reading (first-use costs)
 DECISIONS_IN_FLIGHT = 8
 SETTLE_SECONDS = 2.0  # after the last answer, before memory is read
-MB = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,8 @@ class ReplayedCache:
 
 def check_in_payload(incident: OpenIncident) -> dict[str, Any]:
     """A check-in with the plan's actions under way, from the incident's case owner."""
-    payload = examples.check_in([examples.progress(a, "in_progress") for a in ("A1", "A2")])
-    if incident.owner is not None:
-        payload["actor"] = {**examples.CASE_OWNER, "id": incident.owner}
-    return payload
+    progress = [examples.progress(action, "in_progress") for action in ("A1", "A2")]
+    return from_its_owner(examples.check_in(progress), incident)
 
 
 async def _replay_into_cache(client: Client, chosen: list[OpenIncident]) -> None:
@@ -88,16 +86,11 @@ async def _settled_rss(sampler: RssSampler) -> int:
 async def measure_replayed_cache(
     stack: BenchmarkStack, in_step_4: list[OpenIncident], cache_size: int
 ) -> ReplayedCache:
-    """Restart the first worker and replay up to `cache_size` of the incidents into its cache.
-
-    The worker's memory is sampled from then on under its new process id, in the stack's sampler.
-    """
+    """Restart the first worker and replay up to `cache_size` of the incidents into its cache."""
     if stack.worker is None or stack.rss is None:
         raise RuntimeError("this measurement needs the benchmark's worker")
     client = stack.require_client()
     await stack.restart(stack.worker)
-    assert stack.worker.pid is not None
-    stack.rss.pid = stack.worker.pid
     chosen = in_step_4[:cache_size]
     warm_up, rest = chosen[:WARM_UP], chosen[WARM_UP:]
     await _replay_into_cache(client, warm_up)

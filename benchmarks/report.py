@@ -59,6 +59,9 @@ def ratio_of(value: float | None, baseline: float | None) -> float | None:
     return value / baseline
 
 
+MB = 1_000_000  # the stricter megabyte: RSS bytes / 10^6
+
+
 def megabytes_per_cached(
     peak_bytes: int, idle_bytes: int, open_workflows: int, cache_size: int
 ) -> float | None:
@@ -68,7 +71,7 @@ def megabytes_per_cached(
     cached = min(open_workflows, cache_size)
     if cached <= 0:
         return None
-    return (peak_bytes - idle_bytes) / cached / 1_000_000
+    return (peak_bytes - idle_bytes) / cached / MB
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -183,10 +183,13 @@ class BenchmarkStack:
 
     async def restart(self, worker: ChildProcess) -> None:
         """Stop a worker as a deployment does (SIGTERM, its shutdown), start it again and wait
-        until it polls: a fresh process with an empty cache."""
+        until it polls: a fresh process with an empty cache. The memory sampled is then the new
+        process's when it is the first worker."""
         await worker.stop(30)
         await worker.start()
         await self._polling(worker)
+        if worker is self.worker and self.rss is not None and worker.pid is not None:
+            self.rss.pid = worker.pid
 
     async def _polling(self, worker: ChildProcess) -> None:
         try:
