@@ -2,9 +2,11 @@
 
 Who is told what: docs/design.md, Escalation ladder.
 
-`queue_notification` (activities/case_register.py) writes a notification once; the
-`deliver_notification` activity here sends it through the configured channel and records the
-outcome on its outbox row:
+The register writes a notification once, with the event that caused it
+(activities/case_register.py). The first attempt to send it is made by the activity that recorded
+the event (`deliver_first`, activities/event_recording.py); what that attempt did not deliver, the
+`deliver_notification` activity here sends with retries. Both send through the configured channel
+and record the outcome on the outbox row:
 
     queued --> sending --> delivered
                   |  ^
@@ -64,6 +66,11 @@ _SIGNATURE_PREFIX = "sha256="
 _USER_AGENT = "remediation-engine"
 # last_error is for operators: short, and never the notification's subject or body.
 _ERROR_MAX = 300
+# The decision that caused a notification waits for the activity recording it, which makes the
+# first delivery attempt (activities/event_recording.py): a channel that does not answer within
+# this, all notifications of the event together, holds the decision up no longer, and what it did
+# not take is delivered in the background with retries.
+FIRST_ATTEMPT_BUDGET_SECONDS = 1.5
 
 
 class DeliveryResult(Contract):
@@ -211,6 +218,30 @@ class Notifier:
         DeliveryFailed (retryable) when the channel did not take it; the row then says 'failed'
         with the reason in last_error.
         """
+        return await self._attempt(key, self._settings.timeout_seconds)
+
+    async def deliver_first(self, keys: list[NotificationKey]) -> list[NotificationKey]:
+        """One attempt at each of the notifications an event has just queued, all within
+        FIRST_ATTEMPT_BUDGET_SECONDS; returns the keys not delivered, in order.
+
+        Never raises for a notification it could not deliver: the attempt is recorded on its row
+        (status, attempts, last_error), counted and logged like any other, and the workflow then
+        delivers it in the background with retries.
+        """
+        deadline = time.monotonic() + FIRST_ATTEMPT_BUDGET_SECONDS
+        undelivered: list[NotificationKey] = []
+        for key in keys:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                undelivered.append(key)
+                continue
+            try:
+                await self._attempt(key, min(self._settings.timeout_seconds, remaining))
+            except Exception:  # already recorded on the row, counted and logged by _attempt
+                undelivered.append(key)
+        return undelivered
+
+    async def _attempt(self, key: NotificationKey, timeout_seconds: float) -> DeliveryResult:
         channel = self._settings.channel
         async with self._pool.acquire() as connection, connection.transaction():
             row = await connection.fetchrow(
@@ -247,7 +278,7 @@ class Notifier:
             attempt=attempt,
         )
         try:
-            await self._send(outgoing)
+            await self._send(outgoing, timeout_seconds)
         except Exception as error:
             reason = (
                 str(error)
@@ -275,9 +306,9 @@ class Notifier:
             delivered=True, channel=channel, attempts=attempt, already_delivered=False
         )
 
-    async def _send(self, outgoing: _Outgoing) -> None:
+    async def _send(self, outgoing: _Outgoing, timeout_seconds: float) -> None:
         if self._settings.channel is NotifyChannel.WEBHOOK:
-            status = await self._post_webhook(outgoing)
+            status = await self._post_webhook(outgoing, timeout_seconds)
             extra: dict[str, Any] = {"http_status": status}
         else:
             extra = {}
@@ -294,7 +325,7 @@ class Notifier:
             **extra,
         )
 
-    async def _post_webhook(self, outgoing: _Outgoing) -> int:
+    async def _post_webhook(self, outgoing: _Outgoing, timeout_seconds: float) -> int:
         settings = self._settings
         url, secret = settings.webhook_url, settings.webhook_secret
         if url is None or secret is None:  # Settings refuses this; a guard for hand-built ones.
@@ -320,7 +351,7 @@ class Notifier:
             SIGNATURE_HEADER: sign(secret.get_secret_value().encode("utf-8"), body),
             TIMESTAMP_HEADER: str(int(time.time())),
         }
-        return await asyncio.to_thread(_post, url, body, headers, settings.timeout_seconds)
+        return await asyncio.to_thread(_post, url, body, headers, timeout_seconds)
 
 
 def notifier_activities(notifier: Notifier) -> list[Callable[..., Any]]:

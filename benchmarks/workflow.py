@@ -2,14 +2,13 @@
 
 It has the shape of `IncidentWorkflow`'s intake and none of its work: the same start (input,
 search attributes, summary), the same patch markers, the same three activities one after the
-other plus one in the background, the same search-attribute upsert and current details, and one
-timer while it waits, as the deadline tracker does. Its activities do nothing, and it never
-decodes its input. What an incident's intake costs beyond this is the engine's own work.
+other, the same search-attribute upsert and current details, and one timer while it waits, as the
+deadline tracker does. Its activities do nothing, and it never decodes its input. What an
+incident's intake costs beyond this is the engine's own work.
 
 Registered only on the benchmark's worker (benchmarks/worker.py), never on the engine's.
 """
 
-import asyncio
 import contextlib
 from datetime import timedelta
 
@@ -29,9 +28,8 @@ BARE_DECISION_UPDATE = "decide"
 
 # The activities of an incident's intake, in order (workflows/incident.py: `run` asks for the
 # deployment's policy, `_open_incident` registers the incident, then records its opening event
-# with the case owner's notification), and the delivery it starts in the background.
-OPENING_ACTIVITIES = ("deployment_policy", "open_incident", "record_event_with_notifications")
-BACKGROUND_ACTIVITY = "deliver_notification"
+# and delivers the case owners' notification, which the log channel takes at once).
+OPENING_ACTIVITIES = ("deployment_policy", "open_incident", "record_event_and_deliver")
 # The patches an incident opened today records (each is a marker command in its history).
 PATCH_MARKERS = (
     "awaiting-attributes",
@@ -40,7 +38,7 @@ PATCH_MARKERS = (
     "deadline-tracker",
     "deadline-reminders",
     "one-register-write",
-    "outbox-delivery",
+    "deliver-on-record",
 )
 # An incident's first escalation timer is days away; so is this one.
 WAIT = timedelta(days=7)
@@ -72,15 +70,6 @@ class BareIntakeWorkflow:
                 retry_policy=REGISTER_RETRY,
                 summary=f"no-op standing for {stands_for}",
             )
-        delivery = asyncio.create_task(
-            workflow.execute_activity(
-                NOOP_ACTIVITY,
-                BACKGROUND_ACTIVITY,
-                result_type=bool,
-                start_to_close_timeout=timedelta(minutes=2),
-                summary=f"no-op standing for {BACKGROUND_ACTIVITY}",
-            )
-        )
         # The incident's first `_publish`: every search attribute, one of them unset, with who is
         # awaited for what (an unassigned case's acknowledgement) as an intake publishes it.
         workflow.upsert_search_attributes(
@@ -106,7 +95,6 @@ class BareIntakeWorkflow:
         # The deadline tracker's one timer; `finish` ends the wait, as a decision would.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self._finished, timeout=WAIT)
-        await delivery
 
     @workflow.signal
     def finish(self) -> None:

@@ -240,6 +240,18 @@ class NotificationKey(Contract):
         )
 
 
+class EventRecorded(Contract):
+    """What `record_event_and_deliver` did: the event is stored, and which of its notifications
+    the first attempt did not deliver (they wait in the outbox for the background delivery)."""
+
+    stored: bool = Field(
+        description="True when this call stored the event, False when it was already stored."
+    )
+    undelivered: list[NotificationKey] = Field(
+        default_factory=list, description="Notifications still to be delivered, in order."
+    )
+
+
 class ClosureReportRequest(Contract):
     incident_id: IncidentId = Field(description="Incident whose closure report is written.")
     generated_at: AwareDatetime = Field(description="Timestamp stamped on the report.")

@@ -19,7 +19,7 @@ from temporalio.workflow import NondeterminismError
 
 from tests.conftest import TEST_DATA_CONVERTER
 from workers.worker import SHARED_WORKFLOW_MODULES, WORKFLOWS
-from workflows.patches import ONE_REGISTER_WRITE as ONE_REGISTER_WRITE_PATCH
+from workflows.patches import DELIVER_ON_RECORD, ONE_REGISTER_WRITE
 
 ROOT = Path(__file__).parent / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
@@ -59,21 +59,32 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     assert result.replay_failure is None
 
 
-async def test_writing_an_event_with_its_notifications_needs_its_patch(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("patch_id", "before"),
+    [
+        # Incidents started before `one-register-write` queued each notification with an
+        # activity of its own.
+        (ONE_REGISTER_WRITE, "deadline-reminders"),
+        # Incidents started before `deliver-on-record` delivered every notification with an
+        # activity of its own.
+        (DELIVER_ON_RECORD, "awaiting-attributes"),
+    ],
+)
+async def test_a_change_in_how_events_are_written_needs_its_patch(
+    patch_id: str, before: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Incidents started before `one-register-write` queued each notification with an
-    activity of its own: the change with its patch check left out would fail every one of them
-    on their next replay."""
+    """The change with its patch check left out would fail every incident started before it on
+    its next replay."""
     patched = workflow.patched
 
-    def one_write_everywhere(patch_id: str) -> bool:
-        return True if patch_id == ONE_REGISTER_WRITE_PATCH else patched(patch_id)
+    def taken_everywhere(asked: str) -> bool:
+        return True if asked == patch_id else patched(asked)
 
     # Unsandboxed, so that the workflow code sees the stand-in for workflow.patched.
-    monkeypatch.setattr(workflow, "patched", one_write_everywhere)
-    before = ROOT / "deadline-reminders" / "happy_path.json"
-    history = WorkflowHistory.from_json("before-one-write", before.read_text())
+    monkeypatch.setattr(workflow, "patched", taken_everywhere)
+    history = WorkflowHistory.from_json(
+        f"before-{patch_id}", (ROOT / before / "happy_path.json").read_text()
+    )
     replayer = Replayer(
         workflows=WORKFLOWS,
         data_converter=TEST_DATA_CONVERTER,

@@ -638,7 +638,8 @@ async def test_metrics_endpoint_serves_the_sdk_metrics_and_the_engine_counters(
             samples,
             metrics.NOTIFICATIONS_FAILED,
             channel="webhook",
-            activity_type="deliver_notification",
+            # The first attempt is made by the activity that records the event.
+            activity_type="record_event_and_deliver",
             **ours,
         )
         == 1

@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.annual_summary import AnnualSummaryRegister, annual_summary_activities
 from activities.case_register import CaseRegister, case_register_activities
 from activities.deployment_policy import DeploymentPolicy
+from activities.event_recording import EventRecorder, event_recording_activities
 from activities.notifications import Notifier, notifier_activities
 from activities.portfolio import PortfolioRegister, portfolio_activities
 from activities.reconciliation import Reconciler, reconciliation_activities
@@ -51,9 +52,12 @@ def activities_for(
     key_ring = key_ring_from(settings)
     if key_ring is None:
         raise StartupError(MISSING_KEY_RING)
+    register = CaseRegister(pool, key_ring)
+    notifier = Notifier(pool, settings.notify_settings())
     return [
-        *case_register_activities(CaseRegister(pool, key_ring)),
-        *notifier_activities(Notifier(pool, settings.notify_settings())),
+        *case_register_activities(register),
+        *notifier_activities(notifier),
+        *event_recording_activities(EventRecorder(register, notifier)),
         DeploymentPolicy(policy).deployment_policy,
         *portfolio_activities(
             PortfolioRegister(pool, settings.effective_reports_dir, policy=policy)

@@ -29,3 +29,6 @@ LESSONS_IN_FLIGHT = "lessons-in-flight"
 # case's owner reads `unassigned`; decided at the start of a run, so a running incident takes it
 # when it next continues as new.
 AWAITING_ATTRIBUTES = "awaiting-attributes"
+# An event's notifications get their first delivery attempt in the activity that records it; only
+# what that attempt did not deliver is delivered by an activity of its own.
+DELIVER_ON_RECORD = "deliver-on-record"

@@ -2,7 +2,9 @@
 
 An event and the notifications it causes are written by one activity in one transaction
 (`one-register-write`); incidents that started before write the event and queue each
-notification with activities of their own. Notifications are then delivered in the background.
+notification with activities of their own. That same activity makes the first attempt to deliver
+them (`deliver-on-record`); what it did not deliver, and every notification of the incidents
+that started before, is then delivered in the background.
 """
 
 import asyncio
@@ -11,6 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_register import CaseRegister
+    from activities.event_recording import EventRecorder
     from activities.notifications import Notifier
     from schemas.register import (
         DELIVERY_ATTEMPT_TIMEOUT,
@@ -43,6 +46,9 @@ class RegisterWriter:
         if not workflow.patched(patches.ONE_REGISTER_WRITE):
             await self._write_one_at_a_time(event, notifications)
             return
+        if notifications and workflow.patched(patches.DELIVER_ON_RECORD):
+            await self._record_and_deliver(event, notifications)
+            return
         # One activity, so a decision costs one round trip through the server for its register
         # write whatever it notifies. Not a local activity: a local activity writes before the
         # workflow task that runs it is committed, and a task retried after a server or worker
@@ -57,7 +63,23 @@ class RegisterWriter:
         )
         for notification in notifications:
             if workflow.patched(patches.OUTBOX_DELIVERY):
-                self._deliver_in_background(notification)
+                self._deliver_in_background(NotificationKey.of(notification))
+
+    async def _record_and_deliver(
+        self, event: RegisterEvent, notifications: list[Notification]
+    ) -> None:
+        # The event's write and the first delivery attempt in one activity: a decision or a
+        # reminder that notifies costs one round trip, not two, when the channel takes it.
+        recorded = await workflow.execute_activity_method(
+            EventRecorder.record_event_and_deliver,
+            EventWithNotifications(event=event, notifications=notifications),
+            start_to_close_timeout=EVENT_WRITE_TIMEOUT,
+            retry_policy=REGISTER_RETRY,
+            summary=f"record {event.kind} ({event.outcome}), deliver {len(notifications)} "
+            "notification(s)",
+        )
+        for key in recorded.undelivered:
+            self._deliver_in_background(key)
 
     async def _write_one_at_a_time(
         self, event: RegisterEvent, notifications: list[Notification]
@@ -79,12 +101,12 @@ class RegisterWriter:
                 summary=f"queue {notification.kind} notification",
             )
             if workflow.patched(patches.OUTBOX_DELIVERY):
-                self._deliver_in_background(notification)
+                self._deliver_in_background(NotificationKey.of(notification))
 
-    def _deliver_in_background(self, notification: Notification) -> None:
+    def _deliver_in_background(self, key: NotificationKey) -> None:
         # Delivered in the background: a channel that is down for hours must not hold up the
         # decision that caused the notification.
-        delivery = asyncio.create_task(self._deliver(NotificationKey.of(notification)))
+        delivery = asyncio.create_task(self._deliver(key))
         self._deliveries.add(delivery)
         delivery.add_done_callback(self._deliveries.discard)
 
