@@ -4,6 +4,7 @@ Part of the contract between one run of an incident's workflow and the next, so 
 compatibly: new fields get defaults, no field is removed or renamed.
 """
 
+import copy
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -189,6 +190,16 @@ class IncidentState(BaseModel):
     def erased(self, victim_id: str) -> bool:
         victim = self.victims.get(victim_id)
         return victim is not None and victim.erased_at is not None
+
+    def draft(self) -> "IncidentState":
+        """A deep copy for an event to change, which becomes the state once the register has it.
+
+        The timeline's entries are shared, not copied: they are immutable (frozen) and only ever
+        appended, and copying them made each event cost in proportion to the incident's age
+        (about half of a year-old incident's copy). Everything else is copied, since the rules
+        change some of it in place.
+        """
+        return copy.deepcopy(self, {id(entry): entry for entry in self.timeline})
 
     def pending_of_kind(self, kind: DecisionKind) -> PendingItem | None:
         return next((item for item in self.approvals.values() if item.kind == kind), None)

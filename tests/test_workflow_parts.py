@@ -93,6 +93,28 @@ def test_an_event_is_numbered_timelined_and_its_notices_become_notifications() -
     assert (notification.sequence, notification.recipient) == (7, "lead")
 
 
+def test_a_draft_shares_the_timeline_and_copies_everything_it_may_change() -> None:
+    state = drive(Step.IMPLEMENTATION)
+    for _ in range(3):
+        state.sequence += 1
+        register_event(state, "note", examples_actor(), _accepted(), {}, NOW, "l", Records())
+
+    draft = state.draft()
+
+    assert draft == state
+    assert draft.timeline is not state.timeline
+    assert all(ours is theirs for ours, theirs in zip(draft.timeline, state.timeline, strict=True))
+    # What the rules change in place is the draft's own.
+    [action_id] = list(state.actions)[:1]
+    assert draft.actions is not state.actions
+    assert draft.actions[action_id] is not state.actions[action_id]
+    draft.actions[action_id].status = ActionStatus.COMPLETED
+    draft.sequence += 1
+    register_event(draft, "note", examples_actor(), _accepted(), {}, NOW, "l", Records())
+    assert state.actions[action_id].status != ActionStatus.COMPLETED
+    assert len(state.timeline) == len(draft.timeline) - 1
+
+
 def examples_actor() -> Actor:
     return model(DecisionKind.ACKNOWLEDGE, examples.acknowledge()).actor
 

@@ -271,7 +271,7 @@ class IncidentWorkflow:
             summary="write the closure report",
         )
         async with self._lock:
-            draft = self.state.model_copy(deep=True)
+            draft = self.state.draft()
             notices = lifecycle.closing_notices(draft)
             if draft.step == Step.CLOSURE:
                 enter_step(draft, Step.LESSONS_LEARNED, workflow.now())
@@ -383,7 +383,7 @@ class IncidentWorkflow:
             await self._record_reminder(milestone, now)
 
     async def _record_reminder(self, milestone: Milestone, now: datetime) -> None:
-        draft = self.state.model_copy(deep=True)
+        draft = self.state.draft()
         effect = remind(draft, milestone, now)
         await self._write(draft, "system_reminder", SYSTEM_ACTOR, effect)
 
@@ -394,7 +394,7 @@ class IncidentWorkflow:
             await self._record_escalation(change, now)
 
     async def _record_escalation(self, change: EscalationChange, now: datetime) -> None:
-        draft = self.state.model_copy(deep=True)
+        draft = self.state.draft()
         effect, record = escalate(draft, change, now)
         await self._write(
             draft, "system_escalation", SYSTEM_ACTOR, effect, records=Records(escalation=record)
@@ -481,7 +481,7 @@ class IncidentWorkflow:
     async def _commit(self, kind: DecisionKind, decision: Decision) -> DecisionResult:
         """Apply to a copy, persist it, then make it the state: the state never runs ahead of
         the register."""
-        draft = self.state.model_copy(deep=True)
+        draft = self.state.draft()
         effect = apply(draft, kind, decision, workflow.now())
         if decision.decision_id is not None:  # the number the event is about to get
             draft.remember_decision(str(decision.decision_id), draft.sequence + 1)
@@ -510,7 +510,7 @@ class IncidentWorkflow:
             message=message,
             reason=message,
         )
-        await self._write(self.state.model_copy(deep=True), kind, actor, effect, refused_shape(raw))
+        await self._write(self.state.draft(), kind, actor, effect, refused_shape(raw))
 
     async def _record_fact(self, kind: FactKind, raw: RawValue) -> None:
         await workflow.wait_condition(lambda: self._opened)
@@ -524,7 +524,7 @@ class IncidentWorkflow:
                 return
             actor = getattr(fact, "actor", UNIDENTIFIED)
             effect = Effect(outcome=EventOutcome.RECORDED, summary=f"{kind} added", message="")
-            draft = self.state.model_copy(deep=True)
+            draft = self.state.draft()
             await self._write(draft, kind, actor, effect, fact.model_dump(mode="json"))
 
     async def _record_system(self, kind: str, summary: str, notices: list[Notice]) -> None:
@@ -532,7 +532,7 @@ class IncidentWorkflow:
         effect = Effect(
             outcome=EventOutcome.RECORDED, summary=summary, message=summary, notices=notices
         )
-        await self._write(self.state.model_copy(deep=True), f"system_{kind}", SYSTEM_ACTOR, effect)
+        await self._write(self.state.draft(), f"system_{kind}", SYSTEM_ACTOR, effect)
 
     async def _write(
         self,
