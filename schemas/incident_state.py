@@ -5,6 +5,7 @@ compatibly: new fields get defaults, no field is removed or renamed.
 """
 
 import copy
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -192,14 +193,18 @@ class IncidentState(BaseModel):
         return victim is not None and victim.erased_at is not None
 
     def draft(self) -> "IncidentState":
-        """A deep copy for an event to change, which becomes the state once the register has it.
+        """A copy for an event to change, which becomes the state once the register has it.
 
-        The timeline's entries are shared, not copied: they are immutable (frozen) and only ever
-        appended, and copying them made each event cost in proportion to the incident's age
-        (about half of a year-old incident's copy). Everything else is copied, since the rules
-        change some of it in place.
+        The state's own lists and dicts are copied, and so are the mutable models in them
+        (ActionState, PendingItem, Escalation, VictimState), which the rules change in place.
+        Every frozen message the state holds, in a field or in one of its lists and dicts (the
+        intake, the policy, the decisions, the timeline's entries), is shared: it cannot change,
+        and copying it made each event cost in proportion to the incident's size and age, and
+        left the whole state's worth of new objects for the cycle collector to walk after every
+        event (docs/benchmark.md, (b) and (c)).
         """
-        return copy.deepcopy(self, {id(entry): entry for entry in self.timeline})
+        shared = {id(value): value for value in _frozen_members(self.__dict__.values())}
+        return copy.deepcopy(self, shared)
 
     def pending_of_kind(self, kind: DecisionKind) -> PendingItem | None:
         return next((item for item in self.approvals.values() if item.kind == kind), None)
@@ -208,3 +213,18 @@ class IncidentState(BaseModel):
         self.seen_decisions[decision_id] = sequence
         while len(self.seen_decisions) > REMEMBERED_DECISION_IDS:
             self.seen_decisions.pop(next(iter(self.seen_decisions)))
+
+
+def _frozen_members(values: Iterable[object]) -> Iterator[BaseModel]:
+    """The frozen models among `values` and in the lists and dicts among them (one level)."""
+    for value in values:
+        members: Iterable[object]
+        if isinstance(value, dict):
+            members = value.values()
+        elif isinstance(value, list):
+            members = value
+        else:
+            members = (value,)
+        for member in members:
+            if isinstance(member, BaseModel) and member.model_config.get("frozen", False):
+                yield member

@@ -2,11 +2,16 @@
 the register's record of an event, and what the automatic steps produce. No server: these are
 functions of the incident's state."""
 
+import typing
+from collections.abc import Iterator
 from datetime import timedelta
+
+from pydantic import BaseModel
 
 from schemas.actor import Actor
 from schemas.decisions import DecisionKind, FollowUp
 from schemas.incident import IncidentInput, Milestone
+from schemas.incident_state import IncidentState
 from schemas.intake import Intake
 from schemas.policy import MilestoneKind, Policy
 from schemas.register import EventOutcome, NotificationKind
@@ -93,7 +98,7 @@ def test_an_event_is_numbered_timelined_and_its_notices_become_notifications() -
     assert (notification.sequence, notification.recipient) == (7, "lead")
 
 
-def test_a_draft_shares_the_timeline_and_copies_everything_it_may_change() -> None:
+def test_a_draft_shares_what_cannot_change_and_copies_what_the_rules_change() -> None:
     state = drive(Step.IMPLEMENTATION)
     for _ in range(3):
         state.sequence += 1
@@ -102,6 +107,9 @@ def test_a_draft_shares_the_timeline_and_copies_everything_it_may_change() -> No
     draft = state.draft()
 
     assert draft == state
+    # Frozen messages are shared, in fields and in the state's lists.
+    assert draft.intake is state.intake and draft.policy is state.policy
+    assert draft.plan is state.plan and draft.verification is state.verification
     assert draft.timeline is not state.timeline
     assert all(ours is theirs for ours, theirs in zip(draft.timeline, state.timeline, strict=True))
     # What the rules change in place is the draft's own.
@@ -113,6 +121,38 @@ def test_a_draft_shares_the_timeline_and_copies_everything_it_may_change() -> No
     register_event(draft, "note", examples_actor(), _accepted(), {}, NOW, "l", Records())
     assert state.actions[action_id].status != ActionStatus.COMPLETED
     assert len(state.timeline) == len(draft.timeline) - 1
+
+
+def _models_in(annotation: object) -> Iterator[type[BaseModel]]:
+    """The model classes an annotation names, through lists, dicts, unions and the like."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for argument in typing.get_args(annotation):
+        yield from _models_in(argument)
+
+
+def test_nothing_a_draft_shares_holds_a_model_the_rules_may_change() -> None:
+    """A draft shares the frozen messages of the state (IncidentState.draft): none of them may
+    hold, at any depth, a model that is not frozen."""
+    mutable_inside_frozen: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    visited: set[tuple[type[BaseModel], bool]] = set()
+
+    def walk(model: type[BaseModel], inside_frozen: bool) -> None:
+        frozen = bool(model.model_config.get("frozen", False))
+        if inside_frozen and not frozen:
+            mutable_inside_frozen.add(model.__name__)
+        if (model, inside_frozen or frozen) in visited:
+            return
+        visited.add((model, inside_frozen or frozen))
+        seen.add(model)
+        for field in model.model_fields.values():
+            for inner in _models_in(field.annotation):
+                walk(inner, inside_frozen or frozen)
+
+    walk(IncidentState, False)
+    assert len(seen) > 20  # the walk reached the decisions, the policy and the intake
+    assert mutable_inside_frozen == set()
 
 
 def examples_actor() -> Actor:
