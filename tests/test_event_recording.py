@@ -4,7 +4,7 @@ PostgreSQL and a real local HTTP receiver, then through a real worker on the dev
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 from typing import Any
@@ -27,7 +27,6 @@ from schemas.register import (
     EventOutcome,
     EventRecorded,
     EventWithNotifications,
-    IncidentOpening,
     IncidentSnapshot,
     Notification,
     NotificationKey,
@@ -36,6 +35,7 @@ from schemas.register import (
 )
 from schemas.vocabulary import CaseStatus, Severity, Step
 from tests.conftest import TEST_KEY_RING, Receiver, free_port
+from tests.test_notifications import opened_incident
 from tests.waiting import eventually
 from workers import incident_client as incidents
 from workers.devstack import examples
@@ -44,6 +44,7 @@ from workers.worker import build_worker
 
 SECRET = "test-webhook-secret-0123456789"
 OCCURRED = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+# The owner `opened_incident` gives the incident.
 OWNER = Actor(id="case-owner-7", roles=[Role.CASE_OWNER])
 
 
@@ -61,17 +62,7 @@ def _recorder(pool: asyncpg.Pool, url: str) -> EventRecorder:
 
 async def _write(pool: asyncpg.Pool, recipients: list[str]) -> EventWithNotifications:
     """An acknowledgement of a newly opened incident, notifying each of `recipients`."""
-    intake = Intake.model_validate(examples.intake())
-    incident_id = f"incident-{uuid.uuid4().hex[:10]}"
-    opening = IncidentOpening(
-        incident_id=incident_id,
-        intake=intake,
-        opened_at=intake.received_at + timedelta(minutes=5),
-        provisional_severity=Severity.HIGH,
-        case_owner=OWNER.id,
-        policy_version="2026.1",
-    )
-    await ActivityEnvironment().run(CaseRegister(pool, TEST_KEY_RING).open_incident, opening)
+    incident_id = await opened_incident(pool)
     event = RegisterEvent(
         incident_id=incident_id,
         sequence=1,

@@ -59,7 +59,8 @@ def _webhook_settings(url: str, **changes: Any) -> Settings:
     )
 
 
-async def _incident(pool: asyncpg.Pool) -> str:
+async def opened_incident(pool: asyncpg.Pool) -> str:
+    """A new incident in the register, owned by `case-owner-7`."""
     intake = Intake.model_validate(examples.intake())
     incident_id = f"incident-{uuid.uuid4().hex[:10]}"
     opening = IncidentOpening(
@@ -81,7 +82,7 @@ async def _queued(
     recipient: str = "approver-2",
 ) -> NotificationKey:
     notification = Notification(
-        incident_id=await _incident(pool),
+        incident_id=await opened_incident(pool),
         sequence=3,
         kind=kind,
         recipient=recipient,
