@@ -5,10 +5,12 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 REGISTER_TIMEOUT = timedelta(seconds=30)
-# An event's write is one short transaction (milliseconds), and a decision's answer waits for it:
-# an attempt that has not answered within seconds ran on a worker that died, so the next attempt
-# goes to a live worker instead of waiting out REGISTER_TIMEOUT. An attempt that was only slow
-# and lands after all is harmless: the same event under the same sequence is stored once.
+# An event's write is one short transaction (milliseconds), followed when it notifies by the first
+# delivery attempts (1.5 s in all, a webhook's timeout applying to each step of its request, so at
+# worst about twice that: activities/notifications.py), and a decision's answer waits for it: an
+# attempt that has not answered within seconds ran on a worker that died, so the next attempt goes
+# to a live worker instead of waiting out REGISTER_TIMEOUT. An attempt that was only slow and lands
+# after all is harmless: the same event under the same sequence is stored once.
 EVENT_WRITE_TIMEOUT = timedelta(seconds=5)
 # Register writes retry until PostgreSQL is back: a decision is never dropped for an outage.
 REGISTER_RETRY = RetryPolicy(
