@@ -36,7 +36,8 @@ from activities.audit_trail import verify_chain
 from activities.database import open_pool
 from benchmarks import load
 from benchmarks.report import Figure, Target, percentile, scaled
-from benchmarks.stack import BenchmarkStack
+from benchmarks.stack import BenchmarkStack, cpu_seconds
+from benchmarks.timeline import CpuSample, by_kind, by_minute, sample_cpu
 from schemas.decisions import DecisionKind
 from workers import incident_client as incidents
 from workers.devstack import examples
@@ -306,6 +307,7 @@ class SoakResult:
     seconds: float
     worker_sticky_queue_timeout_seconds: float
     staged: list[Sent] = field(default_factory=list)
+    cpu: list[CpuSample] = field(default_factory=list)  # every minute while decisions went out
 
     @property
     def timed(self) -> list[Sent]:
@@ -428,6 +430,10 @@ class SoakResult:
             ],
             "timed_out": self.timed_out,
             "seconds_until_last_answer": round(self.seconds, 1),
+            "latency_by_kind": by_kind(self.timed),
+            # Cores: `worker_kept` is the worker never killed; the killed one is what the
+            # machine's figure has beyond the parts named.
+            "by_minute": by_minute(self.timed, self.cpu),
         }
 
     def problems(self) -> list[str]:
@@ -547,6 +553,13 @@ async def run_soak(
     begin = loop.time() + 0.5
     sender.resend_until = begin + plan.seconds + plan.drain_seconds
     faults: list[Fault] = []
+    cpu: list[CpuSample] = []
+    kept = stack.workers[0]
+
+    def cpu_parts() -> dict[str, float]:
+        parts = stack.cpu_seconds()
+        del parts["workers"]
+        return {**parts, "worker_kept": cpu_seconds([kept.pid] if kept.pid else [])}
 
     async def strike() -> None:
         for offset, kind in plan.faults():
@@ -567,6 +580,9 @@ async def run_soak(
         f"{len(plan.faults())} faults"
     )
     striking = asyncio.create_task(strike())
+    sampling = asyncio.create_task(
+        sample_cpu(cpu_parts, lambda: loop.time() - begin, plan.seconds, cpu)
+    )
     tasks = []
     not_sent = 0
     try:
@@ -585,8 +601,10 @@ async def run_soak(
                 )
             )
         await striking
+        await sampling
     except BaseException:
         striking.cancel()
+        sampling.cancel()
         raise
     await asyncio.gather(*tasks)
     seconds = loop.time() - begin
@@ -601,5 +619,5 @@ async def run_soak(
     register = await check_register(stack.database_url, sender.sent, staged)
     timed_out = await timed_out_tasks(client, [i.incident_id for i in opened])
     return SoakResult(
-        plan, sender.sent, faults, register, not_sent, timed_out, seconds, sticky, staged
+        plan, sender.sent, faults, register, not_sent, timed_out, seconds, sticky, staged, cpu
     )

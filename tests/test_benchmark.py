@@ -50,6 +50,7 @@ from benchmarks.report import (
     worker_tuning,
 )
 from benchmarks.soak import Fault, Sent, SoakPlan, recovery, tally
+from benchmarks.timeline import CpuSample, by_kind, by_minute
 from schemas.decisions import DECISION_MODELS, DecisionKind
 from tests.conftest import TEST_KEY_RING
 from workers.devstack import examples
@@ -466,3 +467,34 @@ def test_recovery_waits_for_every_decision_the_fault_held_up() -> None:
     assert recovery(fault, [before]) == 4.0  # nothing held up: back when the worker polls
     never = Sent("never", "incident-5", "closure", 16.0, True)
     assert recovery(fault, [held, never]) is None
+
+
+def test_the_soak_timeline_groups_decisions_by_the_minute_they_were_due() -> None:
+    early = [Sent(f"e{n}", "incident-1", "acknowledge", n, True, n + 0.1, n) for n in range(10)]
+    late = Sent("late", "incident-2", "closure", 65.0, True, answered_at=95.0, sequence=1)
+    lost = Sent("lost", "incident-3", "closure", 70.0, True)
+    cpu = [
+        CpuSample(0.0, 100.0, {"temporal": 10.0, "worker_kept": 5.0}),
+        CpuSample(60.0, 190.0, {"temporal": 40.0, "worker_kept": 2.0}),  # the worker restarted
+        CpuSample(120.0, 300.0, {"temporal": 100.0, "worker_kept": 32.0}),
+    ]
+    first, second = by_minute([*early, late, lost], cpu)
+    assert (first["from_s"], first["sent"], first["unanswered"]) == (0, 10, 0)
+    assert first["p50_s"] == first["p99_s"] == pytest.approx(0.1)
+    assert first["cores_busy"] == {"machine": 1.5, "temporal": 0.5, "worker_kept": None}
+    assert (second["from_s"], second["sent"], second["unanswered"]) == (60, 2, 1)
+    assert second["p99_s"] == 30.0
+    assert second["cores_busy"] == {"machine": 1.83, "temporal": 1.0, "worker_kept": 0.5}
+    assert by_minute([], cpu) == []
+
+
+def test_the_soak_latency_by_kind_keeps_the_order_first_sent() -> None:
+    sent = [
+        Sent("a", "incident-1", "closure", 0.0, True, 2.0, 1),
+        Sent("b", "incident-2", "acknowledge", 0.0, True, 0.5, 1),
+        Sent("c", "incident-3", "closure", 1.0, True),
+    ]
+    kinds = by_kind(sent)
+    assert list(kinds) == ["closure", "acknowledge"]
+    assert kinds["closure"] == {"sent": 2, "unanswered": 1, "p50_s": 2.0, "p99_s": 2.0}
+    assert kinds["acknowledge"]["p99_s"] == 0.5
